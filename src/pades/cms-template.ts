@@ -1,0 +1,140 @@
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import type { HashName, RsaPadding } from '../crypto/signer.js';
+import { OID } from '../asn1/oids.js';
+import { TAG, derOid, readTlv, tlv } from './der.js';
+import { digestAlgorithmDer, hashLength, schemeFor, signatureAlgorithmDer, type SignatureScheme } from './algorithms.js';
+
+/**
+ * Everything in a PAdES CMS that depends only on the signer's certificate, chain and
+ * scheme, pre-encoded once. Per document only the message digest and the signature
+ * value change, so signing a document is: hash, splice 32 bytes, sign, concatenate.
+ * (Re-encoding the chain and the ESSCertIDv2 through an ASN.1 object model for every
+ * document costs more than the RSA operation itself; this is the reason for hand-written
+ * DER here — see der.ts.)
+ */
+export interface SignerTemplate {
+  readonly scheme: SignatureScheme;
+  readonly publicKey: KeyObject;
+  readonly certificate: Buffer;
+  readonly chain: Buffer[];
+  /** DER of the signed attributes (SET, tag 0x31) is `attrsPrefix ‖ messageDigest ‖ attrsSuffix`. */
+  readonly attrsPrefix: Buffer;
+  readonly attrsSuffix: Buffer;
+  /** SignerInfo content before [0] signedAttrs: version 1, issuerAndSerialNumber, digestAlgorithm. */
+  readonly signerInfoHead: Buffer;
+  readonly signatureAlgorithm: Buffer;
+  /** SignedData content before signerInfos: version, digestAlgorithms, encapContentInfo, [0] certificates. */
+  readonly signedDataHead: Buffer;
+  /** Bytes of a B-B CMS excluding the signature value, for sizing the placeholder. */
+  readonly fixedSize: number;
+}
+
+/** The issuer Name and serialNumber INTEGER exactly as encoded in the certificate. */
+export function issuerAndSerialOf(cert: Uint8Array): { issuer: Buffer; serial: Buffer } {
+  // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer, ... } }
+  // Taken byte-for-byte (not re-encoded) because IssuerAndSerialNumber must match the
+  // certificate's own encoding for verifiers to find the signer.
+  const outer = readTlv(cert, 0);
+  const tbs = readTlv(cert, outer.contentStart);
+  let p = tbs.contentStart;
+  let t = readTlv(cert, p);
+  if (t.tag === TAG.CTX0) {
+    p = t.end;
+    t = readTlv(cert, p);
+  }
+  const serial = Buffer.from(cert.subarray(p, t.end));
+  const sigAlg = readTlv(cert, t.end);
+  const issuerTlv = readTlv(cert, sigAlg.end);
+  const issuer = Buffer.from(cert.subarray(sigAlg.end, issuerTlv.end));
+  return { issuer, serial };
+}
+
+/** SigningCertificateV2 attribute value (RFC 5035) for `cert`, with SHA-256 (so hashAlgorithm is omitted: DEFAULT). */
+export function signingCertificateV2Der(cert: Uint8Array): Buffer {
+  const { issuer, serial } = issuerAndSerialOf(cert);
+  const certHash = createHash('sha256').update(cert).digest();
+  const issuerSerial = tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, tlv(TAG.CTX4, issuer)), serial);
+  const essCertIdV2 = tlv(TAG.SEQUENCE, tlv(TAG.OCTET_STRING, certHash), issuerSerial);
+  return tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, essCertIdV2));
+}
+
+const attribute = (oid: string, value: Buffer) => tlv(TAG.SEQUENCE, derOid(oid), tlv(TAG.SET, value));
+
+function buildTemplate(certificate: Buffer, chain: Buffer[], padding: RsaPadding, hash?: HashName): SignerTemplate {
+  const x509 = new X509Certificate(certificate);
+  const publicKey = x509.publicKey;
+  const scheme = schemeFor(publicKey, padding, hash);
+  const { issuer, serial } = issuerAndSerialOf(certificate);
+  const digestAlg = digestAlgorithmDer(scheme.hash);
+
+  // Signed attributes: DER SET OF is sorted by encoding. The order only depends on
+  // lengths (the digest has a fixed size), so sorting once with a zero digest is exact.
+  const mdLen = hashLength(scheme.hash);
+  const zero = Buffer.alloc(mdLen);
+  const attrs = [
+    { key: 'ct', der: attribute(OID.contentType, derOid(OID.data)) },
+    { key: 'md', der: attribute(OID.messageDigest, tlv(TAG.OCTET_STRING, zero)) },
+    { key: 'scv2', der: attribute(OID.signingCertificateV2, signingCertificateV2Der(certificate)) },
+  ].sort((a, b) => Buffer.compare(a.der, b.der));
+  const whole = tlv(TAG.SET, ...attrs.map((a) => a.der));
+  let mdEnd = 0;
+  let off = whole.length - attrs.reduce((n, a) => n + a.der.length, 0);
+  for (const a of attrs) {
+    off += a.der.length;
+    if (a.key === 'md') mdEnd = off; // the digest is the last thing in the md attribute
+  }
+  const attrsPrefix = whole.subarray(0, mdEnd - mdLen);
+  const attrsSuffix = whole.subarray(mdEnd);
+
+  const dedup = new Map<string, Buffer>();
+  for (const c of [certificate, ...chain]) dedup.set(c.toString('base64'), c);
+  const certs = [...dedup.values()];
+  const signerInfoHead = Buffer.concat([tlv(TAG.INTEGER, Buffer.from([1])), tlv(TAG.SEQUENCE, issuer, serial), digestAlg]);
+  const signedDataHead = Buffer.concat([
+    tlv(TAG.INTEGER, Buffer.from([1])),
+    tlv(TAG.SET, digestAlg),
+    tlv(TAG.SEQUENCE, derOid(OID.data)), // detached: no eContent
+    tlv(TAG.CTX0, ...certs),
+  ]);
+  const signatureAlgorithm = signatureAlgorithmDer(scheme);
+  const fixedSize = signedDataHead.length + signerInfoHead.length + whole.length + signatureAlgorithm.length + 40;
+  return {
+    scheme,
+    publicKey,
+    certificate,
+    chain: certs.slice(1),
+    attrsPrefix: Buffer.from(attrsPrefix),
+    attrsSuffix: Buffer.from(attrsSuffix),
+    signerInfoHead,
+    signatureAlgorithm,
+    signedDataHead,
+    fixedSize,
+  };
+}
+
+const cache = new Map<string, SignerTemplate>();
+const CACHE_LIMIT = 2000;
+
+/**
+ * The template for this certificate, chain and scheme, built on first use. The cache key
+ * is a hash of the inputs (certificates usually arrive as fresh Buffers from the store,
+ * so identity would not hit); hashing a few KB costs microseconds.
+ */
+export function signerTemplate(certificate: Buffer, chain: Buffer[], padding: RsaPadding = 'pkcs1', hash?: HashName): SignerTemplate {
+  const h = createHash('sha256');
+  h.update(`${padding}:${hash ?? ''}:`);
+  h.update(certificate);
+  for (const c of chain) h.update(c);
+  const key = h.digest('base64');
+  let t = cache.get(key);
+  if (t) {
+    // refresh recency for the bounded cache
+    cache.delete(key);
+    cache.set(key, t);
+    return t;
+  }
+  t = buildTemplate(certificate, chain, padding, hash);
+  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+  cache.set(key, t);
+  return t;
+}

@@ -1,0 +1,129 @@
+import type { HashName, RsaPadding, Signer } from '../crypto/signer.js';
+import { OID } from '../asn1/oids.js';
+import { unprocessable } from '../errors.js';
+import { TAG, derOid, tlv } from './der.js';
+import { digest, hashLength, verifySignatureValue } from './algorithms.js';
+import { signerTemplate, type SignerTemplate } from './cms-template.js';
+
+export { parseSignedData, type ParsedSignedData } from './cms-parse.js';
+
+/**
+ * CMS SignedData for PAdES (ETSI EN 319 142-1, SubFilter ETSI.CAdES.detached; RFC 5652):
+ * detached id-data content; signed attributes exactly content-type, message-digest and
+ * signing-certificate-v2 (no signing-time: the time is the signature dictionary's /M);
+ * the signer's certificate and chain; SignerInfo v1 with issuerAndSerialNumber; an
+ * optional signature-time-stamp-token unsigned attribute (B-T).
+ */
+export interface CmsSignerIdentity {
+  /** DER of the signer's certificate. */
+  certificate: Buffer;
+  /** DER of the issuing chain (intermediates; the root may be included). */
+  chain: Buffer[];
+  padding?: RsaPadding;
+  /** Digest algorithm; defaults to the key's (SHA-256 for RSA and P-256). */
+  hash?: HashName;
+}
+
+export function templateFor(id: CmsSignerIdentity): SignerTemplate {
+  return signerTemplate(id.certificate, id.chain, id.padding ?? 'pkcs1', id.hash);
+}
+
+/**
+ * The DER signed attributes (SET OF, tag 0x31) for a document whose byte-range digest is
+ * `contentDigest`, and the digest of those attributes (what an external key signs).
+ */
+export function buildSignedAttributes(contentDigest: Buffer, id: CmsSignerIdentity): { signedAttributes: Buffer; digest: Buffer; hashAlgorithm: HashName } {
+  const t = templateFor(id);
+  if (contentDigest.length !== hashLength(t.scheme.hash)) {
+    throw unprocessable('digest-length', `the document digest must be ${hashLength(t.scheme.hash)} bytes of ${t.scheme.hash}`);
+  }
+  const signedAttributes = Buffer.concat([t.attrsPrefix, contentDigest, t.attrsSuffix]);
+  return { signedAttributes, digest: digest(t.scheme.hash, signedAttributes), hashAlgorithm: t.scheme.hash };
+}
+
+/** The unsigned attribute carrying a signature timestamp (ETSI: signature-time-stamp). */
+export function timestampAttribute(token: Buffer): Buffer {
+  return tlv(TAG.SEQUENCE, derOid(OID.timeStampToken), tlv(TAG.SET, token));
+}
+
+export interface AssembleOptions {
+  /** RFC 3161 TimeStampToken over the signature value (B-T). */
+  timestampToken?: Buffer;
+  /** Skip the signature check (only for values this process just produced with the key). */
+  trusted?: boolean;
+}
+
+/**
+ * Completes the CMS from signed attributes and a signature value. A value that does not
+ * verify against the certificate's public key is refused (422 signature-value-invalid):
+ * embedding it would produce a PDF every verifier rejects. For RSA keys the padding is
+ * taken from the value itself when the caller's scheme does not match (an external
+ * token may sign PSS where PKCS#1 v1.5 was expected, or the reverse).
+ */
+export function assembleSignedData(signedAttributes: Buffer, signatureValue: Buffer, id: CmsSignerIdentity, opts: AssembleOptions = {}): Buffer {
+  let t = templateFor(id);
+  if (signedAttributes[0] !== TAG.SET) throw unprocessable('signed-attributes-invalid', 'signed attributes must be a DER SET (tag 0x31)');
+  if (!opts.trusted) {
+    if (!verifySignatureValue(signedAttributes, signatureValue, t.publicKey, t.scheme)) {
+      const other: RsaPadding = t.scheme.padding === 'pss' ? 'pkcs1' : 'pss';
+      if (t.scheme.keyType === 'rsa' && verifySignatureValue(signedAttributes, signatureValue, t.publicKey, { ...t.scheme, padding: other })) {
+        t = templateFor({ ...id, padding: other });
+      } else {
+        throw unprocessable('signature-value-invalid', 'the signature value does not verify against the certificate public key');
+      }
+    }
+  }
+  return encodeSignedData(t, signedAttributes, signatureValue, opts.timestampToken);
+}
+
+/** Hot path: frames the pre-encoded template around the variable parts. */
+function encodeSignedData(t: SignerTemplate, signedAttributes: Buffer, signatureValue: Buffer, timestampToken?: Buffer): Buffer {
+  // [0] IMPLICIT signedAttrs: the same bytes as the signed SET with the tag changed.
+  const implicitAttrs = Buffer.from(signedAttributes);
+  implicitAttrs[0] = TAG.CTX0;
+  const parts: Buffer[] = [t.signerInfoHead, implicitAttrs, t.signatureAlgorithm, tlv(TAG.OCTET_STRING, signatureValue)];
+  if (timestampToken) parts.push(tlv(TAG.CTX1, timestampAttribute(timestampToken)));
+  const signerInfo = tlv(TAG.SEQUENCE, ...parts);
+  const signedData = tlv(TAG.SEQUENCE, t.signedDataHead, tlv(TAG.SET, signerInfo));
+  return tlv(TAG.SEQUENCE, SIGNED_DATA_OID, tlv(TAG.CTX0, signedData));
+}
+const SIGNED_DATA_OID = derOid(OID.signedData);
+
+export interface DetachedSignature {
+  cms: Buffer;
+  signatureValue: Buffer;
+  signedAttributes: Buffer;
+}
+
+/**
+ * Signs a document digest with a key the service holds. `timestamp` (B-T) receives the
+ * SHA-256 of the signature value and returns the token to embed, as ETSI requires the
+ * signature timestamp to cover the SignerInfo signature value.
+ */
+export async function signDigest(
+  contentDigest: Buffer,
+  signer: Signer,
+  id: CmsSignerIdentity,
+  timestamp?: (signatureValue: Buffer) => Promise<Buffer>,
+): Promise<DetachedSignature> {
+  const t = templateFor(id);
+  const { signedAttributes } = buildSignedAttributes(contentDigest, id);
+  const signatureValue = signer.signSync
+    ? signer.signSync(signedAttributes, t.scheme.hash, t.scheme.padding)
+    : await signer.sign(signedAttributes, t.scheme.hash, t.scheme.padding);
+  // A held key signs with exactly the scheme asked for; checking costs a public-key
+  // operation (~1/20 of an RSA private one) and catches a key that does not match the certificate.
+  if (!verifySignatureValue(signedAttributes, signatureValue, t.publicKey, t.scheme)) {
+    throw unprocessable('key-certificate-mismatch', 'the signing key does not match the certificate');
+  }
+  const token = timestamp ? await timestamp(signatureValue) : undefined;
+  return { cms: encodeSignedData(t, signedAttributes, signatureValue, token), signatureValue, signedAttributes };
+}
+
+/** Bytes a CMS for this identity will take, given an optional timestamp token size. */
+export function estimateCmsSize(id: CmsSignerIdentity, timestampTokenSize = 0): number {
+  const t = templateFor(id);
+  const ts = timestampTokenSize > 0 ? timestampTokenSize + 32 : 0;
+  return t.fixedSize + t.scheme.maxSignatureSize + ts;
+}
+

@@ -1,0 +1,112 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { keyObjectSigner, type Signer } from '../../src/crypto/signer.js';
+import { run } from './tools.js';
+
+/**
+ * Certificates for the PAdES tests made with openssl (independent of our own CA code):
+ * root → issuing CA → signers (RSA-2048, RSA for PSS, EC P-256, EC P-384) and a TSA.
+ */
+export interface PadesIdentity { certificate: Buffer; chain: Buffer[]; signer: Signer; privateKey: KeyObject; pem: string; keyPem: string }
+export interface PadesPki {
+  dir: string;
+  root: Buffer;
+  rootPem: string;
+  rootPath: string;
+  issuing: PadesIdentity;
+  rsa: PadesIdentity;
+  principal: PadesIdentity;
+  school: PadesIdentity;
+  ec: PadesIdentity;
+  ec384: PadesIdentity;
+  tsa: PadesIdentity;
+}
+
+function sh(dir: string, args: string[]) {
+  const r = run('openssl', args, { cwd: dir });
+  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+}
+
+let cached: Promise<PadesPki> | undefined;
+export function makePadesPki(): Promise<PadesPki> {
+  cached ??= Promise.resolve().then(build);
+  return cached;
+}
+
+function build(): PadesPki {
+  const dir = mkdtempSync(join(tmpdir(), 'pades-pki-'));
+  writeFileSync(
+    join(dir, 'ext.cnf'),
+    [
+      '[req]',
+      'distinguished_name=dn',
+      'string_mask=utf8only',
+      '[dn]',
+      '[ca]',
+      'basicConstraints=critical,CA:TRUE',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      'subjectKeyIdentifier=hash',
+      'authorityKeyIdentifier=keyid',
+      '[signer]',
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature,nonRepudiation',
+      'extendedKeyUsage=emailProtection,1.3.6.1.5.5.7.3.36',
+      'subjectKeyIdentifier=hash',
+      'authorityKeyIdentifier=keyid',
+      '[tsa]',
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+      'extendedKeyUsage=critical,timeStamping',
+      'subjectKeyIdentifier=hash',
+      'authorityKeyIdentifier=keyid',
+      '',
+    ].join('\n'),
+  );
+  const key = (name: string, alg: string) =>
+    alg.startsWith('EC')
+      ? sh(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${alg === 'EC384' ? 'P-384' : 'P-256'}`, '-out', `${name}.key`])
+      : sh(dir, ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', `${name}.key`]);
+  key('root', 'RSA');
+  sh(dir, ['req', '-x509', '-new', '-key', 'root.key', '-subj', '/C=VN/O=Sở GD&ĐT Phú Thọ (test)/CN=Test Root CA', '-utf8', '-days', '3650', '-config', 'ext.cnf', '-extensions', 'ca', '-out', 'root.pem']);
+  const issue = (name: string, subj: string, ext: string, issuer: string, alg = 'RSA') => {
+    key(name, alg);
+    sh(dir, ['req', '-new', '-key', `${name}.key`, '-subj', subj, '-utf8', '-config', 'ext.cnf', '-out', `${name}.csr`]);
+    sh(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', '1000', '-extfile', 'ext.cnf', '-extensions', ext, '-out', `${name}.pem`]);
+  };
+  issue('issuing', '/C=VN/O=Sở GD&ĐT Phú Thọ (test)/CN=Test Issuing CA', 'ca', 'root');
+  issue('rsa', '/C=VN/ST=Phú Thọ/O=Trường THPT Đoan Hùng/CN=Nguyễn Thị Hương', 'signer', 'issuing');
+  issue('principal', '/C=VN/ST=Phú Thọ/O=Trường THPT Đoan Hùng/CN=Trần Văn Đức', 'signer', 'issuing');
+  issue('school', '/C=VN/ST=Phú Thọ/O=Trường THPT Đoan Hùng/CN=Trường THPT Đoan Hùng', 'signer', 'issuing');
+  issue('ec', '/C=VN/O=Trường THPT Đoan Hùng/CN=Lê Minh EC', 'signer', 'issuing', 'EC');
+  issue('ec384', '/C=VN/O=Trường THPT Đoan Hùng/CN=Lê Minh EC384', 'signer', 'issuing', 'EC384');
+  issue('tsa', '/C=VN/O=Sở GD&ĐT Phú Thọ (test)/CN=Test TSA', 'tsa', 'issuing');
+  const der = (name: string) => Buffer.from(new X509Certificate(readFileSync(join(dir, `${name}.pem`))).raw);
+  const issuingDer = der('issuing');
+  const ident = (name: string): PadesIdentity => {
+    const keyPem = readFileSync(join(dir, `${name}.key`), 'utf8');
+    const privateKey = createPrivateKey(keyPem);
+    return {
+      certificate: der(name),
+      chain: name === 'issuing' ? [] : [issuingDer],
+      privateKey,
+      signer: keyObjectSigner(privateKey, createPublicKey(privateKey)),
+      pem: readFileSync(join(dir, `${name}.pem`), 'utf8'),
+      keyPem,
+    };
+  };
+  return {
+    dir,
+    root: der('root'),
+    rootPem: readFileSync(join(dir, 'root.pem'), 'utf8'),
+    rootPath: join(dir, 'root.pem'),
+    issuing: ident('issuing'),
+    rsa: ident('rsa'),
+    principal: ident('principal'),
+    school: ident('school'),
+    ec: ident('ec'),
+    ec384: ident('ec384'),
+    tsa: ident('tsa'),
+  };
+}
