@@ -1,0 +1,254 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity, Version, type Extension, type Name } from '@peculiar/asn1-x509';
+import { OID } from '../asn1/oids.js';
+import { keyObjectSigner, type Signer } from '../crypto/signer.js';
+import { unprocessable } from '../errors.js';
+import { signWith, signatureAlgorithmFor } from './algorithms.js';
+import { keyIdentifier } from './extensions.js';
+import { assertKeyStrength, generateKeyPair, type KeyAlgorithm } from './keys.js';
+import { buildSubjectName, formatName, parseNameFields, type SubjectFields } from './name.js';
+import * as P from './profiles.js';
+import { newSerial } from './serial.js';
+import { MAX_SUBSCRIBER_VALIDITY_DAYS } from '../config.js';
+
+/**
+ * Certificate issuance. Certificates are assembled with @peculiar/asn1-x509 and signed
+ * through the `Signer` interface rather than with @peculiar/x509's generator, because that
+ * generator needs a WebCrypto CryptoKey while a CA key may live in an HSM that only offers
+ * "sign these bytes".
+ */
+export interface CertificateAuthority {
+  name: string;
+  certificate: Buffer;
+  signer: Signer;
+}
+
+export interface IssuedCertificate {
+  der: Buffer;
+  /** Lower-case hex of the serial INTEGER's content octets. */
+  serial: string;
+  subject: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** Decree 68/2024: CA certificates live at most 20 years. */
+export const MAX_CA_VALIDITY_DAYS = 20 * 365 + 5;
+const DAY = 86_400_000;
+/** Backdating absorbs clock skew between the CA and relying parties that verify right away. */
+const BACKDATE_MS = 60_000;
+
+interface Template {
+  serial?: string;
+  subject: Name;
+  publicKey: KeyObject;
+  notBefore: Date;
+  notAfter: Date;
+  extensions: Extension[];
+}
+
+function spkiOf(publicKey: KeyObject): SubjectPublicKeyInfo {
+  return AsnConvert.parse(publicKey.export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo);
+}
+
+function parseCert(der: Buffer): Certificate {
+  return AsnConvert.parse(der, Certificate);
+}
+
+function wholeSeconds(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}
+
+/** The CA certificate's public key (from the certificate, not from the signer, so a mismatch is caught). */
+export function certificatePublicKey(der: Buffer): KeyObject {
+  const spki = AsnConvert.serialize(parseCert(der).tbsCertificate.subjectPublicKeyInfo);
+  return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+}
+
+function certificateKeyId(der: Buffer): Buffer {
+  const cert = parseCert(der);
+  const ski = cert.tbsCertificate.extensions?.find((e) => e.extnID === OID.subjectKeyIdentifier);
+  if (ski) {
+    // The extension value is an OCTET STRING wrapping the key identifier OCTET STRING.
+    const inner = Buffer.from(ski.extnValue.buffer);
+    return inner.subarray(2, 2 + inner[1]);
+  }
+  return keyIdentifier(certificatePublicKey(der));
+}
+
+async function sign(issuer: { name: Name; signer: Signer }, t: Template): Promise<IssuedCertificate> {
+  const notBefore = wholeSeconds(t.notBefore);
+  const notAfter = wholeSeconds(t.notAfter);
+  if (notAfter <= notBefore) throw unprocessable('invalid-validity', 'the certificate would expire before it starts');
+  const serial = t.serial ?? newSerial();
+  const tbs = new TBSCertificate({
+    version: Version.v3,
+    serialNumber: new Uint8Array(Buffer.from(serial, 'hex')).buffer,
+    issuer: issuer.name,
+    validity: new Validity({ notBefore, notAfter }),
+    subject: t.subject,
+    // Must equal the outer signatureAlgorithm (RFC 5280 §4.1.2.3).
+    signature: signatureAlgorithmFor(issuer.signer.publicKey).identifier,
+    subjectPublicKeyInfo: spkiOf(t.publicKey),
+    extensions: new Extensions(t.extensions),
+  });
+  const tbsDer = Buffer.from(AsnConvert.serialize(tbs));
+  const { identifier: sigAlg, signature } = await signWith(issuer.signer, tbsDer);
+  const cert = new Certificate({ tbsCertificate: tbs, signatureAlgorithm: sigAlg, signatureValue: new Uint8Array(signature).buffer });
+  const der = Buffer.from(AsnConvert.serialize(cert));
+  return { der, serial, subject: formatName(t.subject), notBefore, notAfter };
+}
+
+function checkIssuerKey(ca: CertificateAuthority): void {
+  const fromCert = certificatePublicKey(ca.certificate).export({ type: 'spki', format: 'der' });
+  if (!fromCert.equals(ca.signer.publicKey.export({ type: 'spki', format: 'der' }))) {
+    throw new Error(`the signer of CA "${ca.name}" does not hold the key of its certificate`);
+  }
+}
+
+/** notAfter from a validity in days, never beyond `max` days and never beyond the issuer's own notAfter. */
+function validity(ca: CertificateAuthority | null, notBeforeIn: Date | undefined, days: number, maxDays: number) {
+  if (!Number.isInteger(days) || days <= 0) throw unprocessable('invalid-validity', 'validity must be a positive number of days');
+  if (days > maxDays) throw unprocessable('validity-too-long', `validity may not exceed ${maxDays} days`);
+  const notBefore = notBeforeIn ?? new Date(Date.now() - BACKDATE_MS);
+  let notAfter = new Date(notBefore.getTime() + days * DAY);
+  if (ca) {
+    const caNotAfter = parseCert(ca.certificate).tbsCertificate.validity.notAfter.getTime();
+    if (notAfter > caNotAfter) notAfter = caNotAfter;
+    if (notAfter <= notBefore) throw unprocessable('issuer-expired', `CA "${ca.name}" has expired`);
+  }
+  return { notBefore, notAfter };
+}
+
+function issuerOf(ca: CertificateAuthority): { name: Name; signer: Signer } {
+  checkIssuerKey(ca);
+  return { name: parseCert(ca.certificate).tbsCertificate.subject, signer: ca.signer };
+}
+
+export interface SubscriberOptions {
+  publicKey: KeyObject;
+  /** From `allocateSerial(store)`; a fresh random serial when omitted (tests). */
+  serial?: string;
+  validityDays: number;
+  notBefore?: Date;
+  publicBaseUrl: string;
+  policyOid: string;
+}
+
+async function issueSubscriber(ca: CertificateAuthority, opts: SubscriberOptions, profile: (ctx: { subjectKeyId: Buffer; issuerKeyId: Buffer; publicBaseUrl: string; policyOid: string }) => P.ProfileContent) {
+  assertKeyStrength(opts.publicKey);
+  const issuer = issuerOf(ca);
+  const content = profile({
+    subjectKeyId: keyIdentifier(opts.publicKey),
+    issuerKeyId: certificateKeyId(ca.certificate),
+    publicBaseUrl: opts.publicBaseUrl,
+    policyOid: opts.policyOid,
+  });
+  return sign(issuer, {
+    serial: opts.serial,
+    subject: buildSubjectName(content.subject),
+    publicKey: opts.publicKey,
+    ...validity(ca, opts.notBefore, opts.validityDays, MAX_SUBSCRIBER_VALIDITY_DAYS),
+    extensions: content.extensions,
+  });
+}
+
+/** Personal signing certificate of a teacher, principal or clerk. */
+export function issueTeacherCertificate(ca: CertificateAuthority, opts: SubscriberOptions & { school: P.SchoolIdentity; holder: P.TeacherIdentity }) {
+  return issueSubscriber(ca, opts, (ctx) => P.teacherProfile(opts.school, opts.holder, ctx));
+}
+
+/** Organisational (seal) certificate of a school. */
+export function issueSchoolCertificate(ca: CertificateAuthority, opts: SubscriberOptions & { school: P.SchoolIdentity }) {
+  return issueSubscriber(ca, opts, (ctx) => P.schoolProfile(opts.school, ctx));
+}
+
+export interface ServiceCertificateOptions {
+  serial?: string;
+  validityDays?: number;
+  notBefore?: Date;
+  /** Defaults to the issuing CA's CN with " OCSP" / " TSA" appended. */
+  commonName?: string;
+}
+
+function serviceSubject(ca: CertificateAuthority, suffix: string, commonName: string | undefined): Name {
+  const f = parseNameFields(parseCert(ca.certificate).tbsCertificate.subject);
+  return buildSubjectName({ country: f.C ?? 'VN', province: f.ST, locality: f.L, organization: f.O, commonName: commonName ?? `${f.CN ?? ca.name} ${suffix}` });
+}
+
+/** Delegated OCSP responder (RFC 6960 §4.2.2.2): short-lived, so it needs no revocation checking of its own. */
+export function issueOcspResponderCertificate(ca: CertificateAuthority, publicKey: KeyObject, opts: ServiceCertificateOptions = {}) {
+  assertKeyStrength(publicKey);
+  return sign(issuerOf(ca), {
+    serial: opts.serial,
+    subject: serviceSubject(ca, 'OCSP', opts.commonName),
+    publicKey,
+    ...validity(ca, opts.notBefore, opts.validityDays ?? 30, 366),
+    extensions: P.ocspResponderExtensions(keyIdentifier(publicKey), certificateKeyId(ca.certificate)),
+  });
+}
+
+/** RFC 3161 time-stamping unit certificate. */
+export function issueTsaCertificate(ca: CertificateAuthority, publicKey: KeyObject, opts: ServiceCertificateOptions & { publicBaseUrl: string; policyOid?: string }) {
+  assertKeyStrength(publicKey);
+  return sign(issuerOf(ca), {
+    serial: opts.serial,
+    subject: serviceSubject(ca, 'TSA', opts.commonName),
+    publicKey,
+    ...validity(ca, opts.notBefore, opts.validityDays ?? 5 * 365, MAX_CA_VALIDITY_DAYS),
+    extensions: P.tsaExtensions(keyIdentifier(publicKey), certificateKeyId(ca.certificate), opts.publicBaseUrl, opts.policyOid ?? null),
+  });
+}
+
+export interface NewCa {
+  authority: CertificateAuthority;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  issued: IssuedCertificate;
+}
+
+export interface CaOptions {
+  name: string;
+  subject: SubjectFields;
+  /** A key to certify; generated with `keyAlgorithm` (default RSA-3072) when absent. */
+  keys?: { privateKey: KeyObject; publicKey: KeyObject };
+  keyAlgorithm?: KeyAlgorithm;
+  validityDays: number;
+  notBefore?: Date;
+  serial?: string;
+}
+
+async function caKeys(opts: CaOptions) {
+  const keys = opts.keys ?? (await generateKeyPair(opts.keyAlgorithm ?? 'RSA-3072'));
+  assertKeyStrength(keys.publicKey);
+  return keys;
+}
+
+/** Self-signed root. */
+export async function createRootCa(opts: CaOptions): Promise<NewCa> {
+  const { privateKey, publicKey } = await caKeys(opts);
+  const signer = keyObjectSigner(privateKey, publicKey);
+  const subject = buildSubjectName(opts.subject);
+  const issued = await sign({ name: subject, signer }, {
+    serial: opts.serial,
+    subject,
+    publicKey,
+    ...validity(null, opts.notBefore, opts.validityDays, MAX_CA_VALIDITY_DAYS),
+    extensions: P.rootCaExtensions(keyIdentifier(publicKey)),
+  });
+  return { authority: { name: opts.name, certificate: issued.der, signer }, privateKey, publicKey, issued };
+}
+
+/** Issuing CA under one of our roots; `publicBaseUrl` adds the root's CRL and caIssuers locations. */
+export async function createIssuingCa(root: CertificateAuthority, opts: CaOptions & { publicBaseUrl: string | null }): Promise<NewCa> {
+  const { privateKey, publicKey } = await caKeys(opts);
+  const issued = await sign(issuerOf(root), {
+    serial: opts.serial,
+    subject: buildSubjectName(opts.subject),
+    publicKey,
+    ...validity(root, opts.notBefore, opts.validityDays, MAX_CA_VALIDITY_DAYS),
+    extensions: P.issuingCaExtensions(keyIdentifier(publicKey), certificateKeyId(root.certificate), opts.publicBaseUrl),
+  });
+  return { authority: { name: opts.name, certificate: issued.der, signer: keyObjectSigner(privateKey, publicKey) }, privateKey, publicKey, issued };
+}
