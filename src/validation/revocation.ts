@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { OID } from '../asn1/oids.js';
+import { parseCrl } from '../revocation/crl.js';
+import { parseOcspResponse } from '../revocation/ocsp.js';
+import { parseDer } from './algorithms.js';
+import { CertView } from './certificate-view.js';
+import { issued } from './path.js';
+import type { RevocationSource, RevocationStatus } from './report.js';
+import type { StatusLookupResult } from './context.js';
+
+/**
+ * Revocation status of one certificate from every source we have: the file's DSS, the CMS
+ * (revocation values, Adobe's archival attribute), our own store, and optionally online.
+ * Only data whose signature verifies under the issuer (or an OCSP responder the issuer
+ * delegated to) counts. A "revoked" answer from any trusted source wins over "good".
+ */
+
+export interface RevocationItem {
+  der: Buffer;
+  source: RevocationSource;
+}
+
+export interface RevocationMaterial {
+  ocsps: RevocationItem[];
+  crls: RevocationItem[];
+}
+
+export interface RevocationOutcome {
+  status: RevocationStatus;
+  source: RevocationSource;
+  /** producedAt (OCSP), thisUpdate (CRL) or the lookup time (store/online). */
+  producedAt: Date | null;
+  /** Until when the answer is known to hold: nextUpdate, or producedAt for the store. */
+  coversUntil: Date | null;
+  revokedAt: Date | null;
+  reason: string | null;
+}
+
+export interface RevocationQuery {
+  cert: CertView;
+  issuer: CertView;
+  material: RevocationMaterial;
+  /** Certificates that may have signed OCSP responses (from the file and the context). */
+  pool: CertView[];
+  now: Date;
+  lookup?: (cert: CertView, issuer: CertView) => Promise<StatusLookupResult | null>;
+  online?: boolean;
+}
+
+/** All answers about `cert`, each from data that verified. */
+export async function revocationAnswers(q: RevocationQuery): Promise<RevocationOutcome[]> {
+  const out: RevocationOutcome[] = [];
+  for (const item of q.material.ocsps) {
+    const a = ocspAnswer(item.der, q.cert, q.issuer, q.pool);
+    if (a) out.push({ ...a, source: item.source });
+  }
+  for (const item of q.material.crls) {
+    const a = crlAnswer(item.der, q.cert, q.issuer);
+    if (a) out.push({ ...a, source: item.source });
+  }
+  if (q.lookup) {
+    const r = await q.lookup(q.cert, q.issuer).catch(() => null);
+    if (r) {
+      out.push({
+        status: r.status,
+        source: 'store',
+        producedAt: q.now,
+        coversUntil: q.now,
+        revokedAt: r.revokedAt ?? null,
+        reason: r.reason ?? null,
+      });
+    }
+  }
+  if (q.online && !out.some((a) => a.status === 'revoked')) {
+    out.push(...(await onlineAnswers(q)));
+  }
+  return out;
+}
+
+/**
+ * Combines answers into one: revoked/suspended from any source wins; otherwise the "good"
+ * answer that covers the latest time; otherwise unknown.
+ */
+export function combineAnswers(answers: RevocationOutcome[]): RevocationOutcome | null {
+  const bad = answers.filter((a) => a.status === 'revoked' || a.status === 'suspended');
+  if (bad.length) return bad.sort((a, b) => (a.revokedAt?.getTime() ?? 0) - (b.revokedAt?.getTime() ?? 0))[0];
+  const good = answers.filter((a) => a.status === 'good');
+  if (good.length) return good.sort((a, b) => (b.coversUntil?.getTime() ?? 0) - (a.coversUntil?.getTime() ?? 0))[0];
+  return answers[0] ?? null;
+}
+
+type Answer = Omit<RevocationOutcome, 'source'>;
+
+function ocspAnswer(der: Buffer, cert: CertView, issuer: CertView, pool: CertView[]): Answer | null {
+  let parsed: ReturnType<typeof parseOcspResponse>;
+  try {
+    parsed = parseOcspResponse(asOcspResponse(der));
+  } catch {
+    return null;
+  }
+  const basic = parsed.basic;
+  if (!basic) return null;
+  const single = basic.responses.find((r) => r.certId.serial === cert.serialHex && r.hashName && createHash(r.hashName).update(issuer.pk.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest().equals(r.certId.issuerKeyHash));
+  if (!single) return null;
+  if (!signedByIssuerOrDelegate(basic, issuer, pool)) return null;
+  const base = { producedAt: basic.producedAt, coversUntil: single.nextUpdate ?? single.thisUpdate };
+  const st = single.certStatus;
+  if (st.status === 'good') return { ...base, status: 'good', revokedAt: null, reason: null };
+  if (st.status === 'revoked') {
+    const reason = st.reason ?? null;
+    return { ...base, status: reason === 'certificateHold' ? 'suspended' : 'revoked', revokedAt: st.revokedAt, reason };
+  }
+  return { ...base, status: 'unknown', revokedAt: null, reason: null };
+}
+
+/**
+ * DSS /OCSPs and Adobe's archival attribute hold OCSPResponse; CAdES revocation values hold
+ * the bare BasicOCSPResponse. The parser takes the former, so the latter is wrapped.
+ */
+function asOcspResponse(der: Buffer): Buffer {
+  const asn = parseDer(der, 'OCSP response');
+  const top = (asn as asn1js.Sequence).valueBlock?.value ?? [];
+  if (top[0] instanceof asn1js.Enumerated) return der;
+  const wrapped = new pkijs.OCSPResponse({
+    responseStatus: new asn1js.Enumerated({ value: 0 }),
+    responseBytes: new pkijs.ResponseBytes({ responseType: OID.ocspBasic, response: new asn1js.OctetString({ valueHex: der }) }),
+  });
+  return Buffer.from(wrapped.toSchema().toBER());
+}
+
+function signedByIssuerOrDelegate(basic: NonNullable<ReturnType<typeof parseOcspResponse>['basic']>, issuer: CertView, pool: CertView[]): boolean {
+  if (basic.verify(issuer.der)) return true;
+  const embedded = basic.certs.map((c) => CertView.tryOf(c)).filter((c): c is CertView => !!c);
+  for (const responder of [...embedded, ...pool].slice(0, 50)) {
+    if (!responder.extKeyUsage?.includes(OID.kpOcspSigning)) continue;
+    if (!issued(issuer, responder)) continue;
+    if (basic.verify(responder.der)) return true;
+  }
+  return false;
+}
+
+function crlAnswer(der: Buffer, cert: CertView, issuer: CertView): Answer | null {
+  let crl: ReturnType<typeof parseCrl>;
+  try {
+    crl = parseCrl(der);
+  } catch {
+    return null;
+  }
+  if (crl.deltaBase !== undefined) return null; // delta CRLs only make sense with their base; not used by us
+  if (!crl.verify(issuer.der)) return null;
+  const base = { producedAt: crl.thisUpdate, coversUntil: crl.nextUpdate ?? crl.thisUpdate };
+  const entry = crl.entries.get(cert.serialHex);
+  if (!entry) return { ...base, status: 'good', revokedAt: null, reason: null };
+  const reason = entry.reason ?? null;
+  return { ...base, status: reason === 'certificateHold' ? 'suspended' : 'revoked', revokedAt: entry.revokedAt, reason };
+}
+
+const ONLINE_TIMEOUT_MS = 4000;
+const ONLINE_MAX_BYTES = 10 * 1024 * 1024;
+
+/** Fetches CRLs named by the certificate (OCSP online needs a request builder; see report). */
+async function onlineAnswers(q: RevocationQuery): Promise<RevocationOutcome[]> {
+  const out: RevocationOutcome[] = [];
+  for (const url of q.cert.crlUrls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2)) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(ONLINE_TIMEOUT_MS) });
+      if (!res.ok) continue;
+      const body = Buffer.from(await res.arrayBuffer());
+      if (body.length > ONLINE_MAX_BYTES) continue;
+      const a = crlAnswer(body, q.cert, q.issuer);
+      if (a) out.push({ ...a, source: 'online' });
+    } catch {
+      // unreachable or slow: the caller reports TRY_LATER when nothing else answers
+    }
+  }
+  return out;
+}
+

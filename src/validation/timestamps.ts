@@ -1,0 +1,65 @@
+import * as pkijs from 'pkijs';
+import { OID } from '../asn1/oids.js';
+import { parseSignedData } from '../pades/cms.js';
+import { hashName, parseDer } from './algorithms.js';
+import { CertView } from './certificate-view.js';
+import { checkSignerIntegrity, digestOf } from './integrity.js';
+import { validatePath } from './path.js';
+import { hashProblem, timestampingUsageProblem } from './policy.js';
+
+/**
+ * RFC 3161 timestamp tokens, as signature timestamps (imprint over the signature value)
+ * and as document timestamps (imprint over the PDF byte ranges): message imprint, the
+ * TSA's CMS signature, the TSA's chain to a trust anchor at genTime, the timeStamping EKU,
+ * and the algorithm policy.
+ */
+
+export interface TimestampCheck {
+  valid: boolean;
+  time: Date | null;
+  tsa: CertView | null;
+  tsaName: string | null;
+  chain: CertView[];
+  problem: string | null;
+  /** True when only the imprint/signature failed (the token does not belong to this data). */
+  integrity: boolean;
+}
+
+export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors: CertView[], pool: CertView[]): TimestampCheck {
+  const bad = (problem: string, extra: Partial<TimestampCheck> = {}): TimestampCheck => ({ valid: false, time: null, tsa: null, tsaName: null, chain: [], problem, integrity: false, ...extra });
+  let cms: ReturnType<typeof parseSignedData>;
+  let tst: pkijs.TSTInfo;
+  try {
+    cms = parseSignedData(token);
+    if (cms.eContentType !== OID.tstInfo || !cms.eContent) return bad('the token does not hold a TSTInfo');
+    tst = new pkijs.TSTInfo({ schema: parseDer(cms.eContent, 'TSTInfo') });
+  } catch (e) {
+    return bad(`the timestamp token is malformed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const time = tst.genTime;
+  const imprintAlg = tst.messageImprint.hashAlgorithm.algorithmId;
+  const expected = digestOf(imprintAlg, imprintOver);
+  if (!expected || !expected.equals(Buffer.from(tst.messageImprint.hashedMessage.valueBlock.valueHexView))) {
+    return bad('the timestamp’s message imprint does not match the data it should cover', { time });
+  }
+  const integ = checkSignerIntegrity(cms, [cms.eContent], pool);
+  if (!integ.intact || !integ.signer) return bad(`the TSA signature does not verify: ${integ.failure?.detail ?? 'unknown'}`, { time });
+  const tsa = integ.signer;
+  const base = { time, tsa, tsaName: commonName(tsa), integrity: true };
+  if (integ.failure) return { ...base, valid: false, chain: [], problem: integ.failure.detail };
+  const weak = integ.cryptoProblem ?? hashProblem(hashName(imprintAlg), 'the timestamp imprint');
+  if (weak) return { ...base, valid: false, chain: [], problem: weak };
+  const eku = timestampingUsageProblem(tsa);
+  if (eku) return { ...base, valid: false, chain: [], problem: eku };
+  const tokenCerts = cms.certificates.map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c);
+  const path = validatePath(tsa, [...tokenCerts, ...pool], anchors, time);
+  if (!path.chain) return { ...base, valid: false, chain: [], problem: 'the TSA certificate does not chain to a trusted root' };
+  if (path.failure) return { ...base, valid: false, chain: path.chain, problem: `TSA chain: ${path.failure.detail}` };
+  if (path.outOfBounds.length) return { ...base, valid: false, chain: path.chain, problem: `TSA chain: ${path.outOfBounds[0].subject} was not valid at ${time.toISOString()}` };
+  return { ...base, valid: true, chain: path.chain, problem: null };
+}
+
+export function commonName(cert: CertView): string | null {
+  for (const tv of cert.pk.subject.typesAndValues) if (tv.type === OID.commonName) return String(tv.value.valueBlock.value);
+  return null;
+}
