@@ -1,0 +1,25 @@
+import type { KeyObject } from 'node:crypto';
+import type { Signer } from '../crypto/signer.js';
+import type { KeyAlgorithm } from '../pki/keys.js';
+
+/**
+ * Where server-held subscriber keys live. Callers (issuance, signing, revocation) only see
+ * this interface, so an HSM (PKCS#11) backend can replace `SoftwareKeyCustody` without
+ * touching them.
+ */
+export interface KeyCustody {
+  /** Creates and keeps a key for the certificate `serial`, usable only with `pin` (policy-checked). */
+  generate(serial: string, alg: KeyAlgorithm, pin: string): Promise<{ publicKey: KeyObject }>;
+  /**
+   * A signer for the key after checking the PIN. Wrong PIN: ClientError 403 `pin-incorrect`
+   * (with `remainingAttempts`); the fifth wrong PIN locks the key; locked: 423 `key-locked`.
+   */
+  unlock(serial: string, pin: string): Promise<Signer>;
+  /** An administrator lifts the lock and resets the failure count. */
+  adminUnlock(serial: string): Promise<void>;
+  /** Drops anything remembered about the key (call on revocation, suspension, lock). */
+  forget(serial: string): void;
+}
+
+/** Wrong PINs in a row that lock a key (issue 2). */
+export const PIN_ATTEMPTS_BEFORE_LOCK = 5;

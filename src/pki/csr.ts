@@ -1,0 +1,107 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
+import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { keyObjectSigner } from '../crypto/signer.js';
+import { badRequest, unprocessable } from '../errors.js';
+import { checkSignature, signWith } from './algorithms.js';
+import { certificatePublicKey } from './ca.js';
+import { parseCertificate, parseCertificateSummary, type CertificateSummary } from './certificate.js';
+import { assertKeyStrength, generateKeyPair, type KeyAlgorithm } from './keys.js';
+import { buildSubjectName, formatName, type SubjectFields } from './name.js';
+
+/** What the CA takes from a PKCS#10 request: the public key, after proof of possession. Nothing else. */
+export interface ParsedCsr {
+  publicKey: KeyObject;
+  /** The requester's own subject, for logs only: certificates take their subject from the registry. */
+  requestedSubject: string;
+  signatureAlgorithm: string;
+}
+
+const PEM_RE = /-----BEGIN (NEW )?CERTIFICATE REQUEST-----([\s\S]*?)-----END (NEW )?CERTIFICATE REQUEST-----/;
+
+function csrBytes(input: string | Buffer): Buffer {
+  const text = typeof input === 'string' ? input : input.subarray(0, 64).toString('latin1').includes('-----BEGIN') ? input.toString('latin1') : null;
+  if (text === null) return input as Buffer;
+  const m = PEM_RE.exec(text);
+  if (!m) throw badRequest('csr-malformed', 'expected a PEM "CERTIFICATE REQUEST" block or DER bytes');
+  return Buffer.from(m[2].replace(/\s+/g, ''), 'base64');
+}
+
+/**
+ * Parses a PKCS#10 request (PEM or DER), checks the key's strength and the signature
+ * over the request (proof that the requester holds the private key). SHA-1/MD5 signed
+ * requests are refused rather than verified.
+ */
+export function parseCsr(input: string | Buffer): ParsedCsr {
+  const der = csrBytes(input);
+  let req: CertificationRequest;
+  let publicKey: KeyObject;
+  try {
+    req = AsnConvert.parse(der, CertificationRequest);
+    // DER is one object; trailing bytes mean the input is not what it claims to be.
+    if (Buffer.from(AsnConvert.serialize(req)).length !== der.length) throw new Error('trailing data');
+    const spki = Buffer.from(AsnConvert.serialize(req.certificationRequestInfo.subjectPKInfo));
+    publicKey = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  } catch {
+    throw badRequest('csr-malformed', 'the certificate request is not a well-formed PKCS#10 structure');
+  }
+  if (!req.certificationRequestInfoRaw) throw badRequest('csr-malformed', 'the certificate request is not a well-formed PKCS#10 structure');
+  assertKeyStrength(publicKey);
+  const check = checkSignature(req.signatureAlgorithm, new Uint8Array(req.certificationRequestInfoRaw), new Uint8Array(req.signature), publicKey);
+  if (check === 'weak-algorithm') throw unprocessable('csr-weak-algorithm', 'the request is signed with SHA-1 or MD5; sign it with SHA-256 or stronger');
+  if (check === 'unsupported-algorithm') throw unprocessable('csr-unsupported-algorithm', `signature algorithm ${req.signatureAlgorithm.algorithm} is not supported`);
+  if (check !== 'valid') throw unprocessable('csr-signature-invalid', 'the request\'s signature does not verify with its own public key (no proof of possession)');
+  return { publicKey, requestedSubject: formatName(req.certificationRequestInfo.subject), signatureAlgorithm: req.signatureAlgorithm.algorithm };
+}
+
+/** A PKCS#10 request for `subject`, signed by `keys` (SHA-256 or matching the curve). */
+export async function buildCsr(subject: SubjectFields, keys: { privateKey: KeyObject; publicKey: KeyObject }): Promise<Buffer> {
+  const info = new CertificationRequestInfo({
+    version: 0,
+    subject: buildSubjectName(subject),
+    subjectPKInfo: AsnConvert.parse(keys.publicKey.export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo),
+    // RFC 2986 makes the [0] attributes field mandatory, even when empty.
+    attributes: new Attributes(),
+  });
+  const infoDer = Buffer.from(AsnConvert.serialize(info));
+  const { identifier, signature } = await signWith(keyObjectSigner(keys.privateKey, keys.publicKey), infoDer);
+  const req = new CertificationRequest({ certificationRequestInfo: info, signatureAlgorithm: identifier, signature: new Uint8Array(signature).buffer });
+  return Buffer.from(AsnConvert.serialize(req));
+}
+
+/**
+ * Subordinate mode, step 1: the issuing CA's key and the request the external (national)
+ * root is asked to certify. The caller keeps the private key encrypted until step 2.
+ */
+export async function createSubordinateRequest(opts: { subject: SubjectFields; keyAlgorithm?: KeyAlgorithm }) {
+  const keys = await generateKeyPair(opts.keyAlgorithm ?? 'RSA-3072');
+  return { ...keys, csr: await buildCsr(opts.subject, keys) };
+}
+
+/**
+ * Subordinate mode, step 2: accepts the external root's answer only if it certifies the
+ * pending key, is a CA certificate allowed to sign certificates, and verifies under the
+ * given root, which must itself be a self-signed CA.
+ */
+export function acceptSubordinateCertificate(pendingPublicKey: KeyObject, certificate: Buffer, rootCertificate: Buffer): CertificateSummary {
+  const summary = parseCertificateSummary(certificate);
+  const rootSummary = parseCertificateSummary(rootCertificate);
+  const spki = (k: KeyObject) => k.export({ type: 'spki', format: 'der' });
+  if (!spki(certificatePublicKey(certificate)).equals(spki(pendingPublicKey))) {
+    throw unprocessable('certificate-key-mismatch', 'the certificate does not certify the pending issuing CA key');
+  }
+  if (!summary.isCa || !summary.keyUsage.includes('keyCertSign')) {
+    throw unprocessable('not-a-ca-certificate', 'the certificate is not a CA certificate allowed to sign certificates');
+  }
+  if (!rootSummary.isCa || !rootSummary.selfIssued) throw unprocessable('not-a-root-certificate', 'the root certificate is not a self-signed CA certificate');
+  const cert = parseCertificate(certificate);
+  const rootKey = certificatePublicKey(rootCertificate);
+  const check = checkSignature(cert.signatureAlgorithm, new Uint8Array(cert.tbsCertificateRaw ?? AsnConvert.serialize(cert.tbsCertificate)), new Uint8Array(cert.signatureValue), rootKey);
+  if (check !== 'valid' || summary.issuer !== rootSummary.subject) {
+    throw unprocessable('certificate-signature-invalid', 'the certificate was not issued by the given root');
+  }
+  const now = Date.now();
+  if (summary.notAfter.getTime() <= now) throw unprocessable('certificate-expired', 'the issuing CA certificate has expired');
+  return summary;
+}
