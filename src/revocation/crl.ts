@@ -4,7 +4,7 @@ import type { RevocationReason } from '../store/types.js';
 import { certFields, oidText } from './cert-fields.js';
 import {
   bool, children, content, DerError, expectTag, generalizedTime, integer, integerHex, octets, oid,
-  readTime, readTlv, seq, time, tlv, whole, type Tlv,
+  readTime, readTlv, seq, seqOf, time, tlv, whole, type Tlv,
 } from './der.js';
 import { REASON_CODE, reasonFromCode, type CrlReason } from './reasons.js';
 import { signatureAlgorithmFor, signWith, verifySignature } from './signature-algorithm.js';
@@ -75,7 +75,7 @@ export async function buildCrl(o: BuildCrlOptions): Promise<Buffer> {
 
   const tbsParts: Buffer[] = [integer(1), alg.der, issuer.subject, time(o.thisUpdate), time(o.nextUpdate)];
   // RFC 5280 §5.1.2.6: an empty list is omitted, not written as an empty SEQUENCE.
-  if (o.entries.length) tbsParts.push(seq(...o.entries.map((e) => entryDer(e, delta))));
+  if (o.entries.length) tbsParts.push(seqOf(o.entries.map((e) => entryDer(e, delta))));
   tbsParts.push(tlv(0xa0, seq(...exts)));
   const tbs = seq(...tbsParts);
   const signature = await signWith(o.signer, alg, tbs);

@@ -81,6 +81,8 @@ export function tlv(tag: number, ...parts: Buffer[]): Buffer {
 }
 
 export const seq = (...parts: Buffer[]) => tlv(0x30, ...parts);
+/** A SEQUENCE of many elements (spreading 100,000 arguments would overflow the stack). */
+export const seqOf = (parts: Buffer[]) => tlv(0x30, Buffer.concat(parts));
 export const oid = (dotted: string) => tlv(0x06, oidContent(dotted));
 export const octets = (b: Buffer) => tlv(0x04, b);
 export const NULL = Buffer.from([0x05, 0x00]);
