@@ -1,0 +1,155 @@
+import { deflateSync } from 'node:zlib';
+import { PdfDict, PdfStream, name, type PdfRef } from '../../pdf/objects.js';
+import { unprocessable } from '../../errors.js';
+import { FontSubsetBuilder, loadFont, shapeText, type FontStyle, type ShapedText } from './font.js';
+import { addImageXObject, prepareImage } from './image-xobject.js';
+import { layoutAppearance, type AppearanceLayout, type LayoutLine } from './layout.js';
+import { pdfNum } from './pdf-number.js';
+import type { ObjectSink } from './sink.js';
+
+export interface AppearanceSpec {
+  /** Size of the signature widget in points. */
+  width: number;
+  height: number;
+  /** The signer's position, e.g. "GIÁO VIÊN CHỦ NHIỆM" or "HIỆU TRƯỞNG". */
+  title?: string;
+  fullName: string;
+  organisation?: string;
+  /** Written in ISO 8601 in Vietnam's time zone (+07:00). */
+  signingTime: Date;
+  /** PNG of the handwritten signature. */
+  signatureImage?: Buffer;
+  /** PNG of the organisation's red round seal (transparent background). */
+  sealImage?: Buffer;
+  lang?: 'vi' | 'en';
+}
+
+const LABELS = {
+  vi: { time: 'Thời gian ký' },
+  en: { time: 'Signing time' },
+} as const;
+
+/** Largest widget accepted: an A3 page; beyond that the request is a mistake. */
+const MAX_SIDE = 1200;
+
+/** `2026-05-25T09:30:00+07:00`: the signing time as Vietnamese readers expect it. */
+export function formatVietnamTime(d: Date): string {
+  if (Number.isNaN(d.getTime())) throw unprocessable('appearance-invalid', 'signing time is not a valid date');
+  return new Date(d.getTime() + 7 * 3600_000).toISOString().replace(/\.\d{3}Z$/, '+07:00');
+}
+
+/** The text lines of the appearance, in the order they are laid out. */
+export function appearanceLines(spec: AppearanceSpec): Omit<LayoutLine, 'unitWidth'>[] {
+  const L = LABELS[spec.lang ?? 'vi'];
+  const lines: Omit<LayoutLine, 'unitWidth'>[] = [];
+  if (spec.title?.trim()) lines.push({ role: 'title', text: spec.title.trim(), style: 'bold' });
+  lines.push({ role: 'name', text: spec.fullName.trim(), style: 'bold' });
+  if (spec.organisation?.trim()) lines.push({ role: 'small', text: spec.organisation.trim(), style: 'regular' });
+  lines.push({ role: 'small', text: `${L.time}: ${formatVietnamTime(spec.signingTime)}`, style: 'regular' });
+  return lines.map((l) => ({ ...l, text: l.text.normalize('NFC') }));
+}
+
+function validate(spec: AppearanceSpec): void {
+  const ok = (n: number) => Number.isFinite(n) && n >= 10 && n <= MAX_SIDE;
+  if (!ok(spec.width) || !ok(spec.height)) {
+    throw unprocessable('appearance-invalid', `signature box must be between 10 and ${MAX_SIDE} points on each side`);
+  }
+  if (!spec.fullName?.trim()) throw unprocessable('appearance-invalid', 'the signer’s full name is required for a visible signature');
+}
+
+/**
+ * Computes the layout of a spec (the same one `buildSignatureAppearance` draws), for
+ * callers and tests that need to know where things land.
+ */
+export function layoutFor(spec: AppearanceSpec): AppearanceLayout {
+  return planAppearance(spec).layout;
+}
+
+interface Plan {
+  layout: AppearanceLayout;
+  runs: ShapedText[];
+}
+
+function planAppearance(spec: AppearanceSpec): Plan {
+  validate(spec);
+  const lines = appearanceLines(spec);
+  const runs = lines.map((l) => shapeText(loadFont(l.style), l.text));
+  const sig = spec.signatureImage ? prepareImage(spec.signatureImage) : null;
+  const seal = spec.sealImage ? prepareImage(spec.sealImage) : null;
+  const layout = layoutAppearance({
+    width: spec.width,
+    height: spec.height,
+    lines: lines.map((l, i) => ({ ...l, unitWidth: runs[i].advance / runs[i].font.unitsPerEm })),
+    signatureAspect: sig ? sig.width / sig.height : undefined,
+    sealAspect: seal ? seal.width / seal.height : undefined,
+  });
+  return { layout, runs };
+}
+
+/**
+ * Adds the visible signature's normal appearance (a Form XObject for the widget's
+ * /AP /N) and everything it uses — font subsets, images with their soft masks — to the
+ * incremental update. `rect` is the appearance's bounding box, [0 0 width height].
+ */
+export function buildSignatureAppearance(
+  update: ObjectSink,
+  spec: AppearanceSpec,
+): { appearance: PdfRef; rect: [number, number, number, number] } {
+  const { layout, runs } = planAppearance(spec);
+  const fonts: Record<FontStyle, FontSubsetBuilder> = {
+    regular: new FontSubsetBuilder(loadFont('regular')),
+    bold: new FontSubsetBuilder(loadFont('bold')),
+  };
+  // Layout keeps line order, so placed line i is run i.
+  for (const run of runs) fonts[run.font.style].use(run);
+
+  const ops: string[] = [];
+  const xobjects = new PdfDict();
+  const drawImage = (resName: string, png: Buffer, box: { x: number; y: number; w: number; h: number }) => {
+    xobjects.set(resName, addImageXObject(update, prepareImage(png)));
+    ops.push(`q ${pdfNum(box.w)} 0 0 ${pdfNum(box.h)} ${pdfNum(box.x)} ${pdfNum(box.y)} cm /${resName} Do Q`);
+  };
+
+  if (layout.signature && spec.signatureImage) drawImage('Sig', spec.signatureImage, layout.signature);
+  ops.push('BT 0 g');
+  layout.lines.forEach((line, i) => {
+    const fontRes = line.style === 'bold' ? 'FB' : 'FR';
+    ops.push(`/${fontRes} ${pdfNum(line.size)} Tf 1 0 0 1 ${pdfNum(line.x)} ${pdfNum(line.y)} Tm ${fonts[line.style].showText(runs[i], line.size)}`);
+  });
+  ops.push('ET');
+  // The seal is stamped last, over the signature, as on paper.
+  if (layout.seal && spec.sealImage) drawImage('Seal', spec.sealImage, layout.seal);
+
+  const fontDict = new PdfDict();
+  if (fonts.regular.isUsed) fontDict.set('FR', fonts.regular.embed(update));
+  if (fonts.bold.isUsed) fontDict.set('FB', fonts.bold.embed(update));
+  const resources = new PdfDict({ Font: fontDict, ProcSet: [name('PDF'), name('Text'), name('ImageC'), name('ImageB')] });
+  if (xobjects.map.size) resources.set('XObject', xobjects);
+
+  const rect: [number, number, number, number] = [0, 0, spec.width, spec.height];
+  const content = Buffer.from(ops.join('\n'), 'latin1');
+  const appearance = update.add(
+    new PdfStream(
+      new PdfDict({
+        Type: name('XObject'),
+        Subtype: name('Form'),
+        FormType: 1,
+        BBox: rect,
+        Resources: resources,
+        Filter: name('FlateDecode'),
+      }),
+      deflateSync(content),
+    ),
+  );
+  return { appearance, rect };
+}
+
+/**
+ * The form the PAdES signer plugs in: given the document being signed and its update,
+ * add the appearance and return its reference. The reader is not needed today (the box
+ * size comes from the spec) but is part of the hook so layouts may later depend on the
+ * page, e.g. its rotation.
+ */
+export function appearanceHook(spec: AppearanceSpec): (reader: unknown, update: ObjectSink) => PdfRef {
+  return (_reader, update) => buildSignatureAppearance(update, spec).appearance;
+}
