@@ -1,0 +1,29 @@
+/**
+ * A first-come-first-served async lock. SQLite has one connection and better-sqlite3's own
+ * `transaction()` cannot span an `await`, so the store serialises every use of the
+ * connection through this lock: a transaction holds it from BEGIN to COMMIT, and a
+ * statement outside a transaction waits for it so it never lands inside someone else's.
+ */
+export class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+
+  /** Resolves with a release function once every earlier holder has released. */
+  acquire(): Promise<() => void> {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const ready = this.tail.then(() => release);
+    this.tail = this.tail.then(() => released);
+    return ready;
+  }
+
+  async run<T>(fn: () => T | Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
