@@ -1,0 +1,131 @@
+/**
+ * Serialises PDF objects compactly and deterministically (same object → same bytes), keeping
+ * track of byte offsets so the writer can report where signature placeholders landed.
+ */
+import { PdfDict, PdfName, PdfRef, PdfSignaturePlaceholder, PdfStream, PdfString, type PdfObject } from './objects.js';
+import type { Span } from './lexer.js';
+
+/** Width of the reserved /ByteRange array's contents: "0 " and three 10-digit numbers with spaces. */
+export const BYTE_RANGE_WIDTH = 2 + 3 * 11;
+
+export class ByteSink {
+  private readonly parts: Buffer[] = [];
+  private cur = '';
+  private flushed = 0;
+  /** Spans of placeholders written so far (relative to the sink's start). */
+  contents: Span | undefined;
+  byteRange: Span | undefined;
+
+  get length(): number {
+    return this.flushed + this.cur.length;
+  }
+  /** Appends text whose characters are all < 256 (written as latin1). */
+  str(s: string): void {
+    this.cur += s;
+  }
+  bytes(b: Uint8Array): void {
+    this.flush();
+    this.parts.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    this.flushed += b.byteLength;
+  }
+  /** Feeds everything written so far to a hash. */
+  digestInto(h: { update(b: Uint8Array): unknown }): void {
+    this.flush();
+    for (const p of this.parts) h.update(p);
+  }
+  toBuffer(): Buffer {
+    this.flush();
+    return this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
+  }
+  private flush(): void {
+    if (this.cur) {
+      this.parts.push(Buffer.from(this.cur, 'latin1'));
+      this.flushed += this.cur.length;
+      this.cur = '';
+    }
+  }
+}
+
+/** Integers as integers; reals with at most 6 decimals, no exponent, no trailing zeros. */
+export function formatNumber(n: number): string {
+  if (!Number.isFinite(n)) return '0';
+  if (Number.isInteger(n) && Math.abs(n) < 1e21) return String(n);
+  let s = n.toFixed(6);
+  if (s.includes('e')) return '0';
+  s = s.replace(/0+$/, '').replace(/\.$/, '');
+  return s === '-0' ? '0' : s;
+}
+
+export function formatName(n: PdfName): string {
+  const s = n.name;
+  let out = '/';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c === 35 || '()<>[]{}/%'.includes(s[i])) out += '#' + (c & 0xff).toString(16).padStart(2, '0');
+    else out += s[i];
+  }
+  return out;
+}
+
+export function formatString(s: PdfString): string {
+  const b = s.bytes;
+  if (s.hex) return '<' + Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex') + '>';
+  let out = '(';
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c === 40 || c === 41 || c === 92) out += '\\' + String.fromCharCode(c);
+    else if (c === 13) out += '\\r';
+    else out += String.fromCharCode(c);
+  }
+  return out + ')';
+}
+
+export function writeObject(sink: ByteSink, o: PdfObject): void {
+  if (o === null) sink.str('null');
+  else if (typeof o === 'boolean') sink.str(o ? 'true' : 'false');
+  else if (typeof o === 'number') sink.str(formatNumber(o));
+  else if (o instanceof PdfName) sink.str(formatName(o));
+  else if (o instanceof PdfString) sink.str(formatString(o));
+  else if (o instanceof PdfRef) sink.str(`${o.num} ${o.gen} R`);
+  else if (Array.isArray(o)) {
+    sink.str('[');
+    o.forEach((v, i) => {
+      if (i) sink.str(' ');
+      writeObject(sink, v);
+    });
+    sink.str(']');
+  } else if (o instanceof PdfDict) writeDict(sink, o);
+  else if (o instanceof PdfStream) {
+    const d = o.dict.clone().set('Length', o.data.byteLength);
+    writeDict(sink, d);
+    sink.str('\nstream\n');
+    sink.bytes(o.data);
+    sink.str('\nendstream');
+  } else if (o instanceof PdfSignaturePlaceholder) {
+    const start = sink.length;
+    if (o.kind === 'contents') {
+      sink.str('<' + '0'.repeat(o.size * 2) + '>');
+      sink.contents = { start, end: sink.length };
+    } else {
+      sink.str('[' + ' '.repeat(BYTE_RANGE_WIDTH) + ']');
+      sink.byteRange = { start, end: sink.length };
+    }
+  } else throw new TypeError('not a PDF object');
+}
+
+function writeDict(sink: ByteSink, d: PdfDict): void {
+  sink.str('<<');
+  for (const [k, v] of d.map) {
+    sink.str(formatName(PdfName.of(k)));
+    sink.str(' ');
+    writeObject(sink, v);
+  }
+  sink.str('>>');
+}
+
+/** The text that fills a reserved /ByteRange span (same width as the placeholder). */
+export function formatByteRange(r: readonly number[]): string {
+  const inner = r.map((n) => String(n)).join(' ');
+  if (inner.length > BYTE_RANGE_WIDTH) throw new RangeError('byte range does not fit its placeholder');
+  return '[' + inner + ' '.repeat(BYTE_RANGE_WIDTH - inner.length) + ']';
+}
