@@ -1,7 +1,7 @@
 import type { HashName, RsaPadding, Signer } from '../crypto/signer.js';
 import { OID } from '../asn1/oids.js';
 import { unprocessable } from '../errors.js';
-import { TAG, derOid, tlv } from './der.js';
+import { TAG, derOid, readTlv, tlv } from './der.js';
 import { digest, hashLength, verifySignatureValue } from './algorithms.js';
 import { signerTemplate, type SignerTemplate } from './cms-template.js';
 
@@ -61,19 +61,52 @@ export interface AssembleOptions {
  * token may sign PSS where PKCS#1 v1.5 was expected, or the reverse).
  */
 export function assembleSignedData(signedAttributes: Buffer, signatureValue: Buffer, id: CmsSignerIdentity, opts: AssembleOptions = {}): Buffer {
-  let t = templateFor(id);
   if (signedAttributes[0] !== TAG.SET) throw unprocessable('signed-attributes-invalid', 'signed attributes must be a DER SET (tag 0x31)');
-  if (!opts.trusted) {
-    if (!verifySignatureValue(signedAttributes, signatureValue, t.publicKey, t.scheme)) {
-      const other: RsaPadding = t.scheme.padding === 'pss' ? 'pkcs1' : 'pss';
-      if (t.scheme.keyType === 'rsa' && verifySignatureValue(signedAttributes, signatureValue, t.publicKey, { ...t.scheme, padding: other })) {
-        t = templateFor({ ...id, padding: other });
-      } else {
-        throw unprocessable('signature-value-invalid', 'the signature value does not verify against the certificate public key');
-      }
-    }
+  const checked = opts.trusted ? id : checkSignatureValue(signedAttributes, signatureValue, id);
+  return encodeSignedData(templateFor(checked), signedAttributes, signatureValue, opts.timestampToken);
+}
+
+/**
+ * Verifies an externally made signature value over the signed attributes and returns the
+ * identity with the padding that matched; throws 422 signature-value-invalid otherwise.
+ */
+export function checkSignatureValue(signedAttributes: Buffer, signatureValue: Buffer, id: CmsSignerIdentity): CmsSignerIdentity {
+  const t = templateFor(id);
+  if (verifySignatureValue(signedAttributes, signatureValue, t.publicKey, t.scheme)) return id;
+  const other: RsaPadding = t.scheme.padding === 'pss' ? 'pkcs1' : 'pss';
+  if (t.scheme.keyType === 'rsa' && verifySignatureValue(signedAttributes, signatureValue, t.publicKey, { ...t.scheme, padding: other })) {
+    return { ...id, padding: other };
   }
-  return encodeSignedData(t, signedAttributes, signatureValue, opts.timestampToken);
+  throw unprocessable('signature-value-invalid', 'the signature value does not verify against the certificate public key');
+}
+
+/**
+ * Adds a signature-time-stamp unsigned attribute to a complete DER CMS made elsewhere (an
+ * external signer that returns a whole CMS). Spliced at the byte level rather than
+ * re-encoded through pkijs, because re-encoding could alter the signed attributes' bytes
+ * and so break the signature we have just verified. The SignerInfo must not already
+ * carry unsigned attributes (callers keep such a CMS as it is).
+ */
+export function addTimestampToCms(cms: Buffer, token: Buffer): Buffer {
+  const ci = readTlv(cms, 0);
+  const oid = readTlv(cms, ci.contentStart);
+  const explicit = readTlv(cms, oid.end);
+  const sd = readTlv(cms, explicit.contentStart);
+  // SignedData's children: the last is the signerInfos SET.
+  let p = sd.contentStart;
+  let last = readTlv(cms, p);
+  while (last.end < sd.end) {
+    p = last.end;
+    last = readTlv(cms, p);
+  }
+  const si = readTlv(cms, last.contentStart);
+  if (si.end !== last.end) throw unprocessable('cms-unsupported', 'only a CMS with one SignerInfo can be completed');
+  const siChildren: number[] = [];
+  for (let q = si.contentStart; q < si.end; q = readTlv(cms, q).end) siChildren.push(cms[q]);
+  if (siChildren.includes(TAG.CTX1)) throw unprocessable('cms-unsupported', 'the SignerInfo already has unsigned attributes');
+  const signerInfo = tlv(TAG.SEQUENCE, cms.subarray(si.contentStart, si.end), tlv(TAG.CTX1, timestampAttribute(token)));
+  const signedData = tlv(TAG.SEQUENCE, cms.subarray(sd.contentStart, p), tlv(TAG.SET, signerInfo));
+  return tlv(TAG.SEQUENCE, cms.subarray(ci.contentStart, oid.end), tlv(TAG.CTX0, signedData));
 }
 
 /** Hot path: frames the pre-encoded template around the variable parts. */

@@ -110,3 +110,40 @@ function build(): PadesPki {
     tsa: ident('tsa'),
   };
 }
+
+/** An RFC 3161 TSA backed by `openssl ts -reply` with the test TSA certificate (independent of our TSA code). */
+export function opensslTimestamper(pki: PadesPki) {
+  const cnf = join(pki.dir, 'tsa.cnf');
+  writeFileSync(
+    cnf,
+    [
+      '[tsa]',
+      'default_tsa = tsa_config',
+      '[tsa_config]',
+      `serial = ${join(pki.dir, 'tsaserial')}`,
+      'crypto_device = builtin',
+      'default_policy = 1.2.3.4.1',
+      'digests = sha256, sha384, sha512',
+      'accuracy = secs:1',
+      'ordering = yes',
+      'tsa_name = no',
+      'ess_cert_id_alg = sha256',
+      'ess_cert_id_chain = no',
+      'signer_digest = sha256',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(pki.dir, 'tsaserial'), '01\n');
+  let n = 0;
+  return {
+    calls: 0,
+    async timestamp(imprint: Buffer, hash: 'sha256' | 'sha384' | 'sha512'): Promise<Buffer> {
+      this.calls++;
+      const q = join(pki.dir, `q${++n}.tsq`);
+      const tok = join(pki.dir, `t${n}.der`);
+      sh(pki.dir, ['ts', '-query', '-digest', imprint.toString('hex'), `-${hash}`, '-cert', '-no_nonce', '-out', q]);
+      sh(pki.dir, ['ts', '-reply', '-config', cnf, '-queryfile', q, '-signer', join(pki.dir, 'tsa.pem'), '-inkey', join(pki.dir, 'tsa.key'), '-chain', join(pki.dir, 'issuing.pem'), '-token_out', '-out', tok]);
+      return readFileSync(tok);
+    },
+  };
+}

@@ -1,0 +1,97 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import * as pkijs from 'pkijs';
+import type { RevocationSource } from './sources.js';
+
+/** What goes into a /DSS (PAdES B-LT): certificates, OCSP responses, CRLs. */
+export interface ValidationData {
+  certs: Buffer[];
+  ocsps: Buffer[];
+  crls: Buffer[];
+}
+
+interface Known {
+  der: Buffer;
+  x509: X509Certificate;
+  key: string;
+}
+
+const keyOf = (der: Buffer) => createHash('sha256').update(der).digest('base64');
+
+/**
+ * Collects the validation data for the chains of `leaves`: every certificate up to the
+ * root (found in `pool`), and for each non-root certificate an OCSP response where the
+ * source has one, else a CRL. Certificates inside OCSP responses (a delegated responder)
+ * are added too, so an offline verifier can check the response's signature.
+ * Lookups run concurrently and each certificate is asked about once.
+ */
+export async function collectValidationData(leaves: Buffer[], pool: Buffer[], revocation?: RevocationSource): Promise<ValidationData> {
+  const known = new Map<string, Known>();
+  const remember = (der: Buffer): Known => {
+    const key = keyOf(der);
+    let k = known.get(key);
+    if (!k) {
+      k = { der, x509: new X509Certificate(der), key };
+      known.set(key, k);
+    }
+    return k;
+  };
+  for (const c of pool) remember(c);
+  const issuerOf = (c: Known): Known | undefined => {
+    for (const cand of known.values()) {
+      if (cand.key !== c.key && c.x509.checkIssued(cand.x509) && c.x509.verify(cand.x509.publicKey)) return cand;
+    }
+    return undefined;
+  };
+  const selfSigned = (c: Known) => c.x509.checkIssued(c.x509) && c.x509.verify(c.x509.publicKey);
+
+  const certs = new Map<string, Buffer>();
+  const toCheck = new Map<string, { cert: Known; issuer: Known }>();
+  for (const leaf of leaves) {
+    let c: Known | undefined = remember(leaf);
+    for (let depth = 0; c && depth < 10 && !certs.has(c.key); depth++) {
+      certs.set(c.key, c.der);
+      if (selfSigned(c)) break;
+      const issuer = issuerOf(c);
+      if (issuer) toCheck.set(c.key, { cert: c, issuer });
+      c = issuer;
+    }
+  }
+
+  const ocsps: Buffer[] = [];
+  const crls: Buffer[] = [];
+  if (revocation) {
+    const results = await Promise.all(
+      [...toCheck.values()].map(async ({ cert, issuer }) => {
+        const ocsp = await revocation.ocsp(cert.der, issuer.der);
+        if (ocsp) return { ocsp };
+        const crl = await revocation.crl(cert.der, issuer.der);
+        return crl ? { crl } : {};
+      }),
+    );
+    const seenCrl = new Set<string>();
+    for (const r of results) {
+      if (r.ocsp) {
+        ocsps.push(r.ocsp);
+        for (const c of ocspResponseCertificates(r.ocsp)) certs.set(keyOf(c), c);
+      }
+      if (r.crl) {
+        const k = keyOf(r.crl);
+        if (!seenCrl.has(k)) crls.push(r.crl);
+        seenCrl.add(k);
+      }
+    }
+  }
+  return { certs: [...certs.values()], ocsps, crls };
+}
+
+/** The certificates a BasicOCSPResponse carries (a delegated responder's), exact DER. */
+export function ocspResponseCertificates(der: Buffer): Buffer[] {
+  try {
+    const resp = pkijs.OCSPResponse.fromBER(der);
+    if (!resp.responseBytes) return [];
+    const basic = pkijs.BasicOCSPResponse.fromBER(resp.responseBytes.response.valueBlock.valueHexView);
+    return (basic.certs ?? []).map((c) => Buffer.from(c.toSchema().toBER()));
+  } catch {
+    return [];
+  }
+}
