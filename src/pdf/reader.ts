@@ -106,6 +106,11 @@ export class PdfReader {
     return this.entries.get(num);
   }
 
+  /** The merged cross-reference table (newest entry per object number). */
+  xrefEntries(): ReadonlyMap<number, XrefEntry> {
+    return this.entries;
+  }
+
   allObjectRefs(): PdfRef[] {
     const out: PdfRef[] = [];
     for (const [num, e] of this.entries) {

@@ -9,6 +9,7 @@ import { PdfDict, PdfName, PdfRef, PdfSignaturePlaceholder, PdfStream, PdfString
 import type { PdfReader } from './reader.js';
 import type { IncrementalUpdate } from './writer.js';
 import { pdfDate } from './pdf-date.js';
+import { editCatalog } from './edit.js';
 
 export interface SignaturePlacement {
   kind: 'signature' | 'docTimeStamp';
@@ -177,15 +178,6 @@ function lockParams(lock: NonNullable<SignaturePlacement['lock']>, asLockDict: b
 
 function freshName(taken: Set<string>): string {
   for (let i = 1; ; i++) if (!taken.has(`Signature${i}`)) return `Signature${i}`;
-}
-
-function editCatalog(reader: PdfReader, update: IncrementalUpdate, edit: (cat: PdfDict) => void): void {
-  const root = reader.rootRef;
-  const cat = update.resolve(root);
-  if (!(cat instanceof PdfDict)) throw new ClientError(422, 'pdf-malformed', 'the document catalog is missing');
-  const c = cat.clone();
-  edit(c);
-  update.set(root, c);
 }
 
 /** Sets /SigFlags 3 and, when given, appends a field to /Fields; creates /AcroForm if missing. */
