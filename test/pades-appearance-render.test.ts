@@ -2,70 +2,26 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import {
-  PDFArray,
-  PDFBool,
-  PDFDict,
-  PDFDocument,
-  PDFHexString,
-  PDFName,
-  PDFNull,
-  PDFNumber,
-  PDFRawStream,
-  PDFRef,
-  PDFString,
-  type PDFObject,
-} from 'pdf-lib';
-import { PdfDict, PdfName, PdfRef, PdfStream, PdfString, type PdfObject } from '../src/pdf/objects.js';
-import { buildSignatureAppearance, layoutFor, type AppearanceSpec } from '../src/pades/appearance/appearance.js';
-import type { ObjectSink } from '../src/pades/appearance/sink.js';
+import { PDFDocument } from 'pdf-lib';
+import { PdfReader } from '../src/pdf/reader.js';
+import { IncrementalUpdate } from '../src/pdf/writer.js';
+import { embedSignature, prepareSignature } from '../src/pdf/signature-field.js';
+import { appearanceHook, layoutFor, type AppearanceSpec } from '../src/pades/appearance/appearance.js';
 import { needTool, run } from './helpers/tools.js';
 import { transparentPng } from './helpers/pades-appearance-png.js';
 
 /**
- * Renders appearances inside real documents and checks them with poppler and qpdf.
- * Until the PDF engine's prepareSignature exists, the appearance's objects are copied
- * into a pdf-lib document and shown through a signature widget's /AP /N, which is
- * exactly where prepareSignature will put them.
+ * Renders appearances inside real documents signed through the PDF engine
+ * (prepareSignature with the appearance hook, a dummy CMS in /Contents) and checks them
+ * with poppler and qpdf.
  */
 const root = resolve(import.meta.dirname, '..');
 const fixtures = resolve(root, '../shared/fixtures');
 const sealPng = readFileSync(join(fixtures, 'images/seal-thpt-doan-hung.png'));
 const signaturePng = readFileSync(join(fixtures, 'images/signature-teacher.png'));
 const out = mkdtempSync(join(tmpdir(), 'pades-appearance-'));
-
-/** An ObjectSink that writes into a pdf-lib document, numbering objects as pdf-lib does. */
-function pdfLibSink(doc: PDFDocument): ObjectSink {
-  const ctx = doc.context;
-  const conv = (o: PdfObject): PDFObject => {
-    if (o === null) return PDFNull;
-    if (typeof o === 'boolean') return o ? PDFBool.True : PDFBool.False;
-    if (typeof o === 'number') return PDFNumber.of(o);
-    if (o instanceof PdfName) return PDFName.of(o.name);
-    if (o instanceof PdfString) {
-      return o.hex ? PDFHexString.of(Buffer.from(o.bytes).toString('hex')) : PDFString.of(Buffer.from(o.bytes).toString('latin1'));
-    }
-    if (o instanceof PdfRef) return PDFRef.of(o.num, o.gen);
-    if (Array.isArray(o)) {
-      const a = PDFArray.withContext(ctx);
-      for (const e of o) a.push(conv(e));
-      return a;
-    }
-    if (o instanceof PdfDict) {
-      const d = PDFDict.withContext(ctx);
-      for (const [k, v] of o.map) d.set(PDFName.of(k), conv(v));
-      return d;
-    }
-    if (o instanceof PdfStream) return PDFRawStream.of(conv(o.dict) as PDFDict, o.data);
-    throw new Error('placeholders do not occur in appearances');
-  };
-  return {
-    add(obj) {
-      const ref = ctx.register(conv(obj));
-      return new PdfRef(ref.objectNumber, ref.generationNumber);
-    },
-  };
-}
+/** Not a valid signature: the checks here are about the appearance, not the CMS. */
+const DUMMY_CMS = Buffer.from('3003020101', 'hex');
 
 interface Placed {
   pdf: Buffer;
@@ -73,30 +29,23 @@ interface Placed {
   origin: [number, number];
 }
 
-/** Places a visible (unsigned) signature field with the appearance on page 1 at `origin`. */
-async function placeAppearance(source: Buffer, spec: AppearanceSpec, origin: [number, number]): Promise<Placed> {
-  const doc = await PDFDocument.load(source, { updateMetadata: false });
-  const sink = pdfLibSink(doc);
-  const { appearance, rect } = buildSignatureAppearance(sink, spec);
-  const page = doc.getPage(0);
-  const ctx = doc.context;
-  const widget = ctx.register(
-    ctx.obj({
-      Type: 'Annot',
-      Subtype: 'Widget',
-      FT: 'Sig',
-      T: PDFString.of('Signature1'),
-      F: 4,
-      P: page.ref,
-      Rect: [origin[0] + rect[0], origin[1] + rect[1], origin[0] + rect[2], origin[1] + rect[3]],
-      AP: { N: PDFRef.of(appearance.num, appearance.gen) },
-    }),
-  );
-  const annots = page.node.Annots() ?? ctx.obj([]);
-  annots.push(widget);
-  page.node.set(PDFName.of('Annots'), annots);
-  doc.catalog.set(PDFName.of('AcroForm'), ctx.obj({ Fields: [widget], SigFlags: 3 }));
-  return { pdf: Buffer.from(await doc.save({ useObjectStreams: false })), pageHeight: page.getHeight(), origin };
+/** Adds a visible signature with the appearance on page 1 at `origin`, as the PAdES signer will. */
+function placeAppearance(source: Buffer, spec: AppearanceSpec, origin: [number, number]): Placed {
+  const reader = PdfReader.open(source);
+  const update = new IncrementalUpdate(reader);
+  const appearance = appearanceHook(spec)(reader, update);
+  const prepared = prepareSignature(reader, update, {
+    kind: 'signature',
+    subFilter: 'ETSI.CAdES.detached',
+    pageIndex: 0,
+    rect: [origin[0], origin[1], origin[0] + spec.width, origin[1] + spec.height],
+    appearance,
+    signingTime: spec.signingTime,
+    contentsSize: 64,
+  });
+  const mediaBox = reader.resolve(reader.page(0).dict.get('MediaBox'));
+  const pageHeight = Array.isArray(mediaBox) ? Number(mediaBox[3]) - Number(mediaBox[1]) : 842;
+  return { pdf: embedSignature(prepared, DUMMY_CMS), pageHeight, origin };
 }
 
 /** Parses pdftoppm's binary PPM (P6) output. */
@@ -129,9 +78,10 @@ const teacher: AppearanceSpec = {
 const transcript = readFileSync(join(fixtures, 'transcripts/wkhtmltopdf-qt.pdf'));
 
 t.test('the appearance renders Vietnamese text that extracts exactly', { skip: needTool('pdftotext', 'pdffonts', 'qpdf', 'pdftoppm') }, async (t) => {
-  const placed = await placeAppearance(transcript, teacher, [340, 60]);
+  const placed = placeAppearance(transcript, teacher, [340, 60]);
   const file = join(out, 'teacher.pdf');
   writeFileSync(file, placed.pdf);
+  t.ok(placed.pdf.subarray(0, transcript.length).equals(transcript), 'the signed file starts with the original bytes');
 
   const check = run('qpdf', ['--check', file]);
   t.equal(check.status, 0, `qpdf --check is clean: ${check.stdout}${check.stderr}`);
@@ -162,9 +112,9 @@ t.test('the seal is transparent outside its circle and red inside', { skip: need
   blank.addPage([595, 842]);
   const source = Buffer.from(await blank.save());
   const origin: [number, number] = [200, 400];
-  const withSeal = await placeAppearance(source, teacher, origin);
+  const withSeal = placeAppearance(source, teacher, origin);
   // A fully transparent seal of the same size keeps the layout identical: the reference for "what lies beneath".
-  const withoutSeal = await placeAppearance(source, { ...teacher, sealImage: transparentPng(600, 600) }, origin);
+  const withoutSeal = placeAppearance(source, { ...teacher, sealImage: transparentPng(600, 600) }, origin);
   const a = renderPpm(withSeal.pdf, 'seal');
   const b = renderPpm(withoutSeal.pdf, 'noseal');
 

@@ -5,7 +5,8 @@ import { FontSubsetBuilder, loadFont, shapeText, type FontStyle, type ShapedText
 import { addImageXObject, prepareImage } from './image-xobject.js';
 import { layoutAppearance, type AppearanceLayout, type LayoutLine } from './layout.js';
 import { pdfNum } from './pdf-number.js';
-import type { ObjectSink } from './sink.js';
+import type { PdfReader } from '../../pdf/reader.js';
+import type { IncrementalUpdate } from '../../pdf/writer.js';
 
 export interface AppearanceSpec {
   /** Size of the signature widget in points. */
@@ -92,7 +93,7 @@ function planAppearance(spec: AppearanceSpec): Plan {
  * incremental update. `rect` is the appearance's bounding box, [0 0 width height].
  */
 export function buildSignatureAppearance(
-  update: ObjectSink,
+  update: IncrementalUpdate,
   spec: AppearanceSpec,
 ): { appearance: PdfRef; rect: [number, number, number, number] } {
   const { layout, runs } = planAppearance(spec);
@@ -146,10 +147,10 @@ export function buildSignatureAppearance(
 
 /**
  * The form the PAdES signer plugs in: given the document being signed and its update,
- * add the appearance and return its reference. The reader is not needed today (the box
- * size comes from the spec) but is part of the hook so layouts may later depend on the
- * page, e.g. its rotation.
+ * add the appearance and return its reference (then pass it to prepareSignature as
+ * `appearance`, with a rect of the spec's width and height). The reader is not needed
+ * today but is part of the hook so layouts may later depend on the page, e.g. its rotation.
  */
-export function appearanceHook(spec: AppearanceSpec): (reader: unknown, update: ObjectSink) => PdfRef {
+export function appearanceHook(spec: AppearanceSpec): (reader: PdfReader, update: IncrementalUpdate) => PdfRef {
   return (_reader, update) => buildSignatureAppearance(update, spec).appearance;
 }

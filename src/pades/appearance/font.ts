@@ -8,7 +8,7 @@ import { PdfDict, PdfStream, PdfString, name, type PdfRef } from '../../pdf/obje
 import { BoundedCache } from './cache.js';
 import { toUnicodeCMap } from './to-unicode.js';
 import { pdfNum } from './pdf-number.js';
-import type { ObjectSink } from './sink.js';
+import type { IncrementalUpdate } from '../../pdf/writer.js';
 
 export type FontStyle = 'regular' | 'bold';
 
@@ -159,7 +159,7 @@ export class FontSubsetBuilder {
   }
 
   /** Adds the font objects to the update and returns the Type0 font's reference. */
-  embed(sink: ObjectSink): PdfRef {
+  embed(update: IncrementalUpdate): PdfRef {
     const cids = this.cidMap();
     const gids = [...cids.keys()].sort((a, b) => cids.get(a)! - cids.get(b)!);
     const encoded = this.encoded(gids);
@@ -168,10 +168,10 @@ export class FontSubsetBuilder {
     const baseFont = name(`${encoded.tag}+${this.font.postscriptName}`);
     const os2 = (f as unknown as { 'OS/2'?: { capHeight?: number } })['OS/2'];
 
-    const fontFile = sink.add(
+    const fontFile = update.add(
       new PdfStream(new PdfDict({ Filter: name('FlateDecode'), Length1: encoded.length1 }), encoded.fontFile),
     );
-    const descriptor = sink.add(
+    const descriptor = update.add(
       new PdfDict({
         Type: name('FontDescriptor'),
         FontName: baseFont,
@@ -186,7 +186,7 @@ export class FontSubsetBuilder {
         FontFile2: fontFile,
       }),
     );
-    const cidFont = sink.add(
+    const cidFont = update.add(
       new PdfDict({
         Type: name('Font'),
         Subtype: name('CIDFontType2'),
@@ -206,10 +206,10 @@ export class FontSubsetBuilder {
       const cps = this.used.get(gid);
       if (cid !== 0 && cps && cps.length) unicode.set(cid, cps);
     }
-    const toUnicode = sink.add(
+    const toUnicode = update.add(
       new PdfStream(new PdfDict({ Filter: name('FlateDecode') }), deflateSync(toUnicodeCMap(unicode))),
     );
-    return sink.add(
+    return update.add(
       new PdfDict({
         Type: name('Font'),
         Subtype: name('Type0'),

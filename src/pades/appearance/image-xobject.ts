@@ -3,7 +3,7 @@ import { deflateSync } from 'node:zlib';
 import { PdfDict, PdfStream, name, type PdfRef } from '../../pdf/objects.js';
 import { decodePng } from './png.js';
 import { BoundedCache } from './cache.js';
-import type { ObjectSink } from './sink.js';
+import type { IncrementalUpdate } from '../../pdf/writer.js';
 
 /** A PNG turned into ready-to-write PDF image data: decoded and compressed once, reused per document. */
 export interface PreparedImage {
@@ -39,7 +39,7 @@ export function prepareImage(png: Buffer): PreparedImage {
  * Adds the image as an /Image XObject; the alpha channel goes in a /SMask so a
  * transparent seal does not print as a coloured square.
  */
-export function addImageXObject(sink: ObjectSink, img: PreparedImage): PdfRef {
+export function addImageXObject(update: IncrementalUpdate, img: PreparedImage): PdfRef {
   const dict = new PdfDict({
     Type: name('XObject'),
     Subtype: name('Image'),
@@ -59,7 +59,7 @@ export function addImageXObject(sink: ObjectSink, img: PreparedImage): PdfRef {
       BitsPerComponent: 8,
       Filter: name('FlateDecode'),
     });
-    dict.set('SMask', sink.add(new PdfStream(smask, img.alpha)));
+    dict.set('SMask', update.add(new PdfStream(smask, img.alpha)));
   }
-  return sink.add(new PdfStream(dict, img.color));
+  return update.add(new PdfStream(dict, img.color));
 }

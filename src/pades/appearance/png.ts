@@ -154,6 +154,18 @@ function toSamples(
     return (px[rowStart + (bitPos >> 3)] >> (8 - depth - (bitPos & 7))) & ((1 << depth) - 1);
   };
   const to8 = (v: number): number => (wide ? v >> 8 : depth === 8 ? v : Math.round((v * 255) / ((1 << depth) - 1)));
+  if (depth === 8 && colorType === 6 && rowBytes === width * 4) {
+    // The common case (every fixture, most exports): a tight loop without per-sample calls.
+    for (let i = 0, j = 0; i < n; i++, j += 4) {
+      color[3 * i] = px[j];
+      color[3 * i + 1] = px[j + 1];
+      color[3 * i + 2] = px[j + 2];
+      const a = px[j + 3];
+      alpha[i] = a;
+      if (a !== 0xff) translucent = true;
+    }
+    return { width, height, colorSpace: 'DeviceRGB', color, alpha: translucent ? alpha : null };
+  }
   const key = trns && colorType === 0 && trns.length >= 2 ? [trns.readUInt16BE(0)] : trns && colorType === 2 && trns.length >= 6 ? [trns.readUInt16BE(0), trns.readUInt16BE(2), trns.readUInt16BE(4)] : null;
 
   for (let y = 0; y < height; y++) {
