@@ -9,13 +9,20 @@ import { closedTransactionError, TransactionScope } from './tx-scope.js';
 import type { Store, StoreOps } from './types.js';
 
 export const SQLITE_FILE = 'hocba.sqlite';
+/** How long a writer waits for another connection (process) to release SQLite's write lock. */
 const BUSY_TIMEOUT_MS = 5000;
 
 type Statement = Database.Statement<unknown[], unknown>;
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /**
  * The single better-sqlite3 connection, its statement cache and the lock that serialises
  * its use. SQL arrives with `$n` placeholders and is rewritten to SQLite's `?`.
+ *
+ * Waiting for the file's write lock is done here, asynchronously, rather than by SQLite's
+ * busy handler: that handler sleeps inside the synchronous call and would freeze the event
+ * loop, so a second connection in the same process could never let the first one finish.
  */
 class SqliteConnection {
   readonly mutex = new Mutex();
@@ -48,6 +55,10 @@ class SqliteConnection {
     });
   }
 
+  isReadOnly(sql: string): boolean {
+    return this.prepare(sql).stmt.readonly;
+  }
+
   all(sql: string, params: readonly unknown[]): Row[] {
     const { stmt, order } = this.prepare(sql);
     return stmt.all(...this.bind(order, params)) as Row[];
@@ -58,10 +69,24 @@ class SqliteConnection {
     return stmt.run(...this.bind(order, params)).changes;
   }
 
-  /** Holds the lock from BEGIN IMMEDIATE (takes the write lock up front, so no upgrade deadlock) to COMMIT. */
+  /** Runs `fn`, retrying while another connection holds the lock, for up to BUSY_TIMEOUT_MS. */
+  async whenNotBusy<T>(fn: () => T): Promise<T> {
+    const deadline = Date.now() + BUSY_TIMEOUT_MS;
+    for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+      try {
+        return fn();
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      }
+      await sleep(pause);
+    }
+  }
+
+  /** Holds the mutex and the write lock from BEGIN to COMMIT; rolls back when `fn` throws. */
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
     return this.mutex.run(async () => {
-      this.db.exec('BEGIN IMMEDIATE');
+      // IMMEDIATE takes the write lock up front, so two writers never deadlock upgrading.
+      await this.whenNotBusy(() => this.db.exec('BEGIN IMMEDIATE'));
       try {
         const result = await fn();
         this.db.exec('COMMIT');
@@ -103,13 +128,16 @@ class SqliteOutsideRunner implements SqlRunner {
     private readonly scope: TransactionScope,
   ) {}
 
+  /** Reads run as they are (WAL readers never wait); a write (RETURNING) takes the write lock like execute. */
   async query(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
     this.scope.assertOutside();
-    return this.conn.mutex.run(() => this.conn.all(sql, params));
+    if (this.conn.isReadOnly(sql)) return this.conn.mutex.run(() => this.conn.whenNotBusy(() => this.conn.all(sql, params)));
+    return this.conn.transaction(async () => this.conn.all(sql, params));
   }
+  /** A write outside a transaction still goes through the non-blocking write-lock wait. */
   async execute(sql: string, params: readonly unknown[] = []): Promise<number> {
     this.scope.assertOutside();
-    return this.conn.mutex.run(() => this.conn.run(sql, params));
+    return this.conn.transaction(async () => this.conn.run(sql, params));
   }
   async atomic<T>(fn: (r: SqlRunner) => Promise<T>): Promise<T> {
     this.scope.assertOutside();
@@ -142,13 +170,14 @@ export class SqliteStore extends SqlStoreOps implements Store {
     try {
       db.pragma('journal_mode = WAL');
       db.pragma('foreign_keys = ON');
-      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      // No busy handler: waiting for the lock is done by whenNotBusy without blocking the event loop.
+      db.pragma('busy_timeout = 0');
       // Synchronous NORMAL is durable across application crashes in WAL mode; only a power
       // loss can lose the last commits, never corrupt the file.
       db.pragma('synchronous = NORMAL');
       db.defaultSafeIntegers(true);
       const conn = new SqliteConnection(db);
-      migrateSqlite(conn);
+      await migrateSqlite(conn);
       return new SqliteStore(conn, new TransactionScope());
     } catch (err) {
       db.close();
@@ -172,19 +201,21 @@ export class SqliteStore extends SqlStoreOps implements Store {
 }
 
 /**
- * BEGIN IMMEDIATE takes SQLite's file write lock, so a second process opening at once waits
- * (busy timeout) and then finds nothing left to apply. Synchronous on purpose: with no
- * await between BEGIN and COMMIT, another connection's busy wait cannot stall our commit.
+ * Inside a write transaction, so a second instance opening the same file at once waits
+ * and then finds nothing left to apply.
  */
-function migrateSqlite(conn: SqliteConnection): void {
-  conn.db
-    .transaction(() => {
-      conn.db.exec(CREATE_MIGRATIONS_TABLE.sqlite);
-      const applied = conn.all('SELECT version FROM schema_migrations', []).map((r) => Number(r.version));
-      for (const m of pendingMigrations(applied)) {
-        conn.db.exec(m.sqlite);
-        conn.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, new Date()]);
-      }
-    })
-    .immediate();
+async function migrateSqlite(conn: SqliteConnection): Promise<void> {
+  await conn.transaction(async () => {
+    conn.db.exec(CREATE_MIGRATIONS_TABLE.sqlite);
+    const applied = conn.db
+      .prepare('SELECT version FROM schema_migrations')
+      .all()
+      .map((r) => Number((r as Row).version));
+    for (const m of pendingMigrations(applied)) {
+      conn.db.exec(m.sqlite);
+      conn.db
+        .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+        .run(m.version, m.name, BigInt(Date.now()));
+    }
+  });
 }

@@ -8,7 +8,7 @@ import pg from 'pg';
 import type { Test } from 'tap';
 import { loadConfig, type Config } from '../../src/config.js';
 import { dropSchema, openStore } from '../../src/store/index.js';
-import type { Store } from '../../src/store/types.js';
+import type { CertificateRecord, SchoolRecord, StaffRecord, Store } from '../../src/store/types.js';
 
 /**
  * Runs a test against both stores: a fresh SQLite file in a temporary folder and a fresh
@@ -155,4 +155,67 @@ export async function forEachStore(t: TapTest, name: string, fn: StoreTestFn): P
     pgRun = t.test(`${name} [postgres]`, (st) => runWith(st, 'postgres', fn));
   }
   await Promise.all([sqliteRun, pgRun]);
+}
+
+// ---------- record builders for tests (valid defaults, override what matters) ----------
+
+let counter = 0;
+const uniq = () => `${Date.now().toString(36)}${(counter++).toString(36)}${randomBytes(3).toString('hex')}`;
+
+export function sampleSchool(o: Partial<SchoolRecord> = {}): SchoolRecord {
+  const id = o.id ?? `sch_${uniq()}`;
+  return {
+    id,
+    code: `PT-${id}`,
+    name: 'Trường THCS Lý Tự Trọng',
+    province: 'Phú Thọ',
+    commune: 'Phường Gia Cẩm',
+    mns: '1045678',
+    mst: null,
+    email: 'thcs-lytutrong@phutho.edu.vn',
+    createdAt: new Date(),
+    ...o,
+  };
+}
+
+export function sampleStaff(schoolId: string, o: Partial<StaffRecord> = {}): StaffRecord {
+  return {
+    id: `stf_${uniq()}`,
+    schoolId,
+    fullName: 'Nguyễn Thị Hồng Nhung',
+    citizenId: null,
+    email: null,
+    title: 'homeroom_teacher',
+    createdAt: new Date(),
+    ...o,
+  };
+}
+
+/** A random positive serial in the store's lower-case hex form. */
+export function randomSerial(): string {
+  return (randomBytes(16).toString('hex').replace(/^0+/, '') || '1').replace(/^[89a-f]/, '7');
+}
+
+export function sampleCertificate(o: Partial<CertificateRecord> = {}): CertificateRecord {
+  const now = new Date();
+  return {
+    serial: randomSerial(),
+    issuer: 'issuing',
+    schoolId: null,
+    staffId: null,
+    profile: 'teacher',
+    subject: 'C=VN, ST=Phú Thọ, O=Trường THCS Lý Tự Trọng, CN=Nguyễn Thị Hồng Nhung',
+    der: randomBytes(64),
+    notBefore: now,
+    notAfter: new Date(now.getTime() + 3 * 365 * 86400_000),
+    status: 'active',
+    keyCustody: 'client',
+    revocationReason: null,
+    revokedAt: null,
+    invalidityDate: null,
+    renewedFrom: null,
+    createdAt: now,
+    updatedAt: now,
+    ...o,
+  };
 }
