@@ -1,0 +1,217 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { Config } from '../config.js';
+import { keyObjectSigner } from '../crypto/signer.js';
+import { caKeyLabel, openPrivateKey, sealPrivateKey } from '../custody/envelope.js';
+import type { CustodyLog } from '../custody/kek.js';
+import type { CaRecord, CertificateRecord, Store, StoreOps } from '../store/types.js';
+import { certificatePublicKey, createIssuingCa, createRootCa, issueOcspResponderCertificate, issueTsaCertificate, type CertificateAuthority, type IssuedCertificate } from './ca.js';
+import { parseCertificateSummary } from './certificate.js';
+import { generateKeyPair, type KeyAlgorithm } from './keys.js';
+import type { SubjectFields } from './name.js';
+import { allocateSerial } from './serial.js';
+
+/**
+ * The CA hierarchy as kept in the store: records "root", "issuing", "ocsp", "tsa" (and
+ * "issuing-pending" while a subordinate request waits for the external root). Keys are
+ * sealed under the KEK with the record name as additional data. No SQL here: only `Store`.
+ */
+export interface CaSet {
+  /** Null when the root's key is held elsewhere (imported or external root). */
+  root: CertificateAuthority | null;
+  rootCertificate: Buffer;
+  issuing: CertificateAuthority;
+  ocsp: CertificateAuthority;
+  tsa: CertificateAuthority;
+  /** [issuing, root] DER, what signers embed after their own certificate. */
+  chain: Buffer[];
+}
+
+export const CA_NAMES = { root: 'root', issuing: 'issuing', pending: 'issuing-pending', ocsp: 'ocsp', tsa: 'tsa' } as const;
+
+/** Renew the responder certificate when it has less than this left. */
+export const RESPONDER_RENEWAL_MS = 7 * 86_400_000;
+const RESPONDER_VALIDITY_DAYS = 30;
+const TSA_VALIDITY_DAYS = 5 * 365;
+
+export interface HierarchyOptions {
+  organization?: string;
+  rootCommonName?: string;
+  issuingCommonName?: string;
+  rootKeyAlgorithm?: KeyAlgorithm;
+  issuingKeyAlgorithm?: KeyAlgorithm;
+  rootValidityDays?: number;
+  issuingValidityDays?: number;
+}
+
+export function caSubject(config: Pick<Config, 'province'>, commonName: string, organization?: string): SubjectFields {
+  return { country: 'VN', province: config.province, organization: organization ?? `Sở Giáo dục và Đào tạo tỉnh ${config.province}`, commonName };
+}
+
+function signerFrom(kek: Buffer, name: string, sealed: Buffer): { signer: ReturnType<typeof keyObjectSigner>; publicKey: KeyObject } {
+  const privateKey = openPrivateKey(kek, caKeyLabel(name), sealed);
+  const publicKey = createPublicKey(privateKey);
+  return { signer: keyObjectSigner(privateKey, publicKey), publicKey };
+}
+
+function caRecord(kek: Buffer, name: string, certificate: Buffer | null, privateKey: KeyObject | null, csr: Buffer | null = null): CaRecord {
+  return { name, certificate, encryptedKey: privateKey ? sealPrivateKey(kek, caKeyLabel(name), privateKey) : null, csr, createdAt: new Date() };
+}
+
+/** The status row of an infrastructure certificate (OCSP responder, TSA) so OCSP and CRLs know it. */
+export function serviceCertificateRecord(issued: IssuedCertificate, profile: 'ocsp' | 'tsa', renewedFrom: string | null = null): CertificateRecord {
+  const now = new Date();
+  return {
+    serial: issued.serial,
+    issuer: CA_NAMES.issuing,
+    schoolId: null,
+    staffId: null,
+    profile,
+    subject: issued.subject,
+    der: issued.der,
+    notBefore: issued.notBefore,
+    notAfter: issued.notAfter,
+    status: 'active',
+    keyCustody: 'server',
+    revocationReason: null,
+    revokedAt: null,
+    invalidityDate: null,
+    renewedFrom,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** OCSP responder and TSA certificates under `issuing`, as records ready to store. */
+export async function issueServiceCertificates(store: Pick<StoreOps, 'serialExists'>, kek: Buffer, config: Pick<Config, 'publicBaseUrl' | 'tsaPolicyOid'>, issuing: CertificateAuthority) {
+  const ocspKeys = await generateKeyPair('RSA-2048');
+  const tsaKeys = await generateKeyPair('RSA-2048');
+  const ocsp = await issueOcspResponderCertificate(issuing, ocspKeys.publicKey, { serial: await allocateSerial(store), validityDays: RESPONDER_VALIDITY_DAYS });
+  const tsa = await issueTsaCertificate(issuing, tsaKeys.publicKey, {
+    serial: await allocateSerial(store),
+    validityDays: TSA_VALIDITY_DAYS,
+    publicBaseUrl: config.publicBaseUrl,
+    policyOid: config.tsaPolicyOid,
+  });
+  return {
+    cas: [caRecord(kek, CA_NAMES.ocsp, ocsp.der, ocspKeys.privateKey), caRecord(kek, CA_NAMES.tsa, tsa.der, tsaKeys.privateKey)],
+    certificates: [serviceCertificateRecord(ocsp, 'ocsp'), serviceCertificateRecord(tsa, 'tsa')],
+  };
+}
+
+/** True when the store holds any CA material (a hierarchy, or a subordinate request in progress). */
+export async function hasCa(store: Pick<StoreOps, 'getCa'>): Promise<boolean> {
+  for (const n of [CA_NAMES.issuing, CA_NAMES.root, CA_NAMES.pending]) if (await store.getCa(n)) return true;
+  return false;
+}
+
+/**
+ * A complete hierarchy of our own (root, issuing CA, OCSP responder, TSA), written in one
+ * transaction. Fails with `ca-exists` when the store already has CA material, so two
+ * instances starting at once cannot both install one.
+ */
+export async function createHierarchy(store: Store, kek: Buffer, config: Config, opts: HierarchyOptions = {}): Promise<void> {
+  const root = await createRootCa({
+    name: CA_NAMES.root,
+    subject: caSubject(config, opts.rootCommonName ?? `Học bạ số Root CA ${config.province}`, opts.organization),
+    keyAlgorithm: opts.rootKeyAlgorithm ?? 'RSA-4096',
+    validityDays: opts.rootValidityDays ?? 20 * 365,
+  });
+  const issuing = await createIssuingCa(root.authority, {
+    name: CA_NAMES.issuing,
+    subject: caSubject(config, opts.issuingCommonName ?? `Học bạ số Issuing CA ${config.province}`, opts.organization),
+    keyAlgorithm: opts.issuingKeyAlgorithm ?? 'RSA-3072',
+    validityDays: opts.issuingValidityDays ?? 10 * 365,
+    publicBaseUrl: config.publicBaseUrl,
+  });
+  const services = await issueServiceCertificates(store, kek, config, issuing.authority);
+  await store.transaction(async (tx) => {
+    if (await hasCa(tx)) throw new CaExistsError();
+    await tx.putCa(caRecord(kek, CA_NAMES.root, root.issued.der, root.privateKey));
+    await tx.putCa(caRecord(kek, CA_NAMES.issuing, issuing.issued.der, issuing.privateKey));
+    for (const c of services.cas) await tx.putCa(c);
+    for (const c of services.certificates) await tx.insertCertificate(c);
+  });
+}
+
+export class CaExistsError extends Error {
+  constructor() {
+    super('the store already holds a CA hierarchy');
+    this.name = 'CaExistsError';
+  }
+}
+
+/**
+ * Service start-up: loads the hierarchy, or on an empty store creates a development one
+ * and says so. A pending subordinate request is not replaced: the operator must finish it.
+ */
+export async function ensureCaHierarchy(store: Store, kek: Buffer, config: Config, log: CustodyLog): Promise<CaSet> {
+  if (!(await hasCa(store))) {
+    try {
+      await createHierarchy(store, kek, config, {
+        rootCommonName: `Học bạ số Root CA ${config.province} (development)`,
+        issuingCommonName: `Học bạ số Issuing CA ${config.province} (development)`,
+        // RSA-3072 root: a development root need not cost seconds of start-up.
+        rootKeyAlgorithm: 'RSA-3072',
+      });
+      log.warn({ province: config.province }, 'created a development CA hierarchy (root, issuing CA, OCSP responder, TSA); for production use `hocba ca init`, `ca import` or `ca request`/`ca accept`');
+    } catch (e) {
+      if (!(e instanceof CaExistsError)) throw e;
+      log.info({}, 'another instance created the CA hierarchy first; using it');
+    }
+  }
+  const set = await loadCaSet(store, kek);
+  return ensureFreshResponder(store, kek, set, log);
+}
+
+export async function loadCaSet(store: Pick<StoreOps, 'getCa'>, kek: Buffer): Promise<CaSet> {
+  const need = async (name: string) => {
+    const r = await store.getCa(name);
+    if (!r?.certificate) {
+      if (name === CA_NAMES.issuing && (await store.getCa(CA_NAMES.pending))) {
+        throw new Error('a subordinate CA request is pending: import the external root\'s answer with `hocba ca accept` first');
+      }
+      throw new Error(`the store has no "${name}" CA certificate`);
+    }
+    return r as CaRecord & { certificate: Buffer };
+  };
+  const withKey = async (name: string): Promise<CertificateAuthority> => {
+    const r = await need(name);
+    if (!r.encryptedKey) throw new Error(`the store has no key for CA "${name}"`);
+    const { signer, publicKey } = signerFrom(kek, name, r.encryptedKey);
+    const fromCert = certificatePublicKey(r.certificate);
+    if (!fromCert.export({ type: 'spki', format: 'der' }).equals(publicKey.export({ type: 'spki', format: 'der' }))) {
+      throw new Error(`the stored key of CA "${name}" does not match its certificate`);
+    }
+    return { name, certificate: r.certificate, signer };
+  };
+  const rootRec = await need(CA_NAMES.root);
+  const issuing = await withKey(CA_NAMES.issuing);
+  return {
+    root: rootRec.encryptedKey ? await withKey(CA_NAMES.root) : null,
+    rootCertificate: rootRec.certificate,
+    issuing,
+    ocsp: await withKey(CA_NAMES.ocsp),
+    tsa: await withKey(CA_NAMES.tsa),
+    chain: [issuing.certificate, rootRec.certificate],
+  };
+}
+
+/**
+ * Replaces the OCSP responder certificate (new key, new serial) when it has less than
+ * seven days left, so responses never come from an expired responder. Call at start-up and
+ * periodically (for example when a CRL is published).
+ */
+export async function ensureFreshResponder(store: Pick<Store, 'serialExists' | 'transaction'>, kek: Buffer, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  const current = parseCertificateSummary(set.ocsp.certificate);
+  if (current.notAfter.getTime() - now.getTime() > RESPONDER_RENEWAL_MS) return set;
+  const keys = await generateKeyPair('RSA-2048');
+  const issued = await issueOcspResponderCertificate(set.issuing, keys.publicKey, { serial: await allocateSerial(store), validityDays: RESPONDER_VALIDITY_DAYS });
+  await store.transaction(async (tx) => {
+    await tx.insertCertificate(serviceCertificateRecord(issued, 'ocsp', current.serial));
+    await tx.putCa(caRecord(kek, CA_NAMES.ocsp, issued.der, keys.privateKey));
+  });
+  log.info({ serial: issued.serial, notAfter: issued.notAfter.toISOString(), previous: current.serial }, 'renewed the OCSP responder certificate');
+  return { ...set, ocsp: { name: CA_NAMES.ocsp, certificate: issued.der, signer: keyObjectSigner(keys.privateKey, keys.publicKey) } };
+}
+
+export { caRecord };
