@@ -1,0 +1,111 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import { createLogger, type Logger } from '../log.js';
+import type { Store } from '../store/types.js';
+import { AuditService } from '../services/audit.js';
+import { CertificateService, type CaChain, type CrlPublication } from '../services/certificates.js';
+import type { ServerKeyFactory } from '../services/key-custody.js';
+import type { KeyCustody } from '../custody/custody.js';
+import { RegistryService } from '../services/registry.js';
+import { registerAuth } from './auth.js';
+import type { RouteContext } from './context.js';
+import { Metrics } from './metrics.js';
+import { loadOpenApi, type OpenApiSpec } from './openapi.js';
+import { registerProblemHandlers } from './problem.js';
+import { RateLimiter } from './rate-limit.js';
+import { accessRoutes } from './routes/access.js';
+import { auditRoutes } from './routes/audit.js';
+import { certificateRoutes } from './routes/certificates.js';
+import { operationsRoutes } from './routes/operations.js';
+import { publicationRoutes } from './routes/publication.js';
+import { registryRoutes } from './routes/registry.js';
+import { installValidators } from './validation.js';
+
+/**
+ * The HTTP face of the service. Everything it needs is passed in (tests build it on a fresh
+ * store with their own CA and custody); it owns no state but metrics and rate limiters.
+ */
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  ca: CaChain;
+  /** Uses server-held keys (signing) and drops what it remembers of retired ones. */
+  custody: KeyCustody;
+  /** Creates server-held keys at issuance. */
+  keys: ServerKeyFactory;
+  log?: Logger;
+  crl?: CrlPublication;
+  spec?: OpenApiSpec;
+  authFailureLimiter?: RateLimiter;
+  /** PIN attempts per certificate (the store's 5-strike lockout is the hard limit). */
+  pinLimiter?: RateLimiter;
+}
+
+/** Binary bodies the protocols use, parsed as Buffers; CSV as text. */
+const BINARY_TYPES = ['application/pdf', 'application/pkcs10', 'application/ocsp-request', 'application/timestamp-query'];
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const log = deps.log ?? createLogger({ level: deps.config.logLevel });
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: deps.config.bodyLimit,
+    trustProxy: false,
+    // Long enough for a class of PDFs or a thousand-row staff file on two cores.
+    requestTimeout: 10 * 60_000,
+  });
+  installValidators(app);
+  registerProblemHandlers(app);
+
+  app.addContentTypeParser(BINARY_TYPES, { parseAs: 'buffer', bodyLimit: deps.config.bodyLimit }, (_req, body, done) => done(null, body));
+  // A staff list of thousands of rows is well under 5 MB.
+  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: Math.min(deps.config.bodyLimit, 5 * 1024 * 1024) }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  const metrics = new Metrics();
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const labels = { method: req.method, route, status: String(reply.statusCode) };
+    metrics.requests.inc(labels);
+    metrics.durations.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  const audit = new AuditService(deps.store);
+  const registry = new RegistryService(deps.store, audit);
+  const certificates = new CertificateService({
+    store: deps.store,
+    config: deps.config,
+    ca: deps.ca,
+    registry,
+    audit,
+    keys: deps.keys,
+    crl: deps.crl,
+    onKeyRetired: (serial) => deps.custody.forget(serial),
+    events: {
+      issued: (c) => metrics.certificatesIssued.inc({ profile: c.profile, custody: c.keyCustody }),
+      changed: (action) => metrics.certificateChanges.inc({ action }),
+    },
+  });
+
+  registerAuth(app, { store: deps.store, audit, failureLimiter: deps.authFailureLimiter });
+
+  const ctx: RouteContext = {
+    config: deps.config,
+    store: deps.store,
+    spec: deps.spec ?? loadOpenApi(),
+    ca: deps.ca,
+    audit,
+    registry,
+    certificates,
+    metrics,
+    pinLimiter: deps.pinLimiter ?? new RateLimiter({ capacity: 5, refillPerSecond: 0.2 }),
+  };
+
+  await app.register(operationsRoutes, ctx);
+  await app.register(publicationRoutes, ctx);
+  await app.register(registryRoutes, ctx);
+  await app.register(accessRoutes, ctx);
+  await app.register(certificateRoutes, ctx);
+  await app.register(auditRoutes, ctx);
+  return app;
+}
