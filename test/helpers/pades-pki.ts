@@ -147,3 +147,56 @@ export function opensslTimestamper(pki: PadesPki) {
     },
   };
 }
+
+/**
+ * A RevocationSource backed by `openssl ocsp` (responses signed by the issuing CA, every
+ * certificate good) — independent of our OCSP code. `crlOnly` answers no OCSP so the CRL
+ * path is exercised (CRLs made by `openssl ca -gencrl`).
+ */
+export function opensslRevocation(pki: PadesPki, opts: { crlOnly?: boolean } = {}) {
+  const d = pki.dir;
+  const index = join(d, 'index.txt');
+  const lines: string[] = [];
+  for (const name of ['issuing', 'rsa', 'principal', 'school', 'ec', 'ec384', 'tsa']) {
+    const x = new X509Certificate(readFileSync(join(d, `${name}.pem`)));
+    const exp = new Date(x.validTo).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+    lines.push(['V', exp, '', x.serialNumber.toUpperCase(), 'unknown', '/CN=x'].join('\t'));
+  }
+  writeFileSync(index, lines.join('\n') + '\n');
+  writeFileSync(join(d, 'index.txt.attr'), 'unique_subject = no\n');
+  const nameOf = (der: Buffer) => {
+    for (const name of ['issuing', 'rsa', 'principal', 'school', 'ec', 'ec384', 'tsa', 'root']) {
+      if (Buffer.from(new X509Certificate(readFileSync(join(d, `${name}.pem`))).raw).equals(der)) return name;
+    }
+    return undefined;
+  };
+  let n = 0;
+  const calls = { ocsp: 0, crl: 0 };
+  return {
+    calls,
+    async ocsp(cert: Buffer, issuer: Buffer): Promise<Buffer | null> {
+      calls.ocsp++;
+      if (opts.crlOnly) return null;
+      const c = nameOf(cert);
+      const i = nameOf(issuer);
+      if (!c || !i) return null;
+      const req = join(d, `o${++n}.req`);
+      const resp = join(d, `o${n}.resp`);
+      sh(d, ['ocsp', '-issuer', `${i}.pem`, '-cert', `${c}.pem`, '-no_nonce', '-reqout', req]);
+      sh(d, ['ocsp', '-index', index, '-rsigner', `${i}.pem`, '-rkey', `${i}.key`, '-CA', `${i}.pem`, '-reqin', req, '-respout', resp, '-ndays', '7']);
+      return readFileSync(resp);
+    },
+    async crl(cert: Buffer, issuer: Buffer): Promise<Buffer | null> {
+      calls.crl++;
+      const i = nameOf(issuer);
+      if (!i) return null;
+      const cnf = join(d, `ca-${i}.cnf`);
+      writeFileSync(cnf, ['[ca]', 'default_ca=x', '[x]', `database=${index}`, `certificate=${join(d, `${i}.pem`)}`, `private_key=${join(d, `${i}.key`)}`, 'default_md=sha256', 'default_crl_days=7', `crlnumber=${join(d, `crlnum-${i}`)}`, ''].join('\n'));
+      writeFileSync(join(d, `crlnum-${i}`), '01\n');
+      const out = join(d, `crl${++n}.pem`);
+      sh(d, ['ca', '-gencrl', '-config', cnf, '-out', out]);
+      sh(d, ['crl', '-in', out, '-outform', 'DER', '-out', `${out}.der`]);
+      return readFileSync(`${out}.der`);
+    },
+  };
+}

@@ -71,7 +71,7 @@ export function shapeText(font: LoadedFont, text: string): ShapedText {
 }
 
 /** What is kept per glyph set: the compressed subset font program is the costly part. */
-interface EncodedSubset {
+export interface EncodedSubset {
   tag: string;
   fontFile: Buffer;
   length1: number;
@@ -162,7 +162,7 @@ export class FontSubsetBuilder {
   embed(update: IncrementalUpdate): PdfRef {
     const cids = this.cidMap();
     const gids = [...cids.keys()].sort((a, b) => cids.get(a)! - cids.get(b)!);
-    const encoded = this.encoded(gids);
+    const encoded = this.fontProgram();
     const f = this.font.font;
     const k = 1000 / this.font.unitsPerEm;
     const baseFont = name(`${encoded.tag}+${this.font.postscriptName}`);
@@ -221,7 +221,10 @@ export class FontSubsetBuilder {
     );
   }
 
-  private encoded(gids: number[]): EncodedSubset {
+  /** The subset font program (compressed), from the cache when this glyph set was seen before. */
+  fontProgram(): EncodedSubset {
+    const cids = this.cidMap();
+    const gids = [...cids.keys()].sort((a, b) => cids.get(a)! - cids.get(b)!);
     const key = `${this.font.postscriptName}:${gids.join(',')}`;
     let e = subsetCache.get(key);
     if (!e) {

@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import type { Signer, RsaPadding } from '../crypto/signer.js';
+import { PdfReader } from '../pdf/reader.js';
+import { IncrementalUpdate } from '../pdf/writer.js';
+import { prepareSignature, type SignaturePlacement } from '../pdf/signature-field.js';
+import type { PdfRef } from '../pdf/objects.js';
+import type { TimestampProvider } from './sources.js';
+import { unprocessable } from '../errors.js';
+import { estimateCmsSize, signDigest, templateFor, type CmsSignerIdentity } from './cms.js';
+import { byteRangeDigest, sha256Hex } from './byte-range.js';
+import { expectedTokenSize, timestampOf, PLACEHOLDER_MARGIN } from './placeholder-size.js';
+import { embedWithRetry } from './embed.js';
+import { addDocumentTimestamp, addValidationData, describeCms, signaturesIn } from './ltv.js';
+import type { RevocationSource } from './sources.js';
+
+export type PadesLevel = 'B-B' | 'B-T' | 'B-LT' | 'B-LTA';
+
+/** Where and how the signature appears; the PDF engine's SignaturePlacement without the parts the signer decides. */
+export type PlacementOptions = Partial<
+  Pick<SignaturePlacement, 'fieldName' | 'pageIndex' | 'rect' | 'name' | 'reason' | 'location' | 'contactInfo' | 'certify' | 'lock'>
+>;
+
+export interface SignPdfOptions {
+  signer: Signer;
+  certificate: Buffer;
+  chain: Buffer[];
+  level: PadesLevel;
+  timestamps?: TimestampProvider;
+  revocation?: RevocationSource;
+  /** Extra certificates to complete chains for B-LT (the root, the TSA's issuers). */
+  trustChain?: Buffer[];
+  placement?: PlacementOptions;
+  /** Builds the visible appearance into `update` and returns its Form XObject (appearance engineer's hook). */
+  appearance?: (reader: PdfReader, update: IncrementalUpdate) => PdfRef | undefined;
+  signingTime?: Date;
+  padding?: RsaPadding;
+}
+
+export interface SignPdfResult {
+  pdf: Buffer;
+  fieldName: string;
+  /** SHA-256 hex of the input and of the output (for the audit log). */
+  digestBefore: string;
+  digestAfter: string;
+}
+
+const needsTimestamp = (l: PadesLevel) => l !== 'B-B';
+const needsDss = (l: PadesLevel) => l === 'B-LT' || l === 'B-LTA';
+
+/**
+ * Signs a PDF at a PAdES baseline level by appending incremental updates: the signature
+ * (with its timestamp for B-T and above), then for B-LT a /DSS update, then for B-LTA a
+ * document timestamp. The input bytes are never rewritten, so earlier signatures stay valid.
+ */
+export async function signPdf(pdf: Buffer, opts: SignPdfOptions): Promise<SignPdfResult> {
+  if (needsTimestamp(opts.level) && !opts.timestamps) {
+    throw unprocessable('timestamp-provider-missing', `level ${opts.level} needs a time-stamping authority`);
+  }
+  const id: CmsSignerIdentity = { certificate: opts.certificate, chain: opts.chain, padding: opts.padding };
+  const hash = templateFor(id).scheme.hash;
+  const reader = PdfReader.open(pdf);
+  const signingTime = opts.signingTime ?? new Date();
+  const tokenSize = needsTimestamp(opts.level) ? expectedTokenSize(opts.timestamps) : 0;
+  const timestamp = needsTimestamp(opts.level) ? (sig: Buffer) => timestampOf(opts.timestamps!, digestOf(sig)) : undefined;
+
+  let cms: Buffer | undefined;
+  const signed = await embedWithRetry(estimateCmsSize(id, tokenSize) + PLACEHOLDER_MARGIN, async (contentsSize) => {
+    const update = new IncrementalUpdate(reader);
+    const appearance = opts.appearance?.(reader, update);
+    const prepared = prepareSignature(reader, update, {
+      ...opts.placement,
+      kind: 'signature',
+      subFilter: 'ETSI.CAdES.detached',
+      appearance,
+      signingTime,
+      contentsSize,
+    });
+    cms = (await signDigest(byteRangeDigest(prepared.bytes, prepared.byteRange, hash), opts.signer, id, timestamp)).cms;
+    return { prepared, cms };
+  });
+
+  const out = await completeLevel(signed.bytes, cms!, signed.contentsSize, opts);
+  return { pdf: out, fieldName: signed.fieldName, digestBefore: sha256Hex(pdf), digestAfter: sha256Hex(out) };
+}
+
+/**
+ * The steps after the signature itself: B-LT appends a /DSS for this signature (its chain,
+ * its timestamp's TSA chain, their revocation data), B-LTA then a document timestamp.
+ */
+export async function completeLevel(
+  signedPdf: Buffer,
+  cms: Buffer,
+  contentsSize: number,
+  opts: { level: PadesLevel; chain: Buffer[]; timestamps?: TimestampProvider; revocation?: RevocationSource; trustChain?: Buffer[] },
+): Promise<Buffer> {
+  let out = signedPdf;
+  if (needsDss(opts.level)) {
+    const contents = Buffer.alloc(contentsSize);
+    cms.copy(contents);
+    const self = describeCms(cms, contents);
+    self.pool.push(...opts.chain);
+    out = await addValidationData(out, [self], { revocation: opts.revocation, trustChain: opts.trustChain });
+  }
+  if (opts.level === 'B-LTA') out = (await addDocumentTimestamp(out, opts.timestamps!)).pdf;
+  return out;
+}
+
+export interface ExtendPdfOptions {
+  to: 'B-LT' | 'B-LTA';
+  timestamps?: TimestampProvider;
+  revocation?: RevocationSource;
+  /** Certificates to complete the chains (root, intermediates not carried in the CMS). */
+  trustChain?: Buffer[];
+}
+
+/**
+ * Raises an already-signed file to B-LT (a /DSS for every signature and timestamp in it)
+ * or B-LTA (and then a document timestamp). Run on a B-LTA file it re-timestamps: the DSS
+ * gains the previous document timestamp's TSA chain and revocation data, and a new
+ * document timestamp covers everything before the old TSA certificate expires.
+ */
+export async function extendPdf(pdf: Buffer, opts: ExtendPdfOptions): Promise<SignPdfResult> {
+  if (opts.to === 'B-LTA' && !opts.timestamps) throw unprocessable('timestamp-provider-missing', 'B-LTA needs a time-stamping authority');
+  const sigs = signaturesIn(PdfReader.open(pdf));
+  if (sigs.length === 0) throw unprocessable('pdf-not-signed', 'the PDF has no signature to extend');
+  let out = await addValidationData(pdf, sigs, { revocation: opts.revocation, trustChain: opts.trustChain });
+  let fieldName = '';
+  if (opts.to === 'B-LTA') ({ pdf: out, fieldName } = await addDocumentTimestamp(out, opts.timestamps!));
+  return { pdf: out, fieldName, digestBefore: sha256Hex(pdf), digestAfter: sha256Hex(out) };
+}
+
+/** ETSI EN 319 122-1 signature-time-stamp: the imprint is the hash of the signature value. */
+const digestOf = (signatureValue: Buffer) => createHash('sha256').update(signatureValue).digest();
