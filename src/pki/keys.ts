@@ -43,7 +43,8 @@ const ACCEPTED_CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
 export function assertKeyStrength(publicKey: KeyObject): void {
   const type = publicKey.asymmetricKeyType;
   const details = publicKey.asymmetricKeyDetails ?? {};
-  if (type === 'rsa') {
+  // rsa-pss: an RSA key restricted to PSS (Circular 15 names RSASSA-PSS), same size rule.
+  if (type === 'rsa' || type === 'rsa-pss') {
     const bits = details.modulusLength ?? 0;
     if (bits < 2048) throw unprocessable('weak-key', `RSA keys must have at least 2048 bits; this one has ${bits}`);
     if (details.publicExponent !== undefined && details.publicExponent < 3n) {
