@@ -106,6 +106,11 @@ export class PdfReader {
     return this.entries.get(num);
   }
 
+  /** How many objects have been parsed so far (laziness is a performance property worth testing). */
+  get loadedObjectCount(): number {
+    return this.cache.size;
+  }
+
   /** The merged cross-reference table (newest entry per object number). */
   xrefEntries(): ReadonlyMap<number, XrefEntry> {
     return this.entries;
@@ -181,6 +186,14 @@ export class PdfReader {
     for (let visits = 0; visits < LIMITS.maxPageTreeNodes; ) {
       const kids = this.resolve(node.get('Kids'));
       if (!Array.isArray(kids)) break;
+      // Fast path for flat trees: when /Count equals the number of kids they are all leaves,
+      // so the wanted page is found without loading its siblings.
+      const nodeCount = this.resolve(node.get('Count'));
+      if (nodeCount === kids.length && remaining < kids.length) {
+        const kid = kids[remaining];
+        const d = kid instanceof PdfRef ? this.resolve(kid) : undefined;
+        if (kid instanceof PdfRef && d instanceof PdfDict && d.getName('Type') !== 'Pages' && !d.has('Kids')) return { ref: kid, dict: d };
+      }
       let descended = false;
       for (const kid of kids) {
         visits++;
