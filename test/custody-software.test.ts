@@ -1,0 +1,132 @@
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { randomBytes, verify } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { SoftwareKeyCustody } from '../src/custody/software.js';
+import { KeyUnsealError, openPrivateKey, sealPrivateKey, certKeyLabel } from '../src/custody/envelope.js';
+import { hashPin, verifyPin, assertPinPolicy } from '../src/custody/pin.js';
+import { loadOrCreateKek } from '../src/custody/kek.js';
+import { FakeCaStore } from './helpers/fake-ca-store.js';
+import { cachedKeyPair } from './helpers/pki.js';
+
+const ce = (status: number, type: string) => ({ name: 'ClientError', status, type }) as unknown as Error;
+const kek = randomBytes(32);
+
+
+t.test('envelope: round trip, AAD binds the ciphertext to its serial, wrong KEK fails', async (t) => {
+  const { privateKey } = await cachedKeyPair('RSA-2048', 'custody');
+  const sealed = sealPrivateKey(kek, certKeyLabel('aa01'), privateKey);
+  t.equal(sealed[0], 1, 'versioned');
+  t.notOk(sealed.includes(privateKey.export({ type: 'pkcs8', format: 'der' }).subarray(40, 72)), 'no plaintext key bytes in the ciphertext');
+  const back = openPrivateKey(kek, certKeyLabel('aa01'), sealed);
+  t.same(back.export({ type: 'pkcs8', format: 'der' }), privateKey.export({ type: 'pkcs8', format: 'der' }));
+  t.throws(() => openPrivateKey(kek, certKeyLabel('aa02'), sealed), KeyUnsealError, 'swapped into another certificate: refused');
+  t.throws(() => openPrivateKey(randomBytes(32), certKeyLabel('aa01'), sealed), KeyUnsealError);
+  const flipped = Buffer.from(sealed);
+  flipped[flipped.length - 1] ^= 1;
+  t.throws(() => openPrivateKey(kek, certKeyLabel('aa01'), flipped), KeyUnsealError);
+  t.not(sealPrivateKey(kek, certKeyLabel('aa01'), privateKey).toString('hex'), sealed.toString('hex'), 'fresh IV each time');
+});
+
+t.test('PIN hashing and policy', async (t) => {
+  const h = await hashPin('482913');
+  t.match(h, /^scrypt\$N=16384,r=8,p=1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+  t.notMatch(h, '482913');
+  t.equal(await verifyPin('482913', h), true);
+  t.equal(await verifyPin('482914', h), false);
+  t.not(await hashPin('482913'), h, 'salted');
+  t.throws(() => assertPinPolicy('12345'), ce(422, 'pin-policy'));
+  t.throws(() => assertPinPolicy('000000'), ce(422, 'pin-policy'));
+  t.throws(() => assertPinPolicy(undefined), ce(422, 'pin-policy'));
+  t.doesNotThrow(() => assertPinPolicy('mật khẩu'));
+});
+
+t.test('custody: generate, unlock, count wrong PINs, lock at 5, admin unlock', async (t) => {
+  const fake = new FakeCaStore();
+  const custody = new SoftwareKeyCustody(fake.asStore(), kek);
+  await t.rejects(custody.generate('01', 'EC-P256', '123'), ce(422, 'pin-policy'));
+  t.equal(fake.serverKeys.size, 0, 'nothing stored when the PIN is refused');
+  const { publicKey } = await custody.generate('01', 'EC-P256', '482913');
+  const rec = fake.serverKeys.get('01')!;
+  t.equal(rec.failedAttempts, 0);
+  t.notOk(rec.pinHash.includes('482913'));
+
+  const signer = await custody.unlock('01', '482913');
+  const data = Buffer.from('học bạ');
+  t.ok(verify('sha256', data, publicKey, await signer.sign(data, 'sha256')), 'the signer signs with the generated key');
+
+  for (let i = 1; i <= 4; i++) {
+    await t.rejects(custody.unlock('01', '000001'), { ...ce(403, 'pin-incorrect'), extra: { remainingAttempts: 5 - i } });
+  }
+  t.equal(fake.serverKeys.get('01')!.failedAttempts, 4);
+  await t.rejects(custody.unlock('01', '000001'), ce(423, 'key-locked'), 'the fifth wrong PIN locks');
+  t.equal(fake.serverKeys.get('01')!.locked, true);
+  await t.rejects(custody.unlock('01', '482913'), ce(423, 'key-locked'), 'even the right PIN is refused while locked');
+  await custody.adminUnlock('01');
+  t.equal(fake.serverKeys.get('01')!.locked, false);
+  t.ok(await custody.unlock('01', '482913'));
+  await t.rejects(custody.unlock('01', '000001'), { ...ce(403, 'pin-incorrect'), extra: { remainingAttempts: 4 } });
+  await custody.unlock('01', '482913');
+  t.equal(fake.serverKeys.get('01')!.failedAttempts, 0, 'a right PIN resets the count');
+  await t.rejects(custody.unlock('nope', '482913'), ce(404, 'key-not-found'));
+  await t.rejects(custody.adminUnlock('nope'), ce(404, 'key-not-found'));
+
+  // The stored key cannot be moved to another serial's row.
+  const other = await custody.generate('02', 'EC-P256', '555777');
+  void other;
+  fake.serverKeys.get('02')!.encryptedKey = fake.serverKeys.get('01')!.encryptedKey;
+  fake.serverKeys.get('02')!.pinHash = fake.serverKeys.get('01')!.pinHash;
+  await t.rejects(custody.unlock('02', '482913'), KeyUnsealError);
+});
+
+t.test('PIN cache: one slow hash per burst, never a bypass', async (t) => {
+  const fake = new FakeCaStore();
+  let now = 1_000_000;
+  const custody = new SoftwareKeyCustody(fake.asStore(), kek, { pinCacheTtlMs: 60_000, now: () => now });
+  await custody.generate('c1', 'EC-P256', '482913');
+
+  const time = async (fn: () => Promise<unknown>) => {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const first = await time(() => custody.unlock('c1', '482913'));
+  const burst: number[] = [];
+  for (let i = 0; i < 20; i++) burst.push(await time(() => custody.unlock('c1', '482913')));
+  const worst = Math.max(...burst);
+  t.ok(first > 15, `the first unlock runs scrypt (${first.toFixed(1)} ms)`);
+  t.ok(worst < first / 3, `later unlocks skip it (worst ${worst.toFixed(2)} ms)`);
+
+  // A wrong PIN is never served from the cache, and it drops the entry.
+  await t.rejects(custody.unlock('c1', '482914'), ce(403, 'pin-incorrect'));
+  t.ok((await time(() => custody.unlock('c1', '482913'))) > 15, 'after a failure the slow hash runs again');
+  // Expiry.
+  now += 61_000;
+  t.ok((await time(() => custody.unlock('c1', '482913'))) > 15, 'after the TTL the slow hash runs again');
+  // forget (revocation/suspension).
+  custody.forget('c1');
+  t.ok((await time(() => custody.unlock('c1', '482913'))) > 15, 'after forget the slow hash runs again');
+  // Lock read from the store wins over the cache.
+  fake.serverKeys.get('c1')!.locked = true;
+  await t.rejects(custody.unlock('c1', '482913'), ce(423, 'key-locked'));
+  // The cache holds no PIN.
+  const cache = (custody as unknown as { cache: Map<string, { tag: Buffer }> }).cache;
+  for (const [, v] of cache) t.notOk(v.tag.includes(Buffer.from('482913')));
+});
+
+t.test('KEK: configured, or created once with mode 0600 and never logged', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'kek-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const logs: string[] = [];
+  const log = { info: (o: object, m?: string) => logs.push(JSON.stringify(o) + m), warn: (o: object, m?: string) => logs.push(JSON.stringify(o) + m) };
+  const configured = randomBytes(32);
+  t.equal(loadOrCreateKek({ kek: configured, dataDir }, log), configured);
+  const a = loadOrCreateKek({ kek: undefined, dataDir }, log);
+  const file = path.join(dataDir, 'kek.key');
+  t.equal(statSync(file).mode & 0o777, 0o600);
+  t.equal(readFileSync(file, 'utf8').trim(), a.toString('hex'));
+  t.same(loadOrCreateKek({ kek: undefined, dataDir }, log), a, 'the same KEK on restart');
+  t.ok(logs.some((l) => l.includes(file) && l.includes('production must set KEK')));
+  t.notOk(logs.some((l) => l.includes(a.toString('hex')) || l.includes(a.toString('base64'))), 'value never logged');
+});
