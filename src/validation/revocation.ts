@@ -3,7 +3,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { OID } from '../asn1/oids.js';
 import { parseCrl } from '../revocation/crl.js';
-import { parseOcspResponse } from '../revocation/ocsp.js';
+import { buildOcspRequest, parseOcspResponse } from '../revocation/ocsp.js';
 import { parseDer } from './algorithms.js';
 import { CertView } from './certificate-view.js';
 import { issued } from './path.js';
@@ -160,9 +160,27 @@ function crlAnswer(der: Buffer, cert: CertView, issuer: CertView): Answer | null
 const ONLINE_TIMEOUT_MS = 4000;
 const ONLINE_MAX_BYTES = 10 * 1024 * 1024;
 
-/** Fetches CRLs named by the certificate (OCSP online needs a request builder; see report). */
+/** Asks the certificate's OCSP responders, then fetches its CRLs, with short timeouts. */
 async function onlineAnswers(q: RevocationQuery): Promise<RevocationOutcome[]> {
   const out: RevocationOutcome[] = [];
+  for (const url of q.cert.ocspUrls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2)) {
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/ocsp-request' },
+        body: buildOcspRequest(q.cert.der, q.issuer.der),
+        signal: AbortSignal.timeout(ONLINE_TIMEOUT_MS),
+      });
+      if (!res.ok) continue;
+      const body = Buffer.from(await res.arrayBuffer());
+      if (body.length > ONLINE_MAX_BYTES) continue;
+      const a = ocspAnswer(body, q.cert, q.issuer, q.pool);
+      if (a) out.push({ ...a, source: 'online' });
+    } catch {
+      // unreachable or slow: fall through to CRLs
+    }
+  }
+  if (out.some((a) => a.status !== 'unknown')) return out;
   for (const url of q.cert.crlUrls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2)) {
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(ONLINE_TIMEOUT_MS) });

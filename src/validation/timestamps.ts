@@ -1,11 +1,9 @@
-import * as pkijs from 'pkijs';
 import { OID } from '../asn1/oids.js';
-import { parseSignedData } from '../pades/cms.js';
-import { hashName, parseDer } from './algorithms.js';
+import { parseTimestampToken } from '../tsa/token.js';
 import { CertView } from './certificate-view.js';
-import { checkSignerIntegrity, digestOf } from './integrity.js';
+import { digestOf } from './integrity.js';
 import { validatePath } from './path.js';
-import { hashProblem, timestampingUsageProblem } from './policy.js';
+import { hashProblem, keyStrengthProblem, timestampingUsageProblem } from './policy.js';
 
 /**
  * RFC 3161 timestamp tokens, as signature timestamps (imprint over the signature value)
@@ -27,31 +25,25 @@ export interface TimestampCheck {
 
 export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors: CertView[], pool: CertView[]): TimestampCheck {
   const bad = (problem: string, extra: Partial<TimestampCheck> = {}): TimestampCheck => ({ valid: false, time: null, tsa: null, tsaName: null, chain: [], problem, integrity: false, ...extra });
-  let cms: ReturnType<typeof parseSignedData>;
-  let tst: pkijs.TSTInfo;
+  let tst: ReturnType<typeof parseTimestampToken>;
   try {
-    cms = parseSignedData(token);
-    if (cms.eContentType !== OID.tstInfo || !cms.eContent) return bad('the token does not hold a TSTInfo');
-    tst = new pkijs.TSTInfo({ schema: parseDer(cms.eContent, 'TSTInfo') });
+    tst = parseTimestampToken(token);
   } catch (e) {
     return bad(`the timestamp token is malformed: ${e instanceof Error ? e.message : String(e)}`);
   }
   const time = tst.genTime;
-  const imprintAlg = tst.messageImprint.hashAlgorithm.algorithmId;
-  const expected = digestOf(imprintAlg, imprintOver);
-  if (!expected || !expected.equals(Buffer.from(tst.messageImprint.hashedMessage.valueBlock.valueHexView))) {
-    return bad('the timestamp’s message imprint does not match the data it should cover', { time });
-  }
-  const integ = checkSignerIntegrity(cms, [cms.eContent], pool);
-  if (!integ.intact || !integ.signer) return bad(`the TSA signature does not verify: ${integ.failure?.detail ?? 'unknown'}`, { time });
-  const tsa = integ.signer;
+  const expected = digestOf(tst.hashAlgorithm, imprintOver);
+  if (!expected || !expected.equals(tst.imprint)) return bad('the timestamp’s message imprint does not match the data it should cover', { time });
+  // The token's own signer certificate, else one we know that verifies it (certReq=false tokens).
+  const carried = tst.tsaCertificate ? CertView.tryOf(tst.tsaCertificate) : undefined;
+  const tsa = carried && tst.verify(carried.der) ? carried : pool.slice(0, 50).find((c) => tst.verify(c.der));
+  if (!tsa) return bad('the TSA signature does not verify', { time });
   const base = { time, tsa, tsaName: commonName(tsa), integrity: true };
-  if (integ.failure) return { ...base, valid: false, chain: [], problem: integ.failure.detail };
-  const weak = integ.cryptoProblem ?? hashProblem(hashName(imprintAlg), 'the timestamp imprint');
+  const weak = hashProblem(tst.hashName, 'the timestamp imprint') ?? keyStrengthProblem(tsa);
   if (weak) return { ...base, valid: false, chain: [], problem: weak };
   const eku = timestampingUsageProblem(tsa);
   if (eku) return { ...base, valid: false, chain: [], problem: eku };
-  const tokenCerts = cms.certificates.map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c);
+  const tokenCerts = tst.certificates.map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c);
   const path = validatePath(tsa, [...tokenCerts, ...pool], anchors, time);
   if (!path.chain) return { ...base, valid: false, chain: [], problem: 'the TSA certificate does not chain to a trusted root' };
   if (path.failure) return { ...base, valid: false, chain: path.chain, problem: `TSA chain: ${path.failure.detail}` };

@@ -1,0 +1,130 @@
+import type { DocumentTimestampReport, Messages, SignatureReport, SubIndication } from './report.js';
+
+/**
+ * Sentences for people, in Vietnamese and English, naming what Circular 15/2025 asks a
+ * verifier to show: issuer, signer, organisation, signing time or timestamp, integrity,
+ * validity at signing time and the certificate's validity period.
+ */
+
+const REASON: Record<SubIndication, { vi: string; en: string }> = {
+  FORMAT_FAILURE: { vi: 'cấu trúc chữ ký không hợp lệ (có thể là chữ ký giả mạo)', en: 'the signature structure is invalid (possibly a forged signature)' },
+  HASH_FAILURE: { vi: 'nội dung đã ký bị thay đổi', en: 'the signed content was altered' },
+  SIG_CRYPTO_FAILURE: { vi: 'giá trị chữ ký không khớp với chứng thư số', en: 'the signature value does not verify with the certificate' },
+  REVOKED: { vi: 'chứng thư số đã bị thu hồi trước thời điểm ký', en: 'the certificate was revoked before the signing time' },
+  EXPIRED: { vi: 'chứng thư số đã hết hạn tại thời điểm ký', en: 'the certificate had expired at the signing time' },
+  NOT_YET_VALID: { vi: 'chứng thư số chưa có hiệu lực tại thời điểm ký', en: 'the certificate was not yet valid at the signing time' },
+  SIG_CONSTRAINTS_FAILURE: { vi: 'tài liệu đã bị thay đổi sau khi ký', en: 'the document was changed after signing' },
+  CHAIN_CONSTRAINTS_FAILURE: { vi: 'chứng thư số hoặc chuỗi chứng thư không phù hợp để ký tài liệu', en: 'the certificate or its chain is not fit for signing documents' },
+  CRYPTO_CONSTRAINTS_FAILURE: { vi: 'thuật toán hoặc độ dài khóa không đạt yêu cầu (SHA-2, RSA ≥ 2048, ECDSA ≥ 256)', en: 'the algorithm or key size is not allowed (SHA-2, RSA ≥ 2048, ECDSA ≥ 256 required)' },
+  NO_SIGNING_CERTIFICATE_FOUND: { vi: 'không xác định được chứng thư số của người ký', en: 'the signer certificate cannot be identified' },
+  NO_CERTIFICATE_CHAIN_FOUND: { vi: 'chứng thư số không thuộc tổ chức cung cấp dịch vụ chứng thực được tin cậy', en: 'the certificate does not chain to a trusted root' },
+  REVOKED_NO_POE: { vi: 'chứng thư số đã bị thu hồi và không có dấu thời gian chứng minh chữ ký có trước đó', en: 'the certificate was revoked and no timestamp proves the signature existed before' },
+  REVOKED_CA_NO_POE: { vi: 'chứng thư số của tổ chức cấp đã bị thu hồi', en: 'an issuing CA certificate was revoked' },
+  OUT_OF_BOUNDS_NO_POE: { vi: 'chứng thư số đã hết hạn hoặc chưa có hiệu lực và không có dấu thời gian chứng minh thời điểm ký', en: 'the certificate is outside its validity period and no timestamp proves when the signature was made' },
+  OUT_OF_BOUNDS_NOT_REVOKED: { vi: 'chứng thư số đã hết hạn', en: 'the certificate has expired' },
+  REVOCATION_OUT_OF_BOUNDS_NO_POE: { vi: 'thông tin thu hồi có sẵn không bao trùm thời điểm ký', en: 'the available revocation data does not cover the signing time' },
+  TRY_LATER: { vi: 'chưa kiểm tra được tình trạng thu hồi của chứng thư số (không có dữ liệu OCSP/CRL)', en: 'the certificate’s revocation status could not be checked (no OCSP/CRL data)' },
+};
+
+export function reasonText(sub: SubIndication): { vi: string; en: string } {
+  return REASON[sub];
+}
+
+const viTime = (iso: string) =>
+  new Intl.DateTimeFormat('vi-VN', { timeZone: 'Asia/Ho_Chi_Minh', dateStyle: 'short', timeStyle: 'medium' }).format(new Date(iso)) + ' (giờ Việt Nam)';
+const enTime = (iso: string) => iso.replace(/\.\d{3}Z$/, 'Z');
+
+export function signatureMessages(r: SignatureReport, notes: Messages): Messages {
+  const vi: string[] = [];
+  const en: string[] = [];
+  if (r.indication === 'TOTAL_PASSED') {
+    vi.push('Chữ ký hợp lệ.');
+    en.push('The signature is valid.');
+  } else if (r.indication === 'TOTAL_FAILED') {
+    const why = r.subIndication ? REASON[r.subIndication] : { vi: '', en: '' };
+    vi.push(`Chữ ký không hợp lệ: ${why.vi}.`);
+    en.push(`The signature is NOT valid: ${why.en}.`);
+  } else {
+    const why = r.subIndication ? REASON[r.subIndication] : { vi: '', en: '' };
+    vi.push(`Chưa xác định được tính hợp lệ của chữ ký: ${why.vi}.`);
+    en.push(`The signature’s validity could not be established: ${why.en}.`);
+  }
+  if (r.signer) {
+    const s = r.signer;
+    const org = s.organisation ? ` — ${s.organisation}` : '';
+    vi.push(`Người ký: ${s.commonName ?? s.subject}${org}.`);
+    en.push(`Signer: ${s.commonName ?? s.subject}${org}.`);
+    const ids = s.identifiers.map((i) => `${i.type} ${i.value}`).join(', ');
+    if (ids) {
+      vi.push(`Mã định danh: ${ids}.`);
+      en.push(`Identifiers: ${ids}.`);
+    }
+    vi.push(`Tổ chức cấp chứng thư số: ${s.issuer}.`);
+    en.push(`Certificate issued by: ${s.issuer}.`);
+    vi.push(`Thời hạn chứng thư số: từ ${viTime(s.notBefore)} đến ${viTime(s.notAfter)}.`);
+    en.push(`Certificate valid from ${enTime(s.notBefore)} to ${enTime(s.notAfter)}.`);
+  }
+  if (r.signingTime) {
+    if (r.timeSource === 'timestamp') {
+      vi.push(`Thời điểm ký: ${viTime(r.signingTime)}, được xác nhận bằng dấu thời gian.`);
+      en.push(`Signed at ${enTime(r.signingTime)}, proven by a timestamp.`);
+    } else {
+      vi.push(`Thời điểm ký do người ký khai báo (không có dấu thời gian): ${viTime(r.signingTime)}.`);
+      en.push(`Signing time as claimed by the signer (no timestamp): ${enTime(r.signingTime)}.`);
+    }
+  }
+  if (r.integrity && r.modifiedAfterSigning !== 'disallowed') {
+    vi.push(r.modifiedAfterSigning === 'none' ? 'Tài liệu còn nguyên vẹn, không bị thay đổi sau khi ký.' : 'Tài liệu còn nguyên vẹn; sau khi ký chỉ có các bổ sung được phép (chữ ký, dấu thời gian, dữ liệu kiểm tra).');
+    en.push(r.modifiedAfterSigning === 'none' ? 'The document is intact: unchanged since signing.' : 'The document is intact; only permitted additions (signatures, timestamps, validation data) follow the signature.');
+  } else if (r.modifiedAfterSigning === 'disallowed') {
+    vi.push('Tài liệu đã bị thay đổi sau khi ký.');
+    en.push('The document was changed after signing.');
+  } else {
+    vi.push('Nội dung tài liệu không khớp với chữ ký.');
+    en.push('The document content does not match the signature.');
+  }
+  if (r.signer && r.signingTime && r.certificateChain.length) {
+    const t = new Date(r.signingTime).getTime();
+    const inside = t >= Date.parse(r.signer.notBefore) && t <= Date.parse(r.signer.notAfter);
+    vi.push(inside ? 'Chứng thư số còn hiệu lực tại thời điểm ký.' : 'Chứng thư số KHÔNG còn hiệu lực tại thời điểm ký.');
+    en.push(inside ? 'The certificate was within its validity period at the signing time.' : 'The certificate was NOT within its validity period at the signing time.');
+  }
+  const rv = r.revocation;
+  if (rv.status === 'good') {
+    vi.push(`Chứng thư số không bị thu hồi (nguồn: ${sourceVi(rv.source)}).`);
+    en.push(`The certificate is not revoked (source: ${rv.source}).`);
+  } else if (rv.status === 'revoked' || rv.status === 'suspended') {
+    const when = rv.revokedAt ? ` ${viTime(rv.revokedAt)}` : '';
+    vi.push(`Chứng thư số đã bị ${rv.status === 'revoked' ? 'thu hồi' : 'tạm dừng'} lúc${when}.`);
+    en.push(`The certificate was ${rv.status}${rv.revokedAt ? ` at ${enTime(rv.revokedAt)}` : ''}.`);
+  }
+  if (r.level !== 'none') {
+    vi.push(`Định dạng chữ ký: PAdES ${r.level}.`);
+    en.push(`Signature format: PAdES ${r.level}.`);
+  }
+  vi.push(...notes.vi);
+  en.push(...notes.en);
+  return { vi, en };
+}
+
+function sourceVi(s: string): string {
+  return (
+    { dss: 'dữ liệu kiểm tra trong tệp (DSS)', cms: 'dữ liệu trong chữ ký', 'adobe-archival': 'dữ liệu trong chữ ký (Adobe)', store: 'cơ sở dữ liệu của hệ thống', online: 'tra cứu trực tuyến', none: 'không có' } as Record<string, string>
+  )[s] ?? s;
+}
+
+export function documentTimestampMessages(r: DocumentTimestampReport): Messages {
+  const ok = r.indication === 'TOTAL_PASSED';
+  const why = r.subIndication ? REASON[r.subIndication] : { vi: '', en: '' };
+  return {
+    vi: [ok ? `Dấu thời gian tài liệu hợp lệ (${r.tsa ?? 'không rõ đơn vị'}, ${r.time ? viTime(r.time) : ''}).` : `Dấu thời gian tài liệu không hợp lệ: ${why.vi}.`],
+    en: [ok ? `The document timestamp is valid (${r.tsa ?? 'unknown TSA'}, ${r.time ? enTime(r.time) : ''}).` : `The document timestamp is NOT valid: ${why.en}.`],
+  };
+}
+
+export function documentMessages(valid: boolean, signatureCount: number): Messages {
+  if (signatureCount === 0) return { vi: ['Tài liệu không có chữ ký số.'], en: ['The document has no digital signature.'] };
+  return valid
+    ? { vi: [`Tài liệu có ${signatureCount} chữ ký, tất cả đều hợp lệ.`], en: [`The document has ${signatureCount} signature(s), all valid.`] }
+    : { vi: ['Tài liệu KHÔNG hợp lệ: có chữ ký không hợp lệ, chưa xác định được, hoặc tài liệu đã bị thay đổi sau khi ký.'], en: ['The document is NOT valid: a signature is invalid or indeterminate, or the document was changed after signing.'] };
+}

@@ -1,0 +1,486 @@
+import * as asn1js from 'asn1js';
+import { OID } from '../asn1/oids.js';
+import { ClientError } from '../errors.js';
+import { cmsFromContents } from '../pades/ltv.js';
+import { parseSignedData, type ParsedSignedData } from '../pades/cms.js';
+import { PdfDict, PdfString } from '../pdf/objects.js';
+import { PdfReader, type SignatureFieldInfo } from '../pdf/reader.js';
+import type { CertificateSummary } from '../pki/certificate.js';
+import { CertView } from './certificate-view.js';
+import type { ValidationContext } from './context.js';
+import { readDss } from './dss.js';
+import { checkSignerIntegrity } from './integrity.js';
+import { padesLevel } from './level.js';
+import { documentMessages, documentTimestampMessages, signatureMessages } from './messages.js';
+import { analyseChanges, trailingDataChange, type MdpConstraints } from './modifications.js';
+import { dedupe, validatePath } from './path.js';
+import { signerUsageProblem } from './policy.js';
+import type {
+  ChainEntry,
+  ChangeReport,
+  DocumentTimestampReport,
+  Indication,
+  Messages,
+  ModificationVerdict,
+  RevocationReport,
+  SignatureReport,
+  SignerSummary,
+  SubIndication,
+  TimestampReport,
+  ValidationReport,
+} from './report.js';
+import { combineAnswers, revocationAnswers, type RevocationMaterial, type RevocationOutcome } from './revocation.js';
+import { checkStructure, type SignatureStructure } from './structure.js';
+import { parseTimestampToken } from '../tsa/token.js';
+import { checkTimestamp, commonName, type TimestampCheck } from './timestamps.js';
+
+export type { ValidationContext } from './context.js';
+
+/** Signatures and timestamps examined per file; more is refused as hostile. */
+const MAX_SIGNATURES = 50;
+/** Clock skew tolerated between a revocation answer and the signing time. */
+const FRESHNESS_GRACE_MS = 5 * 60_000;
+
+interface Entry {
+  field: SignatureFieldInfo;
+  kind: 'signature' | 'document';
+  structure: SignatureStructure | null;
+  structureProblem: string | null;
+  cms: ParsedSignedData | null;
+  cmsBytes: Buffer | null;
+  cmsProblem: string | null;
+}
+
+/**
+ * Validates every signature and document timestamp of a PDF (ETSI EN 319 102-1 style) and
+ * reports, per signature, integrity, coverage, later changes, the certificate path, time,
+ * revocation and PAdES level, with messages for people. Broken or encrypted PDFs raise the
+ * PDF engine's ClientError (422).
+ */
+export async function validatePdf(pdf: Buffer, ctx: ValidationContext<CertificateSummary>): Promise<ValidationReport> {
+  const now = ctx.now ?? new Date();
+  const reader = PdfReader.open(pdf);
+  const fields = reader.signatureFields().filter((f) => f.sig !== null);
+  if (fields.length > MAX_SIGNATURES) throw new ClientError(422, 'pdf-too-complex', `the PDF has ${fields.length} signatures; at most ${MAX_SIGNATURES} are verified`);
+  const anchors = dedupe(ctx.trustAnchors.map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c));
+  const dss = readDss(reader);
+  const dssCerts = dss.certs.map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c);
+  const extra = (ctx.extraCertificates ?? []).map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c);
+
+  const entries: Entry[] = fields.map((field) => {
+    const sig = field.sig!;
+    const kind = sig.getName('Type') === 'DocTimeStamp' || sig.getName('SubFilter') === 'ETSI.RFC3161' ? 'document' : 'signature';
+    const st = checkStructure(reader, field);
+    const e: Entry = { field, kind, structure: st.ok ? st.value : null, structureProblem: st.ok ? null : st.detail, cms: null, cmsBytes: null, cmsProblem: null };
+    if (st.ok) {
+      try {
+        e.cmsBytes = cmsFromContents(st.value.contents);
+        e.cms = parseSignedData(e.cmsBytes);
+      } catch (err) {
+        e.cmsProblem = err instanceof Error ? err.message : String(err);
+      }
+    }
+    return e;
+  });
+
+  // Certificates anyone in the file or the context offers, to build paths with.
+  const cmsCerts = entries.flatMap((e) => [...(e.cms?.certificates ?? []), ...(e.cms?.timestampTokens ?? []).flatMap(tokenCerts)]);
+  const pool = dedupe([...extra, ...dssCerts, ...cmsCerts.map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c)]);
+
+  const revisionReaders = new Map<number, PdfReader>();
+  const revisions = reader.revisions();
+  const revisionReader = (i: number): PdfReader => {
+    let r = revisionReaders.get(i);
+    if (!r) {
+      r = i === revisions.length - 1 ? reader : PdfReader.open(reader.bytes.subarray(0, revisions[i].end));
+      revisionReaders.set(i, r);
+    }
+    return r;
+  };
+  const trailing = trailingDataChange(reader);
+  const mdpAt = mdpConstraints(reader, entries);
+  const changesAfter = (revision: number): ChangeReport[] => {
+    const list: ChangeReport[] = [];
+    try {
+      list.push(...analyseChanges(revisionReader(revision), reader, mdpAt(revision)));
+    } catch (err) {
+      list.push({ kind: 'unreadable', verdict: 'disallowed', object: null, detail: `the revisions could not be compared: ${err instanceof Error ? err.message : String(err)}` });
+    }
+    if (trailing) list.push(trailing);
+    return list;
+  };
+
+  // Document timestamps first: they give later proof of existence to the signatures.
+  const docTs: { entry: Entry; check: TimestampCheck | null; report: DocumentTimestampReport }[] = [];
+  for (const e of entries.filter((x) => x.kind === 'document')) {
+    const ranges = e.structure ? byteRanges(pdf, e.structure) : [];
+    const check = e.cmsBytes && e.structure ? checkTimestamp(e.cmsBytes, ranges, anchors, pool) : null;
+    const changes = e.structure ? changesAfter(e.structure.revision) : [];
+    const mod = verdictOf(changes);
+    let indication: Indication = 'TOTAL_PASSED';
+    let sub: SubIndication | null = null;
+    if (!e.structure || !e.cms) [indication, sub] = ['TOTAL_FAILED', 'FORMAT_FAILURE'];
+    else if (!check || !check.integrity) [indication, sub] = ['TOTAL_FAILED', 'HASH_FAILURE'];
+    else if (!check.valid) [indication, sub] = ['INDETERMINATE', check.chain.length ? 'CHAIN_CONSTRAINTS_FAILURE' : 'NO_CERTIFICATE_CHAIN_FOUND'];
+    else if (mod === 'disallowed') [indication, sub] = ['TOTAL_FAILED', 'SIG_CONSTRAINTS_FAILURE'];
+    const report: DocumentTimestampReport = {
+      field: e.field.name,
+      time: check?.time?.toISOString() ?? null,
+      tsa: check?.tsaName ?? null,
+      indication,
+      subIndication: sub,
+      integrity: !!check?.integrity,
+      coversWholeDocument: !!e.structure?.coversWholeDocument,
+      modifiedAfterSigning: mod,
+      changes,
+      certificateChain: (check?.chain ?? []).map((c) => chainEntry(c, anchors)),
+      messages: { vi: [], en: [] },
+    };
+    report.messages = documentTimestampMessages(report);
+    if (e.structureProblem ?? e.cmsProblem ?? check?.problem) {
+      report.messages.en.push(`Detail: ${e.structureProblem ?? e.cmsProblem ?? check?.problem}`);
+    }
+    docTs.push({ entry: e, check, report });
+  }
+
+  const signatures: SignatureReport[] = [];
+  for (const e of entries.filter((x) => x.kind === 'signature')) {
+    signatures.push(
+      await validateSignature(e, {
+        pdf,
+        reader,
+        anchors,
+        pool,
+        dss,
+        now,
+        ctx,
+        changesAfter,
+        docTs: docTs.filter((d) => d.check?.valid && d.entry.structure).map((d) => ({ time: d.check!.time!, revision: d.entry.structure!.revision, reader: revisionReader(d.entry.structure!.revision) })),
+      }),
+    );
+  }
+
+  const valid = signatures.length > 0 && signatures.every((s) => s.indication === 'TOTAL_PASSED') && docTs.every((d) => d.report.indication === 'TOTAL_PASSED');
+  return { valid, signatures, documentTimestamps: docTs.map((d) => d.report), messages: documentMessages(valid, signatures.length) };
+}
+
+interface SignatureDeps {
+  pdf: Buffer;
+  reader: PdfReader;
+  anchors: CertView[];
+  pool: CertView[];
+  dss: ReturnType<typeof readDss>;
+  now: Date;
+  ctx: ValidationContext<CertificateSummary>;
+  changesAfter: (revision: number) => ChangeReport[];
+  docTs: { time: Date; revision: number; reader: PdfReader }[];
+}
+
+async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureReport> {
+  const notes: Messages = { vi: [], en: [] };
+  const fails: [Indication, SubIndication, string][] = [];
+  const report: SignatureReport = {
+    field: e.field.name,
+    signer: null,
+    signingTime: claimedTime(e),
+    timeSource: 'claimed',
+    level: 'none',
+    indication: 'TOTAL_FAILED',
+    subIndication: 'FORMAT_FAILURE',
+    integrity: false,
+    coversWholeDocument: !!e.structure?.coversWholeDocument,
+    certification: certificationLevel(e.field.sig),
+    modifiedAfterSigning: 'none',
+    changes: [],
+    revocation: { status: 'not-checked', source: 'none', producedAt: null, revokedAt: null, reason: null },
+    timestamps: [],
+    certificateChain: [],
+    messages: notes,
+  };
+  const finish = (): SignatureReport => {
+    const failed = fails.find((f) => f[0] === 'TOTAL_FAILED') ?? fails[0];
+    report.indication = failed ? failed[0] : 'TOTAL_PASSED';
+    report.subIndication = failed ? failed[1] : null;
+    if (failed) notes.en.push(`Detail: ${failed[2]}`);
+    report.messages = signatureMessages(report, notes);
+    return report;
+  };
+
+  if (!e.structure) {
+    fails.push(['TOTAL_FAILED', 'FORMAT_FAILURE', e.structureProblem ?? 'malformed signature']);
+    return finish();
+  }
+  report.changes = d.changesAfter(e.structure.revision);
+  report.modifiedAfterSigning = verdictOf(report.changes);
+  const subFilter = e.field.sig?.getName('SubFilter');
+  if (!e.cms) {
+    fails.push(['TOTAL_FAILED', 'FORMAT_FAILURE', `the /Contents is not a CMS signature: ${e.cmsProblem ?? ''}`]);
+    return finish();
+  }
+  if (subFilter !== 'ETSI.CAdES.detached' && subFilter !== 'adbe.pkcs7.detached') {
+    fails.push(['TOTAL_FAILED', 'FORMAT_FAILURE', `unsupported signature format /SubFilter /${subFilter ?? 'none'}`]);
+    return finish();
+  }
+  const cms = e.cms;
+  if (cms.eContent) {
+    fails.push(['TOTAL_FAILED', 'FORMAT_FAILURE', 'the CMS is not detached (it encapsulates content)']);
+    return finish();
+  }
+
+  const integ = checkSignerIntegrity(cms, byteRanges(d.pdf, e.structure), d.pool);
+  report.integrity = integ.intact;
+  if (integ.signer) report.signer = signerSummary(integ.signer);
+  if (integ.failure) fails.push([integ.intact ? 'INDETERMINATE' : 'TOTAL_FAILED', integ.failure.subIndication, integ.failure.detail]);
+  if (!integ.intact || !integ.signer) return finish();
+  const signer = integ.signer;
+  if (report.modifiedAfterSigning === 'disallowed') {
+    const first = report.changes.find((c) => c.verdict === 'disallowed')!;
+    fails.push(['TOTAL_FAILED', 'SIG_CONSTRAINTS_FAILURE', `disallowed change after signing: ${first.detail}`]);
+  }
+  if (integ.cryptoProblem) fails.push(['INDETERMINATE', 'CRYPTO_CONSTRAINTS_FAILURE', integ.cryptoProblem]);
+
+  // Time: a valid signature timestamp, else a later document timestamp, else the claimed time.
+  const tsChecks = cms.timestampTokens.slice(0, 5).map((t) => checkTimestamp(t, [cms.signature], d.anchors, d.pool));
+  report.timestamps = tsChecks.map((c) => timestampReport('signature', c));
+  const sigTs = tsChecks.filter((c) => c.valid && c.time).sort((a, b) => a.time!.getTime() - b.time!.getTime())[0];
+  const laterDocTs = d.docTs.filter((t) => t.revision >= e.structure!.revision).sort((a, b) => a.time.getTime() - b.time.getTime())[0];
+  for (const c of tsChecks.filter((x) => !x.valid)) {
+    notes.vi.push('Dấu thời gian của chữ ký không hợp lệ.');
+    notes.en.push(`The signature timestamp is not valid: ${c.problem}.`);
+  }
+  let poe: Date | null = null;
+  if (sigTs) poe = sigTs.time;
+  else if (laterDocTs) {
+    poe = laterDocTs.time;
+    notes.vi.push('Thời điểm ký được chứng minh bằng dấu thời gian tài liệu.');
+    notes.en.push('The signature’s existence is proven by a later document timestamp.');
+  }
+  if (poe) {
+    report.signingTime = poe.toISOString();
+    report.timeSource = 'timestamp';
+  }
+  const signingTime = poe ?? (report.signingTime ? new Date(report.signingTime) : d.now);
+  // Without proof of existence the certificate is judged now (ETSI: current time).
+  const validationTime = poe ?? d.now;
+
+  const path = validatePath(signer, d.pool, d.anchors, validationTime);
+  report.certificateChain = (path.chain ?? [signer]).map((c) => chainEntry(c, d.anchors));
+  if (!path.chain) fails.push(['INDETERMINATE', 'NO_CERTIFICATE_CHAIN_FOUND', path.failure?.detail ?? 'no chain']);
+  else if (path.failure) fails.push(['INDETERMINATE', path.failure.subIndication, path.failure.detail]);
+  const usage = signerUsageProblem(signer);
+  if (usage) fails.push(['INDETERMINATE', 'CHAIN_CONSTRAINTS_FAILURE', usage]);
+  if (path.chain && path.outOfBounds.length) {
+    const c = path.outOfBounds[0];
+    if (poe) {
+      const early = poe.getTime() < c.notBefore.getTime();
+      fails.push(['TOTAL_FAILED', early ? 'NOT_YET_VALID' : 'EXPIRED', `${c.subject} was not valid at the proven signing time ${poe.toISOString()}`]);
+    } else {
+      fails.push(['INDETERMINATE', 'OUT_OF_BOUNDS_NO_POE', `${c.subject} is not valid now (${d.now.toISOString()}) and no timestamp proves an earlier signing time`]);
+    }
+  }
+
+  // Revocation for every certificate of the path below the anchor.
+  const material = revocationMaterial(cms, d.dss);
+  const chain = path.chain ?? [];
+  let dssHasRevocation = chain.length > 1;
+  for (let i = 0; i < chain.length - 1; i++) {
+    const cert = chain[i];
+    const issuer = chain[i + 1];
+    const answers = await revocationAnswers({
+      cert,
+      issuer,
+      material,
+      pool: d.pool,
+      now: d.now,
+      online: d.ctx.online,
+      lookup: d.ctx.statusLookup ? (c, iss) => d.ctx.statusLookup!(c.summary, iss.der) : undefined,
+    });
+    if (!cert.ocspNoCheck && !answers.some((a) => a.source === 'dss' && a.status !== 'unknown')) dssHasRevocation = false;
+    const best = combineAnswers(answers);
+    if (i === 0) report.revocation = revocationReport(best);
+    judgeRevocation(best, i === 0, signingTime, !!poe, fails, notes);
+  }
+
+  const dssCertSet = new Set(d.dss.certs.map((x) => CertView.tryOf(x)?.sha256));
+  const dssHasChain = chain.length > 0 && chain.slice(0, -1).every((c) => dssCertSet.has(c.sha256));
+  const documentTimestampAfterDss = d.docTs.some((t) => t.revision > e.structure!.revision && readDss(t.reader).certs.some((x) => CertView.tryOf(x)?.sha256 === signer.sha256));
+  report.level = padesLevel({
+    cadesDetached: subFilter === 'ETSI.CAdES.detached',
+    signingCertificateV2: !!cms.signingCertificateV2?.length,
+    intact: integ.intact,
+    validSignatureTimestamp: !!sigTs,
+    dssHasChain,
+    dssHasRevocation,
+    documentTimestampAfterDss,
+  });
+  return finish();
+}
+
+function judgeRevocation(best: RevocationOutcome | null, isSigner: boolean, signingTime: Date, proven: boolean, fails: [Indication, SubIndication, string][], notes: Messages): void {
+  const who = isSigner ? 'the signer certificate' : 'an issuing CA certificate';
+  if (!best || best.status === 'unknown') {
+    if (isSigner) fails.push(['INDETERMINATE', 'TRY_LATER', `no revocation information (OCSP, CRL or store) for ${who}`]);
+    else {
+      notes.vi.push('Không có thông tin thu hồi cho chứng thư số của tổ chức cấp.');
+      notes.en.push('No revocation information for an issuing CA certificate.');
+    }
+    return;
+  }
+  if (best.status === 'good') {
+    const until = best.coversUntil ?? best.producedAt;
+    if (until && until.getTime() + FRESHNESS_GRACE_MS < signingTime.getTime() && isSigner) {
+      fails.push(['INDETERMINATE', 'REVOCATION_OUT_OF_BOUNDS_NO_POE', `the newest revocation data for ${who} (${until.toISOString()}) predates the signing time`]);
+    }
+    return;
+  }
+  const at = best.revokedAt;
+  if (!at || at.getTime() <= signingTime.getTime()) {
+    fails.push(['TOTAL_FAILED', 'REVOKED', `${who} was ${best.status}${at ? ` at ${at.toISOString()}` : ''}, before the signing time ${signingTime.toISOString()}`]);
+  } else if (proven) {
+    notes.vi.push(`Chứng thư số bị ${best.status === 'revoked' ? 'thu hồi' : 'tạm dừng'} sau thời điểm ký; dấu thời gian chứng minh chữ ký được tạo trước đó nên chữ ký vẫn hợp lệ.`);
+    notes.en.push(`${who} was ${best.status} after the signing time; a timestamp proves the signature was made before, so it remains valid.`);
+  } else {
+    fails.push([isSigner ? 'INDETERMINATE' : 'INDETERMINATE', isSigner ? 'REVOKED_NO_POE' : 'REVOKED_CA_NO_POE', `${who} was ${best.status} at ${at.toISOString()} and no timestamp proves the signature existed before`]);
+  }
+}
+
+function revocationMaterial(cms: ParsedSignedData, dss: ReturnType<typeof readDss>): RevocationMaterial {
+  // parseSignedData merges the CMS crls field, id-ri-ocsp-response and Adobe's archival
+  // attribute; Adobe's is the common case in PDFs, so CMS-carried data is labelled by it
+  // when the attribute is present.
+  const src = cms.signedAttributeTypes.includes(OID.adobeRevocationInfoArchival) ? 'adobe-archival' : 'cms';
+  const ocsps = [...dss.ocsps.map((der) => ({ der, source: 'dss' as const })), ...cms.revocation.ocsps.map((der) => ({ der, source: src as 'cms' | 'adobe-archival' }))];
+  const crls = [...dss.crls.map((der) => ({ der, source: 'dss' as const })), ...cms.revocation.crls.map((der) => ({ der, source: src as 'cms' | 'adobe-archival' }))];
+  for (const a of cms.unsignedAttributes.filter((x) => x.type === OID.revocationValues)) {
+    for (const v of a.values) ocsps.push(...revocationValuesOcsps(v).map((der) => ({ der, source: 'cms' as const })));
+    for (const v of a.values) crls.push(...revocationValuesCrls(v).map((der) => ({ der, source: 'cms' as const })));
+  }
+  return { ocsps, crls };
+}
+
+/** CAdES RevocationValues ::= SEQUENCE { crlVals [0] SEQUENCE OF CertificateList OPTIONAL, ocspVals [1] SEQUENCE OF BasicOCSPResponse OPTIONAL, … } */
+function revocationValuesPart(v: Buffer, tag: number): Buffer[] {
+  const r = asn1js.fromBER(new Uint8Array(v));
+  if (r.offset === -1) return [];
+  const parts = ((r.result as asn1js.Sequence).valueBlock?.value ?? []) as asn1js.BaseBlock[];
+  const part = parts.find((p) => p.idBlock.tagClass === 3 && p.idBlock.tagNumber === tag) as asn1js.Constructed | undefined;
+  const list = part?.valueBlock.value?.[0] as asn1js.Sequence | undefined;
+  return ((list?.valueBlock.value ?? []) as asn1js.BaseBlock[]).map((x) => Buffer.from(x.toBER()));
+}
+const revocationValuesCrls = (v: Buffer) => revocationValuesPart(v, 0);
+const revocationValuesOcsps = (v: Buffer) => revocationValuesPart(v, 1);
+
+function tokenCerts(token: Buffer): Buffer[] {
+  try {
+    return parseTimestampToken(token).certificates;
+  } catch {
+    return [];
+  }
+}
+
+function byteRanges(pdf: Buffer, s: SignatureStructure): Buffer[] {
+  const [a, b, c, d] = s.byteRange;
+  return [pdf.subarray(a, a + b), pdf.subarray(c, c + d)];
+}
+
+function verdictOf(changes: ChangeReport[]): ModificationVerdict {
+  if (changes.some((c) => c.verdict === 'disallowed')) return 'disallowed';
+  return changes.length ? 'allowed' : 'none';
+}
+
+function claimedTime(e: Entry): string | null {
+  const m = e.field.sig?.get('M');
+  if (m instanceof PdfString) {
+    const d = pdfDate(m.toText());
+    if (d) return d.toISOString();
+  }
+  return e.cms?.signingTime?.toISOString() ?? null;
+}
+
+/** PDF date string D:YYYYMMDDHHmmSSOHH'mm' to a Date. */
+export function pdfDate(s: string): Date | null {
+  const m = /^D?:?(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?([Zz+-])?(\d{2})?'?(\d{2})?'?/.exec(s.trim());
+  if (!m) return null;
+  const [, y, mo = '01', da = '01', h = '00', mi = '00', se = '00', z, oh = '00', om = '00'] = m;
+  let t = Date.UTC(+y, +mo - 1, +da, +h, +mi, +se);
+  if (z === '+' || z === '-') t -= (z === '+' ? 1 : -1) * (+oh * 60 + +om) * 60_000;
+  return Number.isNaN(t) ? null : new Date(t);
+}
+
+function certificationLevel(sig: PdfDict | null): number | null {
+  const refs = sig?.get('Reference');
+  if (!Array.isArray(refs)) return null;
+  for (const r of refs) {
+    if (!(r instanceof PdfDict) || r.getName('TransformMethod') !== 'DocMDP') continue;
+    const params = r.get('TransformParams');
+    const p = params instanceof PdfDict ? params.get('P') : undefined;
+    return typeof p === 'number' && p >= 1 && p <= 3 ? p : 2;
+  }
+  return null;
+}
+
+/** DocMDP and FieldMDP constraints in force after each revision. */
+function mdpConstraints(reader: PdfReader, entries: Entry[]): (revision: number) => MdpConstraints {
+  return (revision) => {
+    const c: MdpConstraints = { docMdp: null, lockedFields: new Set(), excludeLocks: [] };
+    for (const e of entries) {
+      if (!e.structure || e.structure.revision > revision || !e.field.sig) continue;
+      const sig = e.field.sig;
+      const cert = certificationLevel(sig);
+      if (cert !== null) c.docMdp = c.docMdp === null ? cert : Math.min(c.docMdp, cert);
+      const refs = reader.resolve(sig.get('Reference'));
+      if (!Array.isArray(refs)) continue;
+      for (const r of refs) {
+        const rd = reader.resolve(r);
+        if (!(rd instanceof PdfDict) || rd.getName('TransformMethod') !== 'FieldMDP') continue;
+        const tp = reader.resolve(rd.get('TransformParams'));
+        if (!(tp instanceof PdfDict)) continue;
+        const action = tp.getName('Action');
+        const list = reader.resolve(tp.get('Fields'));
+        const names = Array.isArray(list) ? list.map((x) => reader.resolve(x)).filter((x): x is PdfString => x instanceof PdfString).map((x) => x.toText()) : [];
+        if (action === 'All') c.lockedFields.add('*');
+        else if (action === 'Include') names.forEach((n) => c.lockedFields.add(n));
+        else if (action === 'Exclude') c.excludeLocks.push(names);
+      }
+    }
+    return c;
+  };
+}
+
+function signerSummary(cert: CertView): SignerSummary {
+  const s = cert.summary;
+  return {
+    commonName: s.subjectFields.CN ?? null,
+    organisation: s.subjectFields.O ?? null,
+    identifiers: s.subjectFields.UID.map((u) => {
+      const i = u.indexOf(':');
+      return i > 0 ? { type: u.slice(0, i).toUpperCase(), value: u.slice(i + 1) } : { type: 'UID', value: u };
+    }),
+    serial: s.serial,
+    subject: s.subject,
+    issuer: s.issuerFields.CN ?? s.issuer,
+    notBefore: s.notBefore.toISOString(),
+    notAfter: s.notAfter.toISOString(),
+  };
+}
+
+function chainEntry(c: CertView, anchors: CertView[]): ChainEntry {
+  return {
+    subject: c.summary.subject,
+    issuer: c.summary.issuer,
+    serial: c.serialHex,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    trustAnchor: anchors.some((a) => a.sha256 === c.sha256),
+  };
+}
+
+function timestampReport(kind: 'signature' | 'document', c: TimestampCheck): TimestampReport {
+  return { kind, time: c.time?.toISOString() ?? null, tsa: c.tsaName ?? (c.tsa ? commonName(c.tsa) : null), valid: c.valid, problem: c.problem };
+}
+
+function revocationReport(o: RevocationOutcome | null): RevocationReport {
+  if (!o) return { status: 'unknown', source: 'none', producedAt: null, revokedAt: null, reason: null };
+  return { status: o.status, source: o.source, producedAt: o.producedAt?.toISOString() ?? null, revokedAt: o.revokedAt?.toISOString() ?? null, reason: o.reason };
+}
+

@@ -1,0 +1,136 @@
+/**
+ * Signed files for the verifier's tests, made with our own CA, TSA, OCSP builder and PAdES
+ * signer, and the attacks on PDF signatures (Ruhr-University Bochum 2019–2021) applied to
+ * them as plain byte edits or hand-written incremental updates — never through our PDF
+ * writer, so a writer bug cannot hide a verifier bug.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeTestPki, type TestIdentity, type TestPki } from './pki.js';
+import { TimestampAuthority } from '../../src/tsa/authority.js';
+import { localTimestampProvider } from '../../src/tsa/provider.js';
+import { buildOcspResponse, certIdFor } from '../../src/revocation/ocsp.js';
+import { signPdf, type PadesLevel, type PlacementOptions } from '../../src/pades/signer.js';
+import type { RevocationSource } from '../../src/pades/sources.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const fixture = (name: string): Buffer => readFileSync(resolve(repoRoot, '..', 'shared', 'fixtures', 'transcripts', name));
+
+export interface VerifierFixtures {
+  pki: TestPki;
+  tsa: ReturnType<typeof localTimestampProvider>;
+  /** OCSP "good" for every certificate, signed by the delegated responder. */
+  revocation: RevocationSource;
+  sign(pdf: Buffer, who: TestIdentity, level: PadesLevel, placement?: PlacementOptions, signingTime?: Date): Promise<Buffer>;
+}
+
+let cached: Promise<VerifierFixtures> | undefined;
+export function verifierFixtures(): Promise<VerifierFixtures> {
+  cached ??= build();
+  return cached;
+}
+
+async function build(): Promise<VerifierFixtures> {
+  const pki = await makeTestPki();
+  const authority = new TimestampAuthority({ certificate: pki.tsa.certificate, chain: [pki.issuing.certificate], signer: pki.tsa.signer, policyOid: pki.tsaPolicyOid });
+  const tsa = localTimestampProvider(authority);
+  const revocation: RevocationSource = {
+    ocsp: async (cert, issuer) => {
+      const now = new Date();
+      // The delegated responder answers for the issuing CA's certificates; the root answers itself.
+      const byRoot = issuer.equals(pki.root.certificate);
+      return buildOcspResponse({
+        responder: byRoot ? { certificate: pki.root.certificate, signer: pki.root.signer } : { certificate: pki.ocsp.certificate, signer: pki.ocsp.signer },
+        producedAt: now,
+        responses: [{ certId: certIdFor(cert, issuer), certStatus: { status: 'good' }, thisUpdate: now, nextUpdate: new Date(now.getTime() + 86_400_000) }],
+      });
+    },
+    crl: async () => null,
+  };
+  const sign = async (pdf: Buffer, who: TestIdentity, level: PadesLevel, placement?: PlacementOptions, signingTime?: Date) =>
+    (
+      await signPdf(pdf, {
+        signer: who.signer,
+        certificate: who.certificate,
+        chain: [pki.issuing.certificate],
+        trustChain: [pki.root.certificate],
+        level,
+        timestamps: tsa,
+        revocation,
+        placement,
+        signingTime,
+      })
+    ).pdf;
+  return { pki, tsa, revocation, sign };
+}
+
+/** The /ByteRange of the n-th signature (found textually, not with our reader). */
+export function byteRangeOf(pdf: Buffer, n = 0): { numbers: number[]; start: number; end: number } {
+  const re = /\/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]/g;
+  const text = pdf.toString('latin1');
+  const all = [...text.matchAll(re)];
+  const m = all[n];
+  if (!m) throw new Error('no /ByteRange');
+  return { numbers: [1, 2, 3, 4].map((i) => Number(m[i])), start: m.index!, end: m.index! + m[0].length };
+}
+
+/** Flips one byte inside the first signed range (in the page content, not in the xref). */
+export function flipSignedByte(pdf: Buffer, at?: number): Buffer {
+  const out = Buffer.from(pdf);
+  const i = at ?? Math.floor(byteRangeOf(pdf).numbers[1] / 3);
+  out[i] ^= 0x01;
+  return out;
+}
+
+/** Rewrites the n-th /ByteRange in place with the same width (so offsets stay put). */
+export function rewriteByteRange(pdf: Buffer, numbers: number[] | string, n = 0): Buffer {
+  const br = byteRangeOf(pdf, n);
+  const width = br.end - br.start;
+  const body = typeof numbers === 'string' ? numbers : `/ByteRange [${numbers.join(' ')}]`;
+  if (body.length > width) throw new Error('new /ByteRange is longer than the old one');
+  const out = Buffer.from(pdf);
+  out.write(body.padEnd(width, ' '), br.start, 'latin1');
+  return out;
+}
+
+/**
+ * Appends a hand-written incremental update (classic xref table) redefining or adding the
+ * given objects. `objects` maps object number to the object's body ("<< … >>" or a stream).
+ */
+export function appendUpdate(pdf: Buffer, objects: Map<number, string>, trailerExtra: Record<string, string> = {}): Buffer {
+  const text = pdf.toString('latin1');
+  const startxref = Number(/startxref\s+(\d+)\s+%%EOF\s*$/.exec(text)?.[1]);
+  const trailer = lastTrailer(text);
+  const size = Math.max(Number(/\/Size\s+(\d+)/.exec(trailer)?.[1] ?? 0), ...[...objects.keys()].map((k) => k + 1));
+  const root = /\/Root\s+(\d+\s+\d+\s+R)/.exec(trailer)?.[1];
+  let body = pdf[pdf.length - 1] === 0x0a ? '' : '\n';
+  const offsets = new Map<number, number>();
+  for (const [num, obj] of [...objects].sort((a, b) => a[0] - b[0])) {
+    offsets.set(num, pdf.length + Buffer.byteLength(body, 'latin1'));
+    body += `${num} 0 obj\n${obj}\nendobj\n`;
+  }
+  const xrefAt = pdf.length + Buffer.byteLength(body, 'latin1');
+  let xref = 'xref\n';
+  for (const [num, off] of [...offsets].sort((a, b) => a[0] - b[0])) xref += `${num} 1\n${String(off).padStart(10, '0')} 00000 n \n`;
+  const extra = Object.entries(trailerExtra).map(([k, v]) => ` /${k} ${v}`).join('');
+  xref += `trailer\n<< /Size ${size} /Root ${root} /Prev ${startxref}${extra} >>\nstartxref\n${xrefAt}\n%%EOF\n`;
+  return Buffer.concat([pdf, Buffer.from(body + xref, 'latin1')]);
+}
+
+function lastTrailer(text: string): string {
+  const i = text.lastIndexOf('trailer');
+  if (i >= 0) return text.slice(i, text.indexOf('>>', i) + 2);
+  // xref stream: the trailer keys are in the stream dictionary before the last startxref
+  const sx = Number(/startxref\s+(\d+)\s+%%EOF\s*$/.exec(text)?.[1]);
+  return text.slice(sx, text.indexOf('stream', sx));
+}
+
+/** The text of object `num` as last defined (for building redefinitions). */
+export function objectText(pdf: Buffer, num: number): string {
+  const text = pdf.toString('latin1');
+  const re = new RegExp(`(?:^|[\\r\\n\\s])${num} 0 obj([\\s\\S]*?)endobj`, 'g');
+  const all = [...text.matchAll(re)];
+  if (!all.length) throw new Error(`object ${num} not found as plain text`);
+  return all[all.length - 1][1].trim();
+}
