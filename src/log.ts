@@ -48,6 +48,17 @@ export function createLogger(opts: LogOptions = {}): Logger {
       level: opts.level ?? 'info',
       redact: { paths: REDACT_PATHS, censor: REDACTED },
       formatters: { log: (o) => scrubSecrets(o) },
+      // Only what identifies a request: never its headers (they carry tokens and PINs).
+      serializers: {
+        req: (r: { method?: string; url?: string; ip?: string; routeOptions?: { url?: string } }) => ({
+          method: r.method,
+          url: r.url,
+          route: r.routeOptions?.url,
+          remoteAddress: r.ip,
+        }),
+        res: (r: { statusCode?: number }) => ({ statusCode: r.statusCode }),
+        err: pino.stdSerializers.err,
+      },
     },
     opts.destination ?? pino.destination(1),
   );

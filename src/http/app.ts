@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import { createLogger, type Logger } from '../log.js';
 import type { Store } from '../store/types.js';
 import { AuditService } from '../services/audit.js';
-import { CertificateService, type CaChain, type CrlPublication } from '../services/certificates.js';
+import { CertificateService, type CaChain } from '../services/certificates.js';
 import type { ServerKeyFactory } from '../services/key-custody.js';
 import type { KeyCustody } from '../custody/custody.js';
 import { RegistryService } from '../services/registry.js';
@@ -19,6 +19,7 @@ import { certificateRoutes } from './routes/certificates.js';
 import { operationsRoutes } from './routes/operations.js';
 import { publicationRoutes } from './routes/publication.js';
 import { registryRoutes } from './routes/registry.js';
+import { revocationRoutes, type RevocationServices } from './routes/revocation.js';
 import { installValidators } from './validation.js';
 
 /**
@@ -34,7 +35,8 @@ export interface AppDeps {
   /** Creates server-held keys at issuance. */
   keys: ServerKeyFactory;
   log?: Logger;
-  crl?: CrlPublication;
+  /** CRLs, OCSP and the TSA; the issuing CRL is republished in every status change's transaction. */
+  revocation: RevocationServices;
   spec?: OpenApiSpec;
   authFailureLimiter?: RateLimiter;
   /** PIN attempts per certificate (the store's 5-strike lockout is the hard limit). */
@@ -79,7 +81,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registry,
     audit,
     keys: deps.keys,
-    crl: deps.crl,
+    crl: deps.revocation.issuingCrl,
     onKeyRetired: (serial) => deps.custody.forget(serial),
     events: {
       issued: (c) => metrics.certificatesIssued.inc({ profile: c.profile, custody: c.keyCustody }),
@@ -107,5 +109,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(accessRoutes, ctx);
   await app.register(certificateRoutes, ctx);
   await app.register(auditRoutes, ctx);
+  await app.register(revocationRoutes, { ...ctx, revocation: deps.revocation });
   return app;
 }

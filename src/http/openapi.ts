@@ -109,7 +109,9 @@ export function routeSchema(spec: OpenApiSpec, operationId: string): { method: s
   } else {
     schema.querystring = { type: 'object', additionalProperties: false, properties: {} };
   }
-  if (Object.keys(groups.path.properties).length) schema.params = { type: 'object', ...groups.path };
+  // A catch-all route (`x-fastify-path: /ocsp/*`) takes the rest of the path, slashes included; its handler decodes it.
+  const fastifyPath = op['x-fastify-path'] as string | undefined;
+  if (Object.keys(groups.path.properties).length && !fastifyPath) schema.params = { type: 'object', ...groups.path };
   // Other headers are always allowed: only the named ones are checked.
   if (Object.keys(groups.header.properties).length) schema.headers = { type: 'object', ...groups.header };
 
@@ -124,5 +126,5 @@ export function routeSchema(spec: OpenApiSpec, operationId: string): { method: s
     if (json?.schema) response[code] = json.schema;
   }
   if (Object.keys(response).length) schema.response = response;
-  return { method: entry.method, url: toFastifyPath(entry.path), schema };
+  return { method: entry.method, url: fastifyPath ?? toFastifyPath(entry.path), schema };
 }

@@ -8,6 +8,8 @@ import { buildApp, type AppDeps } from '../../src/http/app.js';
 import { hashToken } from '../../src/http/auth.js';
 import { createLogger } from '../../src/log.js';
 import { CrlPublisher } from '../../src/revocation/crl-publisher.js';
+import { OcspResponder } from '../../src/revocation/ocsp-responder.js';
+import { TimestampAuthority } from '../../src/tsa/authority.js';
 import { softwareKeyFactory } from '../../src/services/key-custody.js';
 import type { Role, Store } from '../../src/store/types.js';
 import { makeTestPki, type TestPki } from './pki.js';
@@ -62,7 +64,12 @@ export async function withApp(
       ca,
       custody: new SoftwareKeyCustody(store, kek),
       keys: softwareKeyFactory(kek),
-      crl: new CrlPublisher({ store, issuing: pki.issuing, config }),
+      revocation: {
+        issuingCrl: new CrlPublisher({ store, issuing: pki.issuing, config, distributionPoint: `${config.publicBaseUrl}/crl/issuing.crl` }),
+        rootCrl: new CrlPublisher({ store, issuing: pki.root, config, issuerName: 'root' }),
+        ocsp: new OcspResponder({ store, issuing: pki.issuing, responder: pki.ocsp, config }),
+        tsa: new TimestampAuthority({ certificate: pki.tsa.certificate, chain: pki.chain, signer: pki.tsa.signer, policyOid: config.tsaPolicyOid }),
+      },
       log,
       ...opts.deps,
     });

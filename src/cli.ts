@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+import { randomUUID } from 'node:crypto';
+import { loadConfig, randomToken, type Config } from './config.js';
+import { ClientError } from './errors.js';
+import { hashToken } from './http/auth.js';
+import { createLogger } from './log.js';
+import { AuditService } from './services/audit.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/types.js';
+
+/**
+ * `hocba <command>`: the operator's tool. Each command opens what it needs from the same
+ * configuration (environment) as the service, so it works on the same data folder or
+ * PostgreSQL database.
+ */
+const USAGE = `usage: hocba <command>
+  serve                 start the HTTP service (same as npm start)
+  ca <subcommand>       CA hierarchy: init, import, request, accept, show (hocba ca --help)
+  verify <file.pdf>     verify a signed PDF offline with the local trust store (--json for JSON)
+  audit verify          check the whole audit chain; exit 1 naming the first altered entry
+  admin-token           create a new administrator API key and print its token once
+Configuration comes from the environment (see README: DATA_DIR, DATABASE_URL, KEK, …).`;
+
+async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(config);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+export async function main(argv: string[], config: Config = loadConfig()): Promise<number> {
+  const [command, ...rest] = argv;
+  // Logs go to stderr so stdout carries only the command's answer.
+  const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: process.stderr });
+  switch (command) {
+    case 'serve': {
+      const { runServer } = await import('./main.js');
+      await runServer(config);
+      return -1; // keeps running
+    }
+    case 'ca': {
+      const { caCommand } = await import('./cli/ca.js');
+      return withStore(config, (store) => caCommand(rest, { store, config, log }));
+    }
+    case 'verify': {
+      // The verifier's CLI module; imported by name so this dispatcher does not depend on it at build time.
+      const modulePath = './cli/verify.js';
+      const mod = (await import(modulePath)) as { verifyCommand(argv: string[], deps: { config: Config }): Promise<number> };
+      return mod.verifyCommand(rest, { config });
+    }
+    case 'audit': {
+      if (rest[0] !== 'verify') break;
+      return withStore(config, async (store) => {
+        const r = await new AuditService(store).check();
+        if (r.ok) {
+          console.log(`audit chain intact: ${r.checked} entries checked`);
+          return 0;
+        }
+        console.log(`audit chain BROKEN at entry ${r.firstBadSeq}: ${r.problem} (${r.checked} entries before it are intact)`);
+        return 1;
+      });
+    }
+    case 'admin-token': {
+      return withStore(config, async (store) => {
+        const token = randomToken();
+        const id = randomUUID();
+        await store.transaction(async (tx) => {
+          await tx.insertApiKey({ id, tokenHash: hashToken(token), role: 'admin', schoolId: null, label: 'created with hocba admin-token', createdAt: new Date(), disabledAt: null });
+          await tx.appendAudit({ actor: 'cli', action: 'apikey.create', subject: id, details: { role: 'admin' } });
+        });
+        // Printed for the operator who ran the command; never logged.
+        console.log(token);
+        return 0;
+      });
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+  }
+  console.error(USAGE);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err) => {
+    console.error(`hocba: ${err instanceof ClientError ? err.message : err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);
