@@ -75,6 +75,7 @@ export interface ObjectChange {
  * Objects whose cross-reference entry differs between two revisions of the same file
  * (revisions as given by PdfReader.revisions()). An object rewritten with identical
  * content still counts as changed: deciding whether that matters is the verifier's job.
+ * The updates' own cross-reference stream objects are left out.
  */
 export function diffRevisions(
   bytes: Buffer,
@@ -87,8 +88,10 @@ export function diffRevisions(
   const ea = a.xrefEntries();
   const eb = b.xrefEntries();
   const inUse = (e: { type: number } | undefined) => e !== undefined && e.type !== 0;
+  // Cross-reference stream objects are the update's bookkeeping, not document content.
+  const xrefStreamOffsets = new Set(b.sections.filter((s) => s.kind === 'stream').map((s) => s.offset));
   for (const [num, e] of eb) {
-    if (num === 0) continue;
+    if (num === 0 || (e.type === 1 && xrefStreamOffsets.has(e.a))) continue;
     const o = ea.get(num);
     if (o && o.type === e.type && o.a === e.a && o.b === e.b) continue;
     const wasUsed = inUse(o);
