@@ -161,3 +161,27 @@ t.test('revisions and earlier states', async (t) => {
   t.equal(revs[2].end, two.length);
   t.equal(PdfReader.open(two.subarray(0, revs[1].end)).signatureFields().length, 1);
 });
+
+t.test('hybrid-reference file: objects only in the /XRefStm stream are found, and it signs', { skip: needTool('qpdf') }, async (t) => {
+  const xrefStm = (off4: number) => {
+    const row = Buffer.from([1, (off4 >>> 24) & 255, (off4 >>> 16) & 255, (off4 >>> 8) & 255, off4 & 255, 0]).toString('latin1');
+    return `<< /Type /XRef /Size 6 /W [1 4 1] /Index [4 1] /Length 6 >>\nstream\n${row}\nendstream`;
+  };
+  const bodies = [...MINIMAL_BODIES, '<< /Hidden (only in the stream) >>', xrefStm(0)];
+  const probe = rawPdf(bodies);
+  const off = (n: number) => probe.indexOf(`\n${n} 0 obj`) + 1;
+  bodies[4] = xrefStm(off(4));
+  let text = rawPdf(bodies, { trailer: `/XRefStm ${off(5)}` }).toString('latin1');
+  // Pre-1.5 readers see object 4 as free; 1.5+ readers take it from the stream.
+  text = text.replace(`${String(off(4)).padStart(10, '0')} 00000 n \n`, '0000000000 00001 f \n');
+  const bytes = Buffer.from(text, 'latin1');
+  const r = PdfReader.open(bytes);
+  t.equal(r.xrefKind, 'table');
+  const o = r.getObject(r.allObjectRefs().find((x) => x.num === 4)!) as unknown as { get(k: string): { toText(): string } };
+  t.equal(o.get('Hidden').toText(), 'only in the stream');
+  const signed = prepare(bytes);
+  const f = join(dir, 'hybrid-signed.pdf');
+  writeFileSync(f, signed);
+  t.equal(run('qpdf', ['--check', f]).status, 0, 'qpdf --check');
+  t.equal(PdfReader.open(signed).xrefKind, 'table', 'a hybrid file gets a table update');
+});
