@@ -59,6 +59,12 @@ function afterCursor(cursor: string | undefined, idColumn: string, params: unkno
  * The one implementation of StoreOps over SQL, shared by the SQLite and PostgreSQL stores.
  * Every write that must not race with another instance is a single conditional statement
  * (compare-and-set, counter increment, delete-returning) or runs under a row lock.
+ *
+ * Row locks taken inside a transaction are held until it ends. On PostgreSQL two
+ * transactions taking the same locks in opposite orders deadlock (one is aborted with
+ * SQLSTATE 40P01), so callers take them in this order: the certificate row
+ * (updateCertificateStatus), then the CRL counter (nextCrlNumber), then the audit head
+ * (appendAudit, last).
  */
 export class SqlStoreOps implements StoreOps {
   constructor(private readonly db: SqlRunner) {}
