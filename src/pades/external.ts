@@ -4,7 +4,7 @@ import { PdfReader } from '../pdf/reader.js';
 import { IncrementalUpdate } from '../pdf/writer.js';
 import { embedSignature, prepareSignature, type PreparedSignature } from '../pdf/signature-field.js';
 import type { PdfRef } from '../pdf/objects.js';
-import type { TimestampProvider } from './sources.js';
+import type { TimestampProvider } from '../tsa/provider.js';
 import { unprocessable } from '../errors.js';
 import { addTimestampToCms, assembleSignedData, buildSignedAttributes, checkSignatureValue, estimateCmsSize, parseSignedData, type CmsSignerIdentity } from './cms.js';
 import { verifySignatureValue, schemeFor } from './algorithms.js';
@@ -142,7 +142,8 @@ export async function completeExternalSignature(
   }
   if (cms.length > s.contentsSize) throw unprocessable('cms-too-large', `the CMS (${cms.length} bytes) exceeds the ${s.contentsSize} bytes reserved at prepare time`);
   const signed = embedSignature(prepared, cms);
-  return completeLevel(signed, cms, s.contentsSize, { level: s.level, chain, timestamps: opts.timestamps, revocation: opts.revocation, trustChain: opts.trustChain });
+  const token = s.level === 'B-B' ? undefined : parseSignedData(cms).timestampTokens[0];
+  return completeLevel(signed, cms, s.contentsSize, { level: s.level, certificate, chain, timestampToken: token, timestamps: opts.timestamps, revocation: opts.revocation, trustChain: opts.trustChain });
 }
 
 /**

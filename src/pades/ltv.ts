@@ -4,7 +4,7 @@ import { IncrementalUpdate } from '../pdf/writer.js';
 import { addDss } from '../pdf/dss.js';
 import { prepareSignature, embedSignature } from '../pdf/signature-field.js';
 import { PdfString } from '../pdf/objects.js';
-import type { TimestampProvider } from './sources.js';
+import type { TimestampProvider } from '../tsa/provider.js';
 import { unprocessable } from '../errors.js';
 import { readTlv } from './der.js';
 import { parseSignedData } from './cms.js';
@@ -41,6 +41,32 @@ export function describeCms(cms: Buffer, contents: Buffer = cms): EmbeddedSignat
     pool.push(...t.certificates);
   }
   return { contents, leaves, pool };
+}
+
+/**
+ * The certificates of a CMS (e.g. a timestamp token) by walking its DER, without pkijs:
+ * pkijs's schema-checked parse costs milliseconds per certificate, which on the B-LT
+ * signing path would cost more than the whole signature.
+ */
+export function certificatesOf(cms: Buffer): Buffer[] {
+  const ci = readTlv(cms, 0);
+  const oid = readTlv(cms, ci.contentStart);
+  const explicit = readTlv(cms, oid.end);
+  const sd = readTlv(cms, explicit.contentStart);
+  for (let p = sd.contentStart; p < sd.end; ) {
+    const child = readTlv(cms, p);
+    if (cms[p] === 0xa0) {
+      const out: Buffer[] = [];
+      for (let q = child.contentStart; q < child.end; ) {
+        const c = readTlv(cms, q);
+        if (cms[q] === 0x30) out.push(Buffer.from(cms.subarray(q, c.end)));
+        q = c.end;
+      }
+      return out;
+    }
+    p = child.end;
+  }
+  return [];
 }
 
 /** Every signature and document timestamp in the file. */

@@ -1,4 +1,4 @@
-import type { TimestampProvider } from './sources.js';
+import type { TimestampProvider } from '../tsa/provider.js';
 
 /**
  * Sizing of the /Contents placeholder. The CMS part is computed exactly from the

@@ -4,13 +4,13 @@ import { PdfReader } from '../pdf/reader.js';
 import { IncrementalUpdate } from '../pdf/writer.js';
 import { prepareSignature, type SignaturePlacement } from '../pdf/signature-field.js';
 import type { PdfRef } from '../pdf/objects.js';
-import type { TimestampProvider } from './sources.js';
+import type { TimestampProvider } from '../tsa/provider.js';
 import { unprocessable } from '../errors.js';
 import { estimateCmsSize, signDigest, templateFor, type CmsSignerIdentity } from './cms.js';
 import { byteRangeDigest, sha256Hex } from './byte-range.js';
 import { expectedTokenSize, timestampOf, PLACEHOLDER_MARGIN } from './placeholder-size.js';
 import { embedWithRetry } from './embed.js';
-import { addDocumentTimestamp, addValidationData, describeCms, signaturesIn } from './ltv.js';
+import { addDocumentTimestamp, addValidationData, certificatesOf, signaturesIn } from './ltv.js';
 import type { RevocationSource } from './sources.js';
 
 export type PadesLevel = 'B-B' | 'B-T' | 'B-LT' | 'B-LTA';
@@ -64,6 +64,7 @@ export async function signPdf(pdf: Buffer, opts: SignPdfOptions): Promise<SignPd
   const timestamp = needsTimestamp(opts.level) ? (sig: Buffer) => timestampOf(opts.timestamps!, digestOf(sig)) : undefined;
 
   let cms: Buffer | undefined;
+  let token: Buffer | undefined;
   const signed = await embedWithRetry(estimateCmsSize(id, tokenSize) + PLACEHOLDER_MARGIN, async (contentsSize) => {
     const update = new IncrementalUpdate(reader);
     const appearance = opts.appearance?.(reader, update);
@@ -75,11 +76,12 @@ export async function signPdf(pdf: Buffer, opts: SignPdfOptions): Promise<SignPd
       signingTime,
       contentsSize,
     });
-    cms = (await signDigest(byteRangeDigest(prepared.bytes, prepared.byteRange, hash), opts.signer, id, timestamp)).cms;
+    const ts = timestamp ? async (sig: Buffer) => (token = await timestamp(sig)) : undefined;
+    cms = (await signDigest(byteRangeDigest(prepared.bytes, prepared.byteRange, hash), opts.signer, id, ts)).cms;
     return { prepared, cms };
   });
 
-  const out = await completeLevel(signed.bytes, cms!, signed.contentsSize, opts);
+  const out = await completeLevel(signed.bytes, cms!, signed.contentsSize, { ...opts, timestampToken: token });
   return { pdf: out, fieldName: signed.fieldName, digestBefore: sha256Hex(pdf), digestAfter: sha256Hex(out) };
 }
 
@@ -91,14 +93,15 @@ export async function completeLevel(
   signedPdf: Buffer,
   cms: Buffer,
   contentsSize: number,
-  opts: { level: PadesLevel; chain: Buffer[]; timestamps?: TimestampProvider; revocation?: RevocationSource; trustChain?: Buffer[] },
+  opts: { level: PadesLevel; certificate: Buffer; chain: Buffer[]; timestampToken?: Buffer; timestamps?: TimestampProvider; revocation?: RevocationSource; trustChain?: Buffer[] },
 ): Promise<Buffer> {
   let out = signedPdf;
   if (needsDss(opts.level)) {
     const contents = Buffer.alloc(contentsSize);
     cms.copy(contents);
-    const self = describeCms(cms, contents);
-    self.pool.push(...opts.chain);
+    // Built from what we already know rather than by parsing our own CMS back (see certificatesOf).
+    const tsaCerts = opts.timestampToken ? certificatesOf(opts.timestampToken) : [];
+    const self = { contents, leaves: [opts.certificate, ...tsaCerts], pool: [...opts.chain, ...tsaCerts] };
     out = await addValidationData(out, [self], { revocation: opts.revocation, trustChain: opts.trustChain });
   }
   if (opts.level === 'B-LTA') out = (await addDocumentTimestamp(out, opts.timestamps!)).pdf;

@@ -10,13 +10,4 @@ export interface RevocationSource {
   crl(cert: Buffer, issuer: Buffer): Promise<Buffer | null>;
 }
 
-/**
- * An RFC 3161 time-stamping service as the signer uses it. Same shape as the contract's
- * `TimestampProvider` (src/tsa/provider.ts, revocation/time team), declared here because
- * that module had not landed when this was written; TypeScript's structural typing means
- * either type can be passed. Switch the import once it exists.
- */
-export interface TimestampProvider {
-  /** A TimeStampToken (ContentInfo DER) over `imprint`, a digest made with `hash`. */
-  timestamp(imprint: Buffer, hash: 'sha256' | 'sha384' | 'sha512'): Promise<Buffer>;
-}
+

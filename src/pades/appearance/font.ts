@@ -59,10 +59,20 @@ export function loadFont(style: FontStyle): LoadedFont {
 
 /** Shapes with the font's OpenType tables (kerning, mark placement); text is NFC so Vietnamese uses precomposed glyphs. */
 export function shapeText(font: LoadedFont, text: string): ShapedText {
-  const run = font.font.layout(text.normalize('NFC'));
+  const nfc = text.normalize('NFC');
+  const run = font.font.layout(nfc);
+  // fontkit caches glyph objects with the code points of their first use, and a glyph
+  // first met as a component of a composite (U inside Ủ, when a subset is encoded) is
+  // cached with none; so the text's own code points are looked up through the cmap.
+  const fromCmap = new Map<number, number>();
+  for (const ch of nfc) {
+    const cp = ch.codePointAt(0)!;
+    const id = font.font.glyphForCodePoint(cp).id;
+    if (!fromCmap.has(id)) fromCmap.set(id, cp);
+  }
   const glyphs: ShapedGlyph[] = run.glyphs.map((g, i) => ({
     id: g.id,
-    codePoints: g.codePoints,
+    codePoints: fromCmap.has(g.id) ? [fromCmap.get(g.id)!] : g.codePoints,
     xAdvance: run.positions[i].xAdvance,
     xOffset: run.positions[i].xOffset,
     yOffset: run.positions[i].yOffset,

@@ -51,7 +51,6 @@ const BASE_SIZE: Record<LayoutLine['role'], number> = { title: 10, name: 10, sma
 const LEADING = 1.25;
 /** DejaVu Sans ascent, as a fraction of the font size. */
 const ASCENT = 0.93;
-const MIN_SIZE = 3;
 
 export function layoutAppearance(input: LayoutInput): AppearanceLayout {
   const { width: W, height: H } = input;
@@ -74,7 +73,8 @@ export function layoutAppearance(input: LayoutInput): AppearanceLayout {
   const sized = input.lines.map((l) => {
     let size = BASE_SIZE[l.role] * scale;
     if (l.unitWidth * size > blockW) size = blockW / l.unitWidth;
-    return { ...l, size: Math.max(MIN_SIZE, size) };
+    // No lower bound: text outside the box would be clipped, which is worse than small print.
+    return { ...l, size };
   });
   const center = (l: (typeof sized)[number]) => blockX0 + Math.max(0, (blockW - l.unitWidth * l.size) / 2);
 

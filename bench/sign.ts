@@ -1,0 +1,81 @@
+/**
+ * In-process PAdES signing throughput: signatures/s at B-B, B-T and B-LT for the 2-page
+ * transcript and the 80-page class file, the raw RSA-2048 sign rate measured in the same
+ * run (the physical limit), their ratio, and peak RSS. The TSA is the built-in one
+ * (in-process, an RSA signature per token); B-LT uses OCSP responses cached per
+ * certificate, as the production revocation source does, so it measures the signer.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sign as nodeSign } from 'node:crypto';
+import { signPdf, type PadesLevel } from '../src/pades/signer.js';
+import type { RevocationSource } from '../src/pades/sources.js';
+import { TimestampAuthority } from '../src/tsa/authority.js';
+import { localTimestampProvider } from '../src/tsa/provider.js';
+import { buildOcspResponse, certIdFor } from '../src/revocation/ocsp.js';
+import { makeTestPki } from '../test/helpers/pki.js';
+
+const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'fixtures', 'transcripts');
+
+async function rate(fn: () => Promise<unknown>, minMs = 1500): Promise<number> {
+  for (let i = 0; i < 10; i++) await fn();
+  let n = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < minMs) {
+    await fn();
+    n++;
+    now = performance.now();
+  }
+  return Math.round((n * 1000) / (now - start));
+}
+
+export async function benchSign(): Promise<Record<string, number>> {
+  const pki = await makeTestPki();
+  const tsa = new TimestampAuthority({ certificate: pki.tsa.certificate, chain: pki.chain, signer: pki.tsa.signer, policyOid: pki.tsaPolicyOid });
+  const timestamps = localTimestampProvider(tsa);
+  const cache = new Map<string, Buffer>();
+  const revocation: RevocationSource = {
+    async ocsp(cert, issuer) {
+      const key = cert.toString('base64');
+      let r = cache.get(key);
+      if (!r) {
+        const now = new Date();
+        r = await buildOcspResponse({
+          responder: pki.ocsp,
+          producedAt: now,
+          responses: [{ certId: certIdFor(cert, issuer), certStatus: { status: 'good' }, thisUpdate: now, nextUpdate: new Date(now.getTime() + 86400e3) }],
+        });
+        cache.set(key, r);
+      }
+      return r;
+    },
+    crl: async () => null,
+  };
+  const out: Record<string, number> = {};
+  const data = Buffer.alloc(300, 7);
+  out['raw RSA-2048 sign/s'] = await rate(async () => nodeSign('sha256', data, pki.teacher.privateKey));
+  let peak = process.memoryUsage().rss;
+  for (const [label, file] of [
+    ['2-page', 'wkhtmltopdf-qt.pdf'],
+    ['80-page', 'class-10A1-40-students.pdf'],
+  ] as const) {
+    const pdf = readFileSync(resolve(fixtures, file));
+    for (const level of ['B-B', 'B-T', 'B-LT'] as PadesLevel[]) {
+      const r = await rate(async () => {
+        await signPdf(pdf, { signer: pki.teacher.signer, certificate: pki.teacher.certificate, chain: pki.chain, level, timestamps, revocation });
+        peak = Math.max(peak, process.memoryUsage().rss);
+      });
+      out[`${label} ${level} signatures/s`] = r;
+    }
+  }
+  out['ratio raw RSA / 2-page B-B'] = Math.round((out['raw RSA-2048 sign/s'] / out['2-page B-B signatures/s']) * 100) / 100;
+  out['ratio raw RSA / 80-page B-B'] = Math.round((out['raw RSA-2048 sign/s'] / out['80-page B-B signatures/s']) * 100) / 100;
+  out['peak RSS MB'] = Math.round(peak / 1048576);
+  return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  console.log(await benchSign());
+}
