@@ -178,3 +178,47 @@ t.test('the seal is transparent outside its circle and red inside', { skip: need
   const blueUnder = sigBlue(a);
   t.ok(blueUnder > 0.5 * sigBlue(b), `the signature stays visible under the seal (${blueUnder} vs ${sigBlue(b)} blue pixels)`);
 });
+
+const SIGNABLE = ['wkhtmltopdf-qt', 'reportlab', 'mutool-clean', 'ghostscript-1.7', 'qpdf-object-streams', 'class-10A1-40-students'];
+
+t.test('every signable fixture gets a clean, extractable appearance', { skip: needTool('pdftotext', 'qpdf') }, async (t) => {
+  for (const name of SIGNABLE) {
+    const source = readFileSync(join(fixtures, `transcripts/${name}.pdf`));
+    const placed = placeAppearance(source, teacher, [340, 60]);
+    const file = join(out, `fixture-${name}.pdf`);
+    writeFileSync(file, placed.pdf);
+    const check = run('qpdf', ['--check', file]);
+    t.equal(check.status, 0, `${name}: qpdf --check is clean ${check.stderr}`);
+    const crop = ['-x', '340', '-y', String(Math.round(placed.pageHeight - 170)), '-W', '220', '-H', '110'];
+    const text = run('pdftotext', ['-f', '1', '-l', '1', ...crop, file, '-']).stdout.normalize('NFC');
+    t.ok(text.includes('Nguyễn Thị Hương') && text.includes('GIÁO VIÊN CHỦ NHIỆM'), `${name}: name and title extract: ${text.trim()}`);
+  }
+});
+
+t.test('teacher, principal and school appearances in three sequential revisions', { skip: needTool('pdftotext', 'qpdf', 'pdffonts') }, async (t) => {
+  const principal: AppearanceSpec = { ...teacher, title: 'HIỆU TRƯỞNG', fullName: 'Lê Văn Bình', sealImage: sealPng };
+  const school: AppearanceSpec = { width: 160, height: 90, fullName: 'TRƯỜNG THPT ĐOAN HÙNG', organisation: 'Sở Giáo dục và Đào tạo Phú Thọ', signingTime: teacher.signingTime, sealImage: sealPng };
+  let pdf: Buffer = transcript;
+  const teacherOnly: AppearanceSpec = { ...teacher, sealImage: undefined };
+  for (const [spec, at] of [
+    [teacherOnly, [40, 60]],
+    [principal, [340, 60]],
+    [school, [400, 680]],
+  ] as [AppearanceSpec, [number, number]][]) {
+    const before = pdf;
+    pdf = placeAppearance(pdf, spec, at).pdf;
+    t.ok(pdf.subarray(0, before.length).equals(before), `${spec.fullName}: earlier revisions untouched`);
+  }
+  const file = join(out, 'three.pdf');
+  writeFileSync(file, pdf);
+  t.equal(run('qpdf', ['--check', file]).status, 0, 'qpdf --check is clean');
+  const text = run('pdftotext', ['-f', '1', '-l', '1', file, '-']).stdout.normalize('NFC');
+  for (const s of ['Nguyễn Thị Hương', 'Lê Văn Bình', 'HIỆU TRƯỞNG', 'TRƯỜNG THPT ĐOAN HÙNG', 'Sở Giáo dục và Đào tạo Phú Thọ']) {
+    t.ok(text.includes(s), `"${s}" extracts`);
+  }
+  const fonts = run('pdffonts', ['-f', '1', '-l', '1', file]).stdout;
+  const subsets = fonts.split('\n').filter((l) => /^[A-Z]{6}\+DejaVuSans/.test(l));
+  t.equal(subsets.length, 6, `each revision embeds its own regular and bold subsets:\n${fonts}`);
+  const png = run('pdftoppm', ['-r', '72', '-png', '-f', '1', '-l', '1', file, join(out, 'three')]);
+  t.equal(png.status, 0, `rendered to ${out}/three-1.png`);
+});

@@ -18,18 +18,11 @@ export interface PreparedImage {
 
 // A class batch signs dozens of documents with the same signature and seal images.
 const cache = new BoundedCache<PreparedImage>(32);
-// A batch passes the very same Buffer each time: skip even hashing it.
-const byBuffer = new WeakMap<Buffer, PreparedImage>();
 
 export function prepareImage(png: Buffer): PreparedImage {
-  const same = byBuffer.get(png);
-  if (same) return same;
   const key = createHash('sha256').update(png).digest('hex');
   const hit = cache.get(key);
-  if (hit) {
-    byBuffer.set(png, hit);
-    return hit;
-  }
+  if (hit) return hit;
   const d = decodePng(png);
   const prepared: PreparedImage = {
     width: d.width,
@@ -39,7 +32,6 @@ export function prepareImage(png: Buffer): PreparedImage {
     alpha: d.alpha ? deflateSync(d.alpha) : null,
   };
   cache.set(key, prepared);
-  byBuffer.set(png, prepared);
   return prepared;
 }
 
