@@ -26,6 +26,13 @@ import { installValidators } from './validation.js';
  * The HTTP face of the service. Everything it needs is passed in (tests build it on a fresh
  * store with their own CA and custody); it owns no state but metrics and rate limiters.
  */
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** "METHOD /path" of every route, in Fastify's path syntax. */
+    registeredRoutes: string[];
+  }
+}
+
 export interface AppDeps {
   config: Config;
   store: Store;
@@ -55,6 +62,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Long enough for a class of PDFs or a thousand-row staff file on two cores.
     requestTimeout: 10 * 60_000,
   });
+  // The route table, for the contract test against openapi.yaml and for start-up checks.
+  const registered: string[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) registered.push(`${m} ${r.url}`);
+  });
+  app.decorate('registeredRoutes', registered);
   installValidators(app);
   registerProblemHandlers(app);
 

@@ -43,7 +43,7 @@ export async function withApp(
   t: Test,
   name: string,
   fn: (t: Test, a: TestApp) => Promise<void>,
-  opts: { deps?: Partial<AppDeps>; config?: Partial<Config> } = {},
+  opts: { deps?: (a: { store: Store; config: Config; pki: TestPki }) => Partial<AppDeps>; config?: Partial<Config> } = {},
 ): Promise<void> {
   await forEachStore(t, name, async (t, store, ctx) => {
     const config: Config = { ...ctx.config, logLevel: 'info', bodyLimit: 1024 * 1024, ...opts.config };
@@ -71,7 +71,7 @@ export async function withApp(
         tsa: new TimestampAuthority({ certificate: pki.tsa.certificate, chain: pki.chain, signer: pki.tsa.signer, policyOid: config.tsaPolicyOid }),
       },
       log,
-      ...opts.deps,
+      ...opts.deps?.({ store, config, pki }),
     });
     t.teardown(() => app.close());
 
