@@ -167,7 +167,7 @@ export async function loadCaSet(store: Pick<StoreOps, 'getCa'>, kek: Buffer): Pr
   const need = async (name: string) => {
     const r = await store.getCa(name);
     if (!r?.certificate) {
-      if (name === CA_NAMES.issuing && (await store.getCa(CA_NAMES.pending))) {
+      if (await store.getCa(CA_NAMES.pending)) {
         throw new Error('a subordinate CA request is pending: import the external root\'s answer with `hocba ca accept` first');
       }
       throw new Error(`the store has no "${name}" CA certificate`);
@@ -205,7 +205,11 @@ export async function ensureFreshResponder(store: Pick<Store, 'serialExists' | '
   const current = parseCertificateSummary(set.ocsp.certificate);
   if (current.notAfter.getTime() - now.getTime() > RESPONDER_RENEWAL_MS) return set;
   const keys = await generateKeyPair('RSA-2048');
-  const issued = await issueOcspResponderCertificate(set.issuing, keys.publicKey, { serial: await allocateSerial(store), validityDays: RESPONDER_VALIDITY_DAYS });
+  const issued = await issueOcspResponderCertificate(set.issuing, keys.publicKey, {
+    serial: await allocateSerial(store),
+    validityDays: RESPONDER_VALIDITY_DAYS,
+    notBefore: new Date(now.getTime() - 60_000),
+  });
   await store.transaction(async (tx) => {
     await tx.insertCertificate(serviceCertificateRecord(issued, 'ocsp', current.serial));
     await tx.putCa(caRecord(kek, CA_NAMES.ocsp, issued.der, keys.privateKey));

@@ -1,4 +1,4 @@
-import type { CaRecord, CertificateRecord, ServerKeyRecord, Store } from '../../src/store/types.js';
+import type { AuditEntry, NewAuditEntry, CaRecord, CertificateRecord, ServerKeyRecord, Store } from '../../src/store/types.js';
 
 /**
  * An in-memory stand-in for the few Store methods the CA and key custody use, for unit
@@ -66,6 +66,11 @@ export class FakeCaStore {
       [this.cas, this.certificates, this.serverKeys] = snapshot as unknown as [Map<string, CaRecord>, Map<string, CertificateRecord>, Map<string, ServerKeyRecord>];
       throw e;
     }
+  }
+  audit: NewAuditEntry[] = [];
+  async appendAudit(e: NewAuditEntry) {
+    this.audit.push(e);
+    return { ...e, seq: this.audit.length, time: e.time ?? new Date(), prevHash: '', hash: '' } as AuditEntry;
   }
   async ping() {}
   async close() {}

@@ -1,0 +1,152 @@
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../src/config.js';
+import { ensureCaHierarchy, ensureFreshResponder, loadCaSet } from '../src/pki/ca-store.js';
+import { parseCertificateSummary, derToPem, pemChain } from '../src/pki/certificate.js';
+import { createIssuingCa, createRootCa } from '../src/pki/ca.js';
+import { parseCsr } from '../src/pki/csr.js';
+import { caCommand } from '../src/cli/ca.js';
+import { FakeCaStore } from './helpers/fake-ca-store.js';
+import { cachedKeyPair } from './helpers/pki.js';
+import { needTool, run } from './helpers/tools.js';
+import { OID } from '../src/asn1/oids.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'ca-store-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const logs: string[] = [];
+const log = { info: (o: object, m?: string) => logs.push(`${m} ${JSON.stringify(o)}`), warn: (o: object, m?: string) => logs.push(`${m} ${JSON.stringify(o)}`) };
+const config = loadConfig({}, { dataDir: dir, kek: randomBytes(32), publicBaseUrl: 'https://hocba.example.vn' });
+
+t.test('first start creates a development hierarchy once; later starts load it', async (t) => {
+  const fake = new FakeCaStore();
+  const store = fake.asStore();
+  const set = await ensureCaHierarchy(store, config.kek!, config, log);
+  t.ok(logs.some((l) => l.includes('created a development CA hierarchy')));
+  t.ok(set.root, 'the development root key is held');
+  t.same(set.chain, [set.issuing.certificate, set.rootCertificate]);
+  const issuing = parseCertificateSummary(set.issuing.certificate);
+  t.match(issuing.subject, 'CN=Học bạ số Issuing CA Phú Thọ (development)');
+  t.same(issuing.crlUrls, ['https://hocba.example.vn/crl/root.crl']);
+  const ocsp = parseCertificateSummary(set.ocsp.certificate);
+  t.same(ocsp.extKeyUsage, [OID.kpOcspSigning]);
+  t.ok(ocsp.notAfter.getTime() - Date.now() <= 30 * 86_400_000 + 60_000);
+  t.same(parseCertificateSummary(set.tsa.certificate).policies, [config.tsaPolicyOid]);
+  t.same([...fake.certificates.values()].map((c) => c.profile).sort(), ['ocsp', 'tsa'], 'responder and TSA have status rows');
+  t.equal(fake.certificates.get(ocsp.serial)?.issuer, 'issuing');
+  for (const r of fake.cas.values()) t.notOk(r.encryptedKey?.includes(Buffer.from('PRIVATE')), 'keys are sealed');
+
+  const again = await ensureCaHierarchy(store, config.kek!, config, log);
+  t.same(again.rootCertificate, set.rootCertificate, 'not recreated');
+  await t.rejects(loadCaSet(store, randomBytes(32)), /cannot be decrypted/, 'a wrong KEK cannot open the CA keys');
+
+  t.test('openssl verifies the stored chain', { skip: needTool('openssl') }, async (t) => {
+    const rootF = path.join(dir, 'dev-root.pem');
+    const issF = path.join(dir, 'dev-iss.pem');
+    const tsaF = path.join(dir, 'dev-tsa.pem');
+    writeFileSync(rootF, derToPem(set.rootCertificate));
+    writeFileSync(issF, derToPem(set.issuing.certificate));
+    writeFileSync(tsaF, derToPem(set.tsa.certificate));
+    const r = run('openssl', ['verify', '-CAfile', rootF, '-untrusted', issF, '-purpose', 'timestampsign', tsaF]);
+    t.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  t.test('the OCSP responder is renewed within 7 days of expiry', async (t) => {
+    const old = parseCertificateSummary(set.ocsp.certificate);
+    const untouched = await ensureFreshResponder(store, config.kek!, set, log, new Date(old.notAfter.getTime() - 8 * 86_400_000));
+    t.equal(untouched, set);
+    const renewed = await ensureFreshResponder(store, config.kek!, set, log, new Date(old.notAfter.getTime() - 6 * 86_400_000));
+    const fresh = parseCertificateSummary(renewed.ocsp.certificate);
+    t.not(fresh.serial, old.serial);
+    t.ok(fresh.notAfter > old.notAfter);
+    t.equal(fake.certificates.get(fresh.serial)?.renewedFrom, old.serial);
+    t.same((await loadCaSet(store, config.kek!)).ocsp.certificate, renewed.ocsp.certificate, 'stored for the next start');
+    t.not(renewed.ocsp.signer.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'), set.ocsp.signer.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'), 'new key');
+  });
+});
+
+t.test('CLI: init refuses an existing CA; show prints the hierarchy', async (t) => {
+  const fake = new FakeCaStore();
+  const out: string[] = [];
+  const deps = { store: fake.asStore(), config, log, print: (l: string) => out.push(l) };
+  t.equal(await caCommand(['init', '--root-key', 'EC-P384', '--issuing-key', 'EC-P256', '--organization', 'Sở GD&ĐT Phú Thọ'], deps), 0);
+  const root = parseCertificateSummary(fake.cas.get('root')!.certificate!);
+  t.equal(root.subjectFields.O, 'Sở GD&ĐT Phú Thọ');
+  t.equal(root.signatureAlgorithm, OID.ecdsaWithSHA384);
+  t.equal(await caCommand(['init'], deps), 1);
+  t.match(out.join('\n'), 'already holds a CA');
+  out.length = 0;
+  t.equal(await caCommand(['show'], deps), 0);
+  t.match(out.join('\n'), /root:[\s\S]*issuing:[\s\S]*ocsp:[\s\S]*tsa:/);
+  t.equal(await caCommand(['bogus'], deps), 2);
+  t.equal(await caCommand(['import', '--root'], deps), 2);
+  t.same(fake.audit.map((a) => a.action), ['ca.init']);
+});
+
+t.test('CLI: subordinate mode, request then accept the external root\'s answer', async (t) => {
+  const fake = new FakeCaStore();
+  const out: string[] = [];
+  const deps = { store: fake.asStore(), config, log, print: (l: string) => out.push(l) };
+  const csrFile = path.join(dir, 'issuing.csr');
+  t.equal(await caCommand(['request', '--out', csrFile, '--key-algorithm', 'EC-P256'], deps), 0);
+  t.ok(fake.cas.get('issuing-pending')?.encryptedKey);
+  t.equal(await caCommand(['request', '--out', csrFile], deps), 1, 'a second request is refused');
+  await t.rejects(loadCaSet(fake.asStore(), config.kek!), /pending/);
+  const csr = parseCsr(readFileSync(csrFile, 'utf8'));
+
+  // The external root certifies the request's key.
+  const ext = await createRootCa({ name: 'ext', subject: { commonName: 'RootCA chuyên dùng Chính phủ (test)' }, keys: await cachedKeyPair('RSA-2048', 'ext-root'), validityDays: 3650 });
+  const answered = await createIssuingCa(ext.authority, {
+    name: 'issuing',
+    subject: { province: 'Phú Thọ', commonName: 'Học bạ số Issuing CA' },
+    keys: { publicKey: csr.publicKey, privateKey: (await cachedKeyPair('EC-P256', 'unused')).privateKey },
+    validityDays: 1825,
+    publicBaseUrl: null,
+  }).catch((e) => e as Error);
+  // createIssuingCa needs a private key only to hand it back; the certificate is all the root returns.
+  t.ok(!(answered instanceof Error), 'root answered');
+  if (answered instanceof Error) return;
+  const certFile = path.join(dir, 'issuing.crt');
+  const rootFile = path.join(dir, 'ext-root.crt');
+  writeFileSync(certFile, answered.issued.der);
+  writeFileSync(rootFile, derToPem(ext.issued.der));
+  // A certificate for another key is refused and changes nothing.
+  const wrong = path.join(dir, 'wrong.crt');
+  writeFileSync(wrong, ext.issued.der);
+  t.equal(await caCommand(['accept', '--cert', wrong, '--root', rootFile], deps), 1);
+  t.ok(fake.cas.has('issuing-pending'));
+
+  t.equal(await caCommand(['accept', '--cert', certFile, '--root', rootFile], deps), 0, out.join('\n'));
+  t.notOk(fake.cas.has('issuing-pending'));
+  t.equal(fake.cas.get('root')!.encryptedKey, null, 'the external root key is not ours');
+  const set = await loadCaSet(fake.asStore(), config.kek!);
+  t.equal(set.root, null);
+  t.same(set.chain, [answered.issued.der, ext.issued.der]);
+  t.equal(parseCertificateSummary(set.ocsp.certificate).aki, parseCertificateSummary(answered.issued.der).ski, 'the responder is issued by the accepted CA');
+
+  t.test('gnutls agrees with the resulting chain', { skip: needTool('certtool') }, async (t) => {
+    const f = path.join(dir, 'sub-chain.pem');
+    writeFileSync(f, pemChain([set.tsa.certificate, ...set.chain]));
+    t.match(run('certtool', ['--verify-chain', '--infile', f]).stdout, 'Verified. The certificate is trusted.');
+  });
+});
+
+t.test('CLI: import an existing hierarchy with its issuing key', async (t) => {
+  const fake = new FakeCaStore();
+  const deps = { store: fake.asStore(), config, log, print: () => {} };
+  const root = await createRootCa({ name: 'r', subject: { commonName: 'Imported Root' }, keys: await cachedKeyPair('RSA-2048', 'imp-root'), validityDays: 3650 });
+  const iss = await createIssuingCa(root.authority, { name: 'i', subject: { commonName: 'Imported Issuing' }, keys: await cachedKeyPair('RSA-2048', 'imp-iss'), validityDays: 1825, publicBaseUrl: null });
+  const files = { root: path.join(dir, 'imp-root.pem'), issuing: path.join(dir, 'imp-iss.pem'), key: path.join(dir, 'imp-key.pem'), other: path.join(dir, 'other-key.pem') };
+  writeFileSync(files.root, derToPem(root.issued.der));
+  writeFileSync(files.issuing, derToPem(iss.issued.der));
+  writeFileSync(files.key, iss.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(files.other, root.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  t.equal(await caCommand(['import', '--root', files.root, '--issuing', files.issuing, '--key', files.other], deps), 1, 'key not matching the certificate');
+  t.equal(fake.cas.size, 0);
+  t.equal(await caCommand(['import', '--root', files.root, '--issuing', files.issuing, '--key', files.key], deps), 0);
+  const set = await loadCaSet(fake.asStore(), config.kek!);
+  t.equal(parseCertificateSummary(set.issuing.certificate).subjectFields.CN, 'Imported Issuing');
+  t.equal(await caCommand(['import', '--root', files.root, '--issuing', files.issuing, '--key', files.key], deps), 1, 'not twice');
+});
