@@ -171,3 +171,13 @@ t.test('a batch with the same images stays fast', async (t) => {
   const median = times.sort((a, b) => a - b)[20];
   t.ok(median < 5, `median ${median.toFixed(2)} ms per appearance (max ${times[39].toFixed(2)})`);
 });
+
+t.test('a seal-only signature centres its text vertically', async (t) => {
+  const l = layoutFor({ width: 160, height: 90, fullName: 'TRƯỜNG THPT ĐOAN HÙNG', organisation: 'Sở Giáo dục và Đào tạo Phú Thọ', signingTime: base.signingTime, sealImage: sealPng });
+  const topLine = l.lines[0];
+  const lastLine = l.lines[l.lines.length - 1];
+  const above = 90 - (topLine.y + 0.93 * topLine.size);
+  const below = lastLine.y - 0.24 * lastLine.size;
+  t.ok(Math.abs(above - below) < 0.2 * 90, `space above (${above.toFixed(1)}) and below (${below.toFixed(1)}) are similar`);
+  t.ok(l.seal && l.seal.y > 0 && l.seal.y + l.seal.h <= 90, 'the seal sits inside the box');
+});

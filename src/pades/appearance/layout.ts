@@ -80,13 +80,23 @@ export function layoutAppearance(input: LayoutInput): AppearanceLayout {
 
   // Placed lines keep the input order, so callers can pair them with their shaped runs.
   const placed: PlacedLine[] = new Array(sized.length);
+  const titleH = sized.reduce((s, l) => s + (l.role === 'title' ? l.size * LEADING : 0), 0);
+  const restH = sized.reduce((s, l) => s + (l.role === 'title' ? 0 : l.size * LEADING), 0);
+  // With an image: title at the top, the rest at the bottom, the image between them.
+  // Without one (e.g. the school's seal-only signature): the text as one block, centred.
   let top = H - margin;
+  let bottom = margin + restH;
+  if (!hasImage) {
+    const gap = titleH > 0 ? Math.min(innerH - titleH - restH, (sized.find((l) => l.role === 'name')?.size ?? 0) * 0.5) : 0;
+    const blockH = titleH + Math.max(0, gap) + restH;
+    top = H / 2 + blockH / 2;
+    bottom = top - titleH - Math.max(0, gap);
+  }
   sized.forEach((l, i) => {
     if (l.role !== 'title') return;
     placed[i] = { ...l, x: center(l), y: top - l.size * ASCENT };
     top -= l.size * LEADING;
   });
-  let bottom = margin + sized.reduce((s, l) => s + (l.role === 'title' ? 0 : l.size * LEADING), 0);
   const imageTop = top;
   const imageBottom = bottom;
   sized.forEach((l, i) => {
@@ -111,8 +121,9 @@ export function layoutAppearance(input: LayoutInput): AppearanceLayout {
   if (input.sealAspect && sealD > 0) {
     const h = input.sealAspect >= 1 ? sealD / input.sealAspect : sealD;
     const w = h * input.sealAspect;
-    // Right edge over the first third of the signature image, or of the text block when there is none.
-    const target = signature ? signature.x + signature.w / 3 : blockX0 + blockW / 3;
+    // Right edge over the first third of the signature image; with no image (the school's
+    // own signature) at the left edge, its right third reaching into the text block.
+    const target = signature ? signature.x + signature.w / 3 : margin + w;
     const x = Math.min(Math.max(margin, target - w), W - margin - w);
     const midY = signature ? signature.y + signature.h / 2 : H / 2;
     const y = Math.min(Math.max(margin, midY - h / 2), H - margin - h);
