@@ -216,6 +216,10 @@ t.test('teacher, principal and school appearances in three sequential revisions'
   for (const s of ['Nguyễn Thị Hương', 'Lê Văn Bình', 'HIỆU TRƯỞNG', 'TRƯỜNG THPT ĐOAN HÙNG', 'Sở Giáo dục và Đào tạo Phú Thọ']) {
     t.ok(text.includes(s), `"${s}" extracts`);
   }
+  if (!needTool('mutool')) {
+    const mu = run('mutool', ['draw', '-F', 'txt', file, '1']).stdout.normalize('NFC');
+    t.ok(!mu.includes('\ufffd') && mu.includes('HIỆU TRƯỞNG') && mu.includes('TRƯỜNG THPT ĐOAN HÙNG'), 'mupdf extracts the same text, no unmapped glyphs');
+  }
   const fonts = run('pdffonts', ['-f', '1', '-l', '1', file]).stdout;
   const subsets = fonts.split('\n').filter((l) => /^[A-Z]{6}\+DejaVuSans/.test(l));
   t.equal(subsets.length, 6, `each revision embeds its own regular and bold subsets:\n${fonts}`);
