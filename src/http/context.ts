@@ -6,7 +6,8 @@ import type { CaChain, CertificateService } from '../services/certificates.js';
 import type { RegistryService } from '../services/registry.js';
 import type { Access } from './auth.js';
 import type { Metrics } from './metrics.js';
-import { routeSchema, type OpenApiSpec } from './openapi.js';
+import { ClientError } from '../errors.js';
+import { requestMediaTypes, routeSchema, type OpenApiSpec } from './openapi.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** What every route plugin receives. */
@@ -34,5 +35,21 @@ export function operation(
   extra: Partial<RouteOptions> = {},
 ): void {
   const { method, url, schema } = routeSchema(spec, operationId);
-  app.route({ ...extra, method: method as RouteOptions['method'], url, schema, config: { access }, handler });
+  const mediaTypes = requestMediaTypes(spec, operationId);
+  app.route({
+    ...extra,
+    method: method as RouteOptions['method'],
+    url,
+    schema,
+    config: { access },
+    // A body of a type the operation does not declare is refused, even when some other route parses that type.
+    preValidation: async (req) => {
+      if (req.body === undefined) return;
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (!mediaTypes.includes(type)) {
+        throw new ClientError(415, 'unsupported-media-type', `this operation takes ${mediaTypes.join(' or ') || 'no body'}, not ${type || 'an untyped body'}`);
+      }
+    },
+    handler,
+  });
 }

@@ -72,6 +72,13 @@ function resolveRef(doc: Json, ref: string): unknown {
   return cur;
 }
 
+/** The media types an operation's request body may have (empty when it takes no body). */
+export function requestMediaTypes(spec: OpenApiSpec, operationId: string): string[] {
+  const op = spec.operations.get(operationId)?.op;
+  const rb = op?.requestBody ? (toJsonSchema(spec.doc, op.requestBody) as Json) : undefined;
+  return Object.keys((rb?.content as Json | undefined) ?? {});
+}
+
 export interface RouteSchema {
   operationId: string;
   body?: unknown;
