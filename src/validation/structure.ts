@@ -52,7 +52,8 @@ export function checkStructure(reader: PdfReader, field: SignatureFieldInfo): St
   if (span.start !== b || span.end !== c) {
     return bad(`the gap in /ByteRange (bytes ${b}–${c}) is not this signature’s /Contents hex string (bytes ${span.start}–${span.end})`);
   }
-  if (!brSpan || brSpan.end > b || brSpan.start < 0) return bad('/ByteRange is not in the signed part of the signature dictionary');
+  const inRange = (x: { start: number; end: number }) => x.end <= b || (x.start >= c && x.end <= c + d);
+  if (!brSpan || !inRange(brSpan)) return bad('/ByteRange is not in the signed part of the signature dictionary');
   if (reader.bytes[b] !== 0x3c || reader.bytes[c - 1] !== 0x3e) return bad('the /ByteRange gap is not delimited by < and >');
 
   const signedEnd = c + d;

@@ -1,7 +1,6 @@
 import * as asn1js from 'asn1js';
 import { OID } from '../asn1/oids.js';
 import { ClientError } from '../errors.js';
-import { cmsFromContents } from '../pades/ltv.js';
 import { parseSignedData, type ParsedSignedData } from '../pades/cms.js';
 import { PdfDict, PdfString } from '../pdf/objects.js';
 import { PdfReader, type SignatureFieldInfo } from '../pdf/reader.js';
@@ -75,6 +74,7 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
     if (st.ok) {
       try {
         e.cmsBytes = cmsFromContents(st.value.contents);
+        if (!e.cmsBytes) throw new Error('the /Contents does not start with a BER/DER object');
         e.cms = parseSignedData(e.cmsBytes);
       } catch (err) {
         e.cmsProblem = err instanceof Error ? err.message : String(err);
@@ -369,6 +369,16 @@ function revocationValuesPart(v: Buffer, tag: number): Buffer[] {
 }
 const revocationValuesCrls = (v: Buffer) => revocationValuesPart(v, 0);
 const revocationValuesOcsps = (v: Buffer) => revocationValuesPart(v, 1);
+
+/**
+ * The CMS inside a zero-padded /Contents. BER-aware (NSS, hence pdfsig, writes
+ * indefinite lengths), which the signer's DER-only helper is not.
+ */
+function cmsFromContents(contents: Buffer): Buffer | null {
+  const r = asn1js.fromBER(new Uint8Array(contents.buffer, contents.byteOffset, contents.length));
+  if (r.offset === -1 || r.offset <= 0) return null;
+  return contents.subarray(0, r.offset);
+}
 
 function tokenCerts(token: Buffer): Buffer[] {
   try {
