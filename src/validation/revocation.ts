@@ -93,13 +93,29 @@ export function combineAnswers(answers: RevocationOutcome[]): RevocationOutcome 
 
 type Answer = Omit<RevocationOutcome, 'source'>;
 
-function ocspAnswer(der: Buffer, cert: CertView, issuer: CertView, pool: CertView[]): Answer | null {
-  let parsed: ReturnType<typeof parseOcspResponse>;
+/**
+ * Parsed OCSP responses and CRLs by content: the same DSS entry is consulted for every
+ * signature and every certificate of every chain, and parsing dominated verification time.
+ * Bounded; failures are remembered as null.
+ */
+const parsedCache = new Map<string, unknown>();
+function memo<T>(der: Buffer, parse: () => T): T | null {
+  const key = createHash('sha256').update(der).digest('hex');
+  if (parsedCache.has(key)) return parsedCache.get(key) as T | null;
+  let v: T | null;
   try {
-    parsed = parseOcspResponse(asOcspResponse(der));
+    v = parse();
   } catch {
-    return null;
+    v = null;
   }
+  if (parsedCache.size >= 1000) parsedCache.clear();
+  parsedCache.set(key, v);
+  return v;
+}
+
+function ocspAnswer(der: Buffer, cert: CertView, issuer: CertView, pool: CertView[]): Answer | null {
+  const parsed = memo(der, () => parseOcspResponse(asOcspResponse(der)));
+  if (!parsed) return null;
   const basic = parsed.basic;
   if (!basic) return null;
   const single = basic.responses.find((r) => r.certId.serial === cert.serialHex && r.hashName && createHash(r.hashName).update(issuer.pk.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest().equals(r.certId.issuerKeyHash));
@@ -142,12 +158,8 @@ function signedByIssuerOrDelegate(basic: NonNullable<ReturnType<typeof parseOcsp
 }
 
 function crlAnswer(der: Buffer, cert: CertView, issuer: CertView): Answer | null {
-  let crl: ReturnType<typeof parseCrl>;
-  try {
-    crl = parseCrl(der);
-  } catch {
-    return null;
-  }
+  const crl = memo(der, () => parseCrl(der));
+  if (!crl) return null;
   if (crl.deltaBase !== undefined) return null; // delta CRLs only make sense with their base; not used by us
   if (!crl.verify(issuer.der)) return null;
   const base = { producedAt: crl.thisUpdate, coversUntil: crl.nextUpdate ?? crl.thisUpdate };
