@@ -14,6 +14,7 @@ import {
   type AppearanceSpec,
 } from '../src/pades/appearance/appearance.js';
 import { ClientError } from '../src/errors.js';
+import { prepareImage } from '../src/pades/appearance/image-xobject.js';
 
 const fixtures = resolve(import.meta.dirname, '../../shared/fixtures');
 const sealPng = readFileSync(resolve(fixtures, 'images/seal-thpt-doan-hung.png'));
@@ -156,20 +157,20 @@ t.test('the objects added: a Form XObject with fonts and soft-masked images', as
   t.ok(content.indexOf('/Sig Do') < content.indexOf('/Seal Do'), 'the seal is stamped after (over) the signature');
 });
 
-t.test('a batch with the same images stays fast', async (t) => {
+t.test('a batch with the same images decodes each image once', async (t) => {
+  // Speed itself is measured by `npm run bench`; here we prove the reason it is fast:
+  // the decoded, compressed image is reused, not rebuilt, for every document of a class.
+  const first = prepareImage(sealPng);
+  const again = prepareImage(Buffer.from(sealPng));
+  t.equal(again, first, 'the same PNG bytes give the cached prepared image');
+  t.not(prepareImage(signaturePng), first, 'another image is prepared separately');
   warmUpAppearance();
   const reader = PdfReader.open(transcript);
-  const names = ['Nguyễn Thị Hương', 'Lê Văn Bình', 'Trần Quốc Toản', 'Phạm Thị Ánh Tuyết'];
-  buildSignatureAppearance(new IncrementalUpdate(reader), base); // decodes and caches the images
-  const times: number[] = [];
-  for (let i = 0; i < 40; i++) {
-    const start = performance.now();
-    buildSignatureAppearance(new IncrementalUpdate(reader), { ...base, fullName: names[i % 4], signingTime: new Date(Date.now() + i * 1000) });
-    times.push(performance.now() - start);
+  for (const fullName of ['Nguyễn Thị Hương', 'Lê Văn Bình']) {
+    const update = new IncrementalUpdate(reader);
+    buildSignatureAppearance(update, { ...base, fullName });
+    t.equal(prepareImage(sealPng), first, `still cached after drawing ${fullName}`);
   }
-  // The median, so a busy shared machine's hiccups do not decide the outcome.
-  const median = times.sort((a, b) => a - b)[20];
-  t.ok(median < 5, `median ${median.toFixed(2)} ms per appearance (max ${times[39].toFixed(2)})`);
 });
 
 t.test('a seal-only signature centres its text vertically', async (t) => {

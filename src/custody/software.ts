@@ -13,6 +13,8 @@ export interface SoftwareKeyCustodyOptions {
   /** Bound on remembered (serial, PIN) pairs; the oldest go first. */
   pinCacheMaxEntries?: number;
   now?: () => number;
+  /** The slow PIN check; injectable so tests can count how often it runs instead of timing it. */
+  verifyPin?: (pin: string, stored: string) => Promise<boolean>;
 }
 
 type KeyStore = Pick<StoreOps, 'insertServerKey' | 'getServerKey' | 'recordFailedPin' | 'resetPinFailures' | 'unlockServerKey'>;
@@ -37,6 +39,7 @@ export class SoftwareKeyCustody implements KeyCustody {
   private readonly ttl: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
+  private readonly verifyPin: (pin: string, stored: string) => Promise<boolean>;
 
   constructor(
     private readonly store: KeyStore,
@@ -47,6 +50,7 @@ export class SoftwareKeyCustody implements KeyCustody {
     this.ttl = opts.pinCacheTtlMs ?? 5 * 60_000;
     this.maxEntries = opts.pinCacheMaxEntries ?? 10_000;
     this.now = opts.now ?? Date.now;
+    this.verifyPin = opts.verifyPin ?? verifyPin;
   }
 
   async generate(serial: string, alg: KeyAlgorithm, pin: string) {
@@ -72,7 +76,7 @@ export class SoftwareKeyCustody implements KeyCustody {
     if (typeof pin !== 'string' || pin.length === 0) throw new ClientError(403, 'pin-incorrect', 'a PIN is required', { remainingAttempts: PIN_ATTEMPTS_BEFORE_LOCK - rec.failedAttempts });
     const tag = this.tag(serial, pin);
     if (!this.cached(serial, tag)) {
-      if (!(await verifyPin(pin, rec.pinHash))) {
+      if (!(await this.verifyPin(pin, rec.pinHash))) {
         this.forget(serial);
         const r = await this.store.recordFailedPin(serial, PIN_ATTEMPTS_BEFORE_LOCK);
         if (r.locked) throw new ClientError(423, 'key-locked', 'wrong PIN; the key is now locked and an administrator must unlock it');
