@@ -32,7 +32,7 @@ forEachStore(t, 'audit: entries link from the genesis hash and read back exactly
   t.equal(rest[0].prevHash, first.hash, 'each entry carries the previous hash');
   const log = await wholeLog(store);
   t.same(log, [first, ...rest], 'stored entries equal the returned ones');
-  t.same(verifyAuditChain(log), { ok: true, checked: 10, firstBadSeq: null, problem: null });
+  t.has(verifyAuditChain(log), { ok: true, checked: 10, firstBadSeq: null, problem: null });
   t.same(await store.listAudit(8, 100), log.slice(8), 'listAudit starts after the given seq');
 });
 
@@ -76,5 +76,5 @@ forEachStore(t, 'audit: concurrent appends form one unbroken chain', async (t, s
     Array.from({ length: 30 }, (_, i) => store.appendAudit({ actor: 'key', action: 'sign', subject: `s${i}`, details: { i } })),
   );
   t.same(made.map((e) => e.seq).sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i + 1));
-  t.same(verifyAuditChain(await wholeLog(store, 7)), { ok: true, checked: 30, firstBadSeq: null, problem: null });
+  t.has(verifyAuditChain(await wholeLog(store, 7)), { ok: true, checked: 30, firstBadSeq: null, problem: null });
 });

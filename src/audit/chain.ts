@@ -42,24 +42,35 @@ export interface AuditCheck {
   problem: string | null;
 }
 
-/** Checks a whole chain given in sequence order (pages of it may be fed in turn via `state`). */
-export function verifyAuditChain(entries: Iterable<AuditEntry>): AuditCheck {
-  let prevHash = GENESIS_HASH;
-  let prevSeq = 0;
-  let checked = 0;
+/** Where a check stopped, so a long chain can be checked page by page in constant memory. */
+export interface ChainPosition {
+  seq: number;
+  hash: string;
+  checked: number;
+}
+
+export const CHAIN_START: ChainPosition = { seq: 0, hash: GENESIS_HASH, checked: 0 };
+
+/**
+ * Checks entries given in sequence order, continuing from `from` (the genesis by default).
+ * Feed the next page with the returned `position` to resume.
+ */
+export function verifyAuditChain(entries: Iterable<AuditEntry>, from: ChainPosition = CHAIN_START): AuditCheck & { position: ChainPosition } {
+  let { seq: prevSeq, hash: prevHash, checked } = from;
+  const fail = (firstBadSeq: number, problem: string) => ({
+    ok: false,
+    checked,
+    firstBadSeq,
+    problem,
+    position: { seq: prevSeq, hash: prevHash, checked },
+  });
   for (const e of entries) {
-    if (e.seq !== prevSeq + 1) {
-      return { ok: false, checked, firstBadSeq: prevSeq + 1, problem: `entry ${prevSeq + 1} is missing (next present is ${e.seq})` };
-    }
-    if (e.prevHash !== prevHash) {
-      return { ok: false, checked, firstBadSeq: e.seq, problem: `entry ${e.seq} does not link to entry ${prevSeq}: an entry was altered or removed` };
-    }
-    if (auditHash(e) !== e.hash) {
-      return { ok: false, checked, firstBadSeq: e.seq, problem: `entry ${e.seq} was altered: its hash does not match its content` };
-    }
+    if (e.seq !== prevSeq + 1) return fail(prevSeq + 1, `entry ${prevSeq + 1} is missing (next present is ${e.seq})`);
+    if (e.prevHash !== prevHash) return fail(e.seq, `entry ${e.seq} does not link to entry ${prevSeq}: an entry was altered or removed`);
+    if (auditHash(e) !== e.hash) return fail(e.seq, `entry ${e.seq} was altered: its hash does not match its content`);
     prevHash = e.hash;
     prevSeq = e.seq;
     checked++;
   }
-  return { ok: true, checked, firstBadSeq: null, problem: null };
+  return { ok: true, checked, firstBadSeq: null, problem: null, position: { seq: prevSeq, hash: prevHash, checked } };
 }

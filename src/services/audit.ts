@@ -1,4 +1,4 @@
-import { auditHash, GENESIS_HASH, type AuditCheck } from '../audit/chain.js';
+import { CHAIN_START, verifyAuditChain, type AuditCheck } from '../audit/chain.js';
 import { scrubSecrets } from '../log.js';
 import type { AuditEntry, NewAuditEntry, Store, StoreOps } from '../store/types.js';
 
@@ -19,33 +19,14 @@ export class AuditService {
     return this.store.listAudit(afterSeq, limit);
   }
 
-  /**
-   * Checks the whole chain page by page, so millions of entries need no more memory than a
-   * page. Same rules and messages as `verifyAuditChain` (src/audit/chain.ts), which checks
-   * one in-memory sequence from the genesis and cannot resume in the middle.
-   */
+  /** Checks the whole chain page by page, so millions of entries need no more memory than a page. */
   async check(pageSize = 1000): Promise<AuditCheck> {
-    let prevHash = GENESIS_HASH;
-    let prevSeq = 0;
-    let checked = 0;
+    let position = CHAIN_START;
     for (;;) {
-      const page = await this.store.listAudit(prevSeq, pageSize);
-      for (const e of page) {
-        if (e.seq !== prevSeq + 1) {
-          return { ok: false, checked, firstBadSeq: prevSeq + 1, problem: `entry ${prevSeq + 1} is missing (next present is ${e.seq})` };
-        }
-        if (e.prevHash !== prevHash) {
-          return { ok: false, checked, firstBadSeq: e.seq, problem: `entry ${e.seq} does not link to entry ${prevSeq}: an entry was altered or removed` };
-        }
-        if (auditHash(e) !== e.hash) {
-          return { ok: false, checked, firstBadSeq: e.seq, problem: `entry ${e.seq} was altered: its hash does not match its content` };
-        }
-        prevHash = e.hash;
-        prevSeq = e.seq;
-        checked++;
-      }
-      if (page.length < pageSize) break;
+      const page = await this.store.listAudit(position.seq, pageSize);
+      const r = verifyAuditChain(page, position);
+      if (!r.ok || page.length < pageSize) return { ok: r.ok, checked: r.checked, firstBadSeq: r.firstBadSeq, problem: r.problem };
+      position = r.position;
     }
-    return { ok: true, checked, firstBadSeq: null, problem: null };
   }
 }
