@@ -171,6 +171,18 @@ t.test('a CMS larger than the reservation throws SignatureTooLargeError with the
   t.equal(e.reserved, 8);
 });
 
+t.test('embedding writes the CMS into the prepared buffer (no whole-file copy)', async (t) => {
+  const reader = PdfReader.open(fixture('reportlab.pdf'));
+  const p = prepareSignature(reader, new IncrementalUpdate(reader), { ...base, contentsSize: 64 });
+  const before = Buffer.from(p.bytes);
+  const cms = Buffer.from('3003020101', 'hex');
+  const out = embedSignature(p, cms);
+  t.equal(out, p.bytes, 'the prepared buffer is the signed file');
+  t.equal(out.subarray(p.contentsStart, p.contentsEnd).toString('latin1'), `<3003020101${'0'.repeat(128 - 10)}>`);
+  t.ok(out.subarray(0, p.contentsStart).equals(before.subarray(0, p.contentsStart)), 'nothing before /Contents changed');
+  t.ok(out.subarray(p.contentsEnd).equals(before.subarray(p.contentsEnd)), 'nothing after /Contents changed');
+});
+
 t.test('document timestamp dictionary', async (t) => {
   const { out } = sign(fixture('mutool-clean.pdf'), { kind: 'docTimeStamp', subFilter: 'ETSI.RFC3161' });
   const s = PdfReader.open(out).signatureFields()[0];

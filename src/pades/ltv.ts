@@ -8,7 +8,7 @@ import type { TimestampProvider } from '../tsa/provider.js';
 import { unprocessable } from '../errors.js';
 import { readTlv } from './der.js';
 import { parseSignedData } from './cms.js';
-import { byteRangeDigest } from './byte-range.js';
+import { byteRangeDigest, type PrefixDigests } from './byte-range.js';
 import { collectValidationData } from './validation-data.js';
 import { expectedTokenSize, timestampOf, PLACEHOLDER_MARGIN } from './placeholder-size.js';
 import { embedWithRetry } from './embed.js';
@@ -117,14 +117,19 @@ export async function addValidationData(
  * Appends a document timestamp (PAdES B-LTA): a signature dictionary of /Type /DocTimeStamp,
  * SubFilter ETSI.RFC3161, whose /Contents is the TimeStampToken over its byte ranges.
  */
-export async function addDocumentTimestamp(pdf: Buffer, timestamps: TimestampProvider): Promise<{ pdf: Buffer; token: Buffer; contents: Buffer; fieldName: string }> {
+export async function addDocumentTimestamp(
+  pdf: Buffer,
+  timestamps: TimestampProvider,
+  digests?: PrefixDigests,
+): Promise<{ pdf: Buffer; token: Buffer; contents: Buffer; fieldName: string }> {
   if (!timestamps) throw unprocessable('timestamp-provider-missing', 'a document timestamp needs a time-stamping authority');
   const reader = PdfReader.open(pdf);
   let token: Buffer | undefined;
   const out = await embedWithRetry(expectedTokenSize(timestamps) + PLACEHOLDER_MARGIN, async (contentsSize) => {
     const update = new IncrementalUpdate(reader);
     const prepared = prepareSignature(reader, update, { kind: 'docTimeStamp', subFilter: 'ETSI.RFC3161', contentsSize });
-    token = await timestampOf(timestamps, byteRangeDigest(prepared.bytes, prepared.byteRange));
+    const imprint = digests ? digests.byteRangeDigest(prepared.bytes, prepared.byteRange) : byteRangeDigest(prepared.bytes, prepared.byteRange);
+    token = await timestampOf(timestamps, imprint);
     return { prepared, cms: token };
   });
   const contents = Buffer.alloc(out.contentsSize);

@@ -7,7 +7,7 @@ import type { PdfRef } from '../pdf/objects.js';
 import type { TimestampProvider } from '../tsa/provider.js';
 import { unprocessable } from '../errors.js';
 import { estimateCmsSize, signDigest, templateFor, type CmsSignerIdentity } from './cms.js';
-import { byteRangeDigest, sha256Hex } from './byte-range.js';
+import { PrefixDigests } from './byte-range.js';
 import { expectedTokenSize, timestampOf, PLACEHOLDER_MARGIN } from './placeholder-size.js';
 import { embedWithRetry } from './embed.js';
 import { addDocumentTimestamp, addValidationData, certificatesOf, signaturesIn } from './ltv.js';
@@ -59,6 +59,7 @@ export async function signPdf(pdf: Buffer, opts: SignPdfOptions): Promise<SignPd
   const id: CmsSignerIdentity = { certificate: opts.certificate, chain: opts.chain, padding: opts.padding };
   const hash = templateFor(id).scheme.hash;
   const reader = PdfReader.open(pdf);
+  const digests = new PrefixDigests(pdf);
   const signingTime = opts.signingTime ?? new Date();
   const tokenSize = needsTimestamp(opts.level) ? expectedTokenSize(opts.timestamps) : 0;
   const timestamp = needsTimestamp(opts.level) ? (sig: Buffer) => timestampOf(opts.timestamps!, digestOf(sig)) : undefined;
@@ -77,12 +78,12 @@ export async function signPdf(pdf: Buffer, opts: SignPdfOptions): Promise<SignPd
       contentsSize,
     });
     const ts = timestamp ? async (sig: Buffer) => (token = await timestamp(sig)) : undefined;
-    cms = (await signDigest(byteRangeDigest(prepared.bytes, prepared.byteRange, hash), opts.signer, id, ts)).cms;
+    cms = (await signDigest(digests.byteRangeDigest(prepared.bytes, prepared.byteRange, hash), opts.signer, id, ts)).cms;
     return { prepared, cms };
   });
 
-  const out = await completeLevel(signed.bytes, cms!, signed.contentsSize, { ...opts, timestampToken: token });
-  return { pdf: out, fieldName: signed.fieldName, digestBefore: sha256Hex(pdf), digestAfter: sha256Hex(out) };
+  const out = await completeLevel(signed.bytes, cms!, signed.contentsSize, { ...opts, timestampToken: token, digests });
+  return { pdf: out, fieldName: signed.fieldName, digestBefore: digests.prefixDigest().toString('hex'), digestAfter: digests.wholeDigest(out).toString('hex') };
 }
 
 /**
@@ -93,7 +94,17 @@ export async function completeLevel(
   signedPdf: Buffer,
   cms: Buffer,
   contentsSize: number,
-  opts: { level: PadesLevel; certificate: Buffer; chain: Buffer[]; timestampToken?: Buffer; timestamps?: TimestampProvider; revocation?: RevocationSource; trustChain?: Buffer[] },
+  opts: {
+    level: PadesLevel;
+    certificate: Buffer;
+    chain: Buffer[];
+    timestampToken?: Buffer;
+    timestamps?: TimestampProvider;
+    revocation?: RevocationSource;
+    trustChain?: Buffer[];
+    /** Hash states over a prefix of `signedPdf` (the signer's input), so the document timestamp hashes only the tail. */
+    digests?: PrefixDigests;
+  },
 ): Promise<Buffer> {
   let out = signedPdf;
   if (needsDss(opts.level)) {
@@ -104,7 +115,7 @@ export async function completeLevel(
     const self = { contents, leaves: [opts.certificate, ...tsaCerts], pool: [...opts.chain, ...tsaCerts] };
     out = await addValidationData(out, [self], { revocation: opts.revocation, trustChain: opts.trustChain });
   }
-  if (opts.level === 'B-LTA') out = (await addDocumentTimestamp(out, opts.timestamps!)).pdf;
+  if (opts.level === 'B-LTA') out = (await addDocumentTimestamp(out, opts.timestamps!, opts.digests)).pdf;
   return out;
 }
 
@@ -126,10 +137,11 @@ export async function extendPdf(pdf: Buffer, opts: ExtendPdfOptions): Promise<Si
   if (opts.to === 'B-LTA' && !opts.timestamps) throw unprocessable('timestamp-provider-missing', 'B-LTA needs a time-stamping authority');
   const sigs = signaturesIn(PdfReader.open(pdf));
   if (sigs.length === 0) throw unprocessable('pdf-not-signed', 'the PDF has no signature to extend');
+  const digests = new PrefixDigests(pdf);
   let out = await addValidationData(pdf, sigs, { revocation: opts.revocation, trustChain: opts.trustChain });
   let fieldName = '';
-  if (opts.to === 'B-LTA') ({ pdf: out, fieldName } = await addDocumentTimestamp(out, opts.timestamps!));
-  return { pdf: out, fieldName, digestBefore: sha256Hex(pdf), digestAfter: sha256Hex(out) };
+  if (opts.to === 'B-LTA') ({ pdf: out, fieldName } = await addDocumentTimestamp(out, opts.timestamps!, digests));
+  return { pdf: out, fieldName, digestBefore: digests.prefixDigest().toString('hex'), digestAfter: digests.wholeDigest(out).toString('hex') };
 }
 
 /** ETSI EN 319 122-1 signature-time-stamp: the imprint is the hash of the signature value. */

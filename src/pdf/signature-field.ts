@@ -146,13 +146,17 @@ export function prepareSignature(reader: PdfReader, update: IncrementalUpdate, o
   };
 }
 
-/** Writes the DER CMS into the reserved /Contents (hex, zero-padded); returns a new buffer. */
+/**
+ * Writes the DER CMS into the reserved /Contents (hex, zero-padded) of `p.bytes` in place
+ * and returns that buffer: the prepared output becomes the signed file. Copying it instead
+ * would cost a whole-file allocation and copy per signature (1.2 MB on an 80-page class
+ * file); a prepared signature is embedded once.
+ */
 export function embedSignature(p: PreparedSignature, cms: Buffer): Buffer {
   const reserved = (p.contentsEnd - p.contentsStart - 2) >> 1;
   if (cms.length > reserved) throw new SignatureTooLargeError(cms.length, reserved);
-  const out = Buffer.from(p.bytes);
-  out.write(cms.toString('hex'), p.contentsStart + 1, 'latin1');
-  return out;
+  p.bytes.write(cms.toString('hex'), p.contentsStart + 1, 'latin1');
+  return p.bytes;
 }
 
 function sigRef(method: 'DocMDP' | 'FieldMDP', params: PdfDict): PdfDict {
