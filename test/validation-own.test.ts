@@ -83,9 +83,8 @@ t.test('a PDF without signatures gets a report, broken ones a 422', async (t) =>
 
 t.test('80-page class file, B-LTA, verifies', async (t) => {
   const pdf = await f.sign(fixture('class-10A1-40-students.pdf'), f.pki.school, 'B-LTA');
-  const t0 = process.hrtime.bigint();
+  // Speed is measured by bench/verify.ts, never asserted here (shared machines are noisy).
   const r = await validatePdf(pdf, { trustAnchors: anchors });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  t.ok(r.valid, `valid (${ms.toFixed(0)} ms)`);
+  t.ok(r.valid, 'valid');
   t.equal(r.signatures[0].level, 'B-LTA');
 });
