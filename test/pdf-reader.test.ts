@@ -185,3 +185,37 @@ t.test('hybrid-reference file: objects only in the /XRefStm stream are found, an
   t.equal(run('qpdf', ['--check', f]).status, 0, 'qpdf --check');
   t.equal(PdfReader.open(signed).xrefKind, 'table', 'a hybrid file gets a table update');
 });
+
+t.test('opening an appended file with `previous` reads only the new sections and agrees with a plain open', async (t) => {
+  for (const name of SIGNABLE_FIXTURES) {
+    const input = fixture(name);
+    const first = PdfReader.open(input);
+    first.catalog(); // parsed objects are taken over when the update leaves them alone
+    const signed = embedSignature(
+      prepareSignature(first, new IncrementalUpdate(first), { kind: 'signature', subFilter: 'ETSI.CAdES.detached', contentsSize: 512 }),
+      DUMMY_CMS,
+    );
+    const plain = PdfReader.open(signed);
+    const fast = PdfReader.open(signed, { previous: first });
+    t.ok(fast.loadedObjectCount > 0, `${name}: objects the update left alone (the page tree) stay parsed`);
+    t.equal(fast.sections.length, plain.sections.length, `${name}: same sections`);
+    t.same(fast.revisions(), plain.revisions(), `${name}: same revisions`);
+    t.same([...fast.xrefEntries()].sort((a, b) => a[0] - b[0]), [...plain.xrefEntries()].sort((a, b) => a[0] - b[0]), `${name}: same merged xref`);
+    t.equal(fast.size, plain.size);
+    t.equal(fast.xrefKind, plain.xrefKind);
+    t.same(fast.signatureFields().map((f) => f.name), plain.signatureFields().map((f) => f.name), `${name}: the new signature is seen`);
+    t.same(fast.catalog().map, plain.catalog().map, `${name}: the catalog as of the update`);
+    // a second update on top of the fast reader is a valid file too
+    const two = embedSignature(
+      prepareSignature(fast, new IncrementalUpdate(fast), { kind: 'signature', subFilter: 'ETSI.CAdES.detached', contentsSize: 512 }),
+      DUMMY_CMS,
+    );
+    t.equal(PdfReader.open(two).signatureFields().filter((f) => f.sig).length, 2, `${name}: two signatures after a second update`);
+  }
+});
+
+t.test('a `previous` reader of other bytes is refused', async (t) => {
+  const a = PdfReader.open(fixture('reportlab.pdf'));
+  t.throws(() => PdfReader.open(fixture('mutool-clean.pdf'), { previous: a }), RangeError);
+  t.throws(() => PdfReader.open(fixture('reportlab.pdf').subarray(0, 100), { previous: a }), RangeError);
+});

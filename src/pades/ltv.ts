@@ -92,9 +92,14 @@ export function signaturesIn(reader: PdfReader): EmbeddedSignature[] {
 export async function addValidationData(
   pdf: Buffer,
   signatures: EmbeddedSignature[],
-  opts: { revocation?: RevocationSource; trustChain?: Buffer[] },
+  opts: {
+    revocation?: RevocationSource;
+    trustChain?: Buffer[];
+    /** A reader of a prefix of `pdf` (the signer's input): only what was appended since is read. */
+    previous?: PdfReader;
+  },
 ): Promise<Buffer> {
-  const reader = PdfReader.open(pdf);
+  const reader = PdfReader.open(pdf, { previous: opts.previous });
   const pool = [...(opts.trustChain ?? []), ...signatures.flatMap((s) => s.pool)];
   const all = await collectValidationData(signatures.flatMap((s) => s.leaves), pool, opts.revocation);
   const vri = new Map<string, { certs: Buffer[]; ocsps: Buffer[]; crls: Buffer[] }>();
@@ -120,10 +125,16 @@ export async function addValidationData(
 export async function addDocumentTimestamp(
   pdf: Buffer,
   timestamps: TimestampProvider,
-  digests?: PrefixDigests,
+  opts: {
+    /** Hash states over a prefix of `pdf`, so only what follows it is hashed. */
+    digests?: PrefixDigests;
+    /** A reader of a prefix of `pdf`, so only what was appended since is read. */
+    previous?: PdfReader;
+  } = {},
 ): Promise<{ pdf: Buffer; token: Buffer; contents: Buffer; fieldName: string }> {
   if (!timestamps) throw unprocessable('timestamp-provider-missing', 'a document timestamp needs a time-stamping authority');
-  const reader = PdfReader.open(pdf);
+  const reader = PdfReader.open(pdf, { previous: opts.previous });
+  const { digests } = opts;
   let token: Buffer | undefined;
   const out = await embedWithRetry(expectedTokenSize(timestamps) + PLACEHOLDER_MARGIN, async (contentsSize) => {
     const update = new IncrementalUpdate(reader);

@@ -82,7 +82,7 @@ export async function signPdf(pdf: Buffer, opts: SignPdfOptions): Promise<SignPd
     return { prepared, cms };
   });
 
-  const out = await completeLevel(signed.bytes, cms!, signed.contentsSize, { ...opts, timestampToken: token, digests });
+  const out = await completeLevel(signed.bytes, cms!, signed.contentsSize, { ...opts, timestampToken: token, digests, previous: reader });
   return { pdf: out, fieldName: signed.fieldName, digestBefore: digests.prefixDigest().toString('hex'), digestAfter: digests.wholeDigest(out).toString('hex') };
 }
 
@@ -104,6 +104,8 @@ export async function completeLevel(
     trustChain?: Buffer[];
     /** Hash states over a prefix of `signedPdf` (the signer's input), so the document timestamp hashes only the tail. */
     digests?: PrefixDigests;
+    /** A reader of that prefix, so the /DSS update reads only the signature's revision. */
+    previous?: PdfReader;
   },
 ): Promise<Buffer> {
   let out = signedPdf;
@@ -113,9 +115,9 @@ export async function completeLevel(
     // Built from what we already know rather than by parsing our own CMS back (see certificatesOf).
     const tsaCerts = opts.timestampToken ? certificatesOf(opts.timestampToken) : [];
     const self = { contents, leaves: [opts.certificate, ...tsaCerts], pool: [...opts.chain, ...tsaCerts] };
-    out = await addValidationData(out, [self], { revocation: opts.revocation, trustChain: opts.trustChain });
+    out = await addValidationData(out, [self], { revocation: opts.revocation, trustChain: opts.trustChain, previous: opts.previous });
   }
-  if (opts.level === 'B-LTA') out = (await addDocumentTimestamp(out, opts.timestamps!, opts.digests)).pdf;
+  if (opts.level === 'B-LTA') out = (await addDocumentTimestamp(out, opts.timestamps!, { digests: opts.digests, previous: opts.previous })).pdf;
   return out;
 }
 
@@ -135,12 +137,13 @@ export interface ExtendPdfOptions {
  */
 export async function extendPdf(pdf: Buffer, opts: ExtendPdfOptions): Promise<SignPdfResult> {
   if (opts.to === 'B-LTA' && !opts.timestamps) throw unprocessable('timestamp-provider-missing', 'B-LTA needs a time-stamping authority');
-  const sigs = signaturesIn(PdfReader.open(pdf));
+  const reader = PdfReader.open(pdf);
+  const sigs = signaturesIn(reader);
   if (sigs.length === 0) throw unprocessable('pdf-not-signed', 'the PDF has no signature to extend');
   const digests = new PrefixDigests(pdf);
-  let out = await addValidationData(pdf, sigs, { revocation: opts.revocation, trustChain: opts.trustChain });
+  let out = await addValidationData(pdf, sigs, { revocation: opts.revocation, trustChain: opts.trustChain, previous: reader });
   let fieldName = '';
-  if (opts.to === 'B-LTA') ({ pdf: out, fieldName } = await addDocumentTimestamp(out, opts.timestamps!, digests));
+  if (opts.to === 'B-LTA') ({ pdf: out, fieldName } = await addDocumentTimestamp(out, opts.timestamps!, { digests, previous: reader }));
   return { pdf: out, fieldName, digestBefore: digests.prefixDigest().toString('hex'), digestAfter: digests.wholeDigest(out).toString('hex') };
 }
 

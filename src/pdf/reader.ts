@@ -62,8 +62,9 @@ export class PdfReader {
   private constructor(
     readonly bytes: Buffer,
     maxObjects: number,
+    previous?: PdfReader,
   ) {
-    const x = readXref(bytes, maxObjects);
+    const x = readXref(bytes, maxObjects, previous && { startxref: previous.startxref, sections: previous.sections, entries: previous.entries });
     this.sections = x.sections;
     this.entries = x.entries;
     this.headerVersion = x.version;
@@ -79,10 +80,29 @@ export class PdfReader {
     if (typeof declared === 'number' && declared > maxObjects) throw tooComplex(`the trailer declares /Size ${declared}, more objects than the limit of ${maxObjects}`);
     this.size = Math.max(typeof declared === 'number' && Number.isInteger(declared) ? declared : 0, maxNum + 1);
     if (!(this.trailer.get('Root') instanceof PdfRef)) throw malformed('the trailer has no /Root reference to the document catalog');
+    if (previous) {
+      // Objects the appended updates did not replace are the same objects: keep them parsed.
+      for (const [num, obj] of previous.cache) if (this.entries.get(num) === previous.entries.get(num)) this.cache.set(num, obj);
+      for (const [num, stm] of previous.objStms) if (this.entries.get(num) === previous.entries.get(num)) this.objStms.set(num, stm);
+    }
   }
 
-  static open(bytes: Buffer, opts: { maxObjects?: number } = {}): PdfReader {
-    return new PdfReader(bytes, opts.maxObjects ?? LIMITS.maxObjects);
+  /**
+   * Opens a PDF. `previous` is a reader of a prefix of `bytes` — the file before updates
+   * were appended to it (typically by IncrementalUpdate on that reader): only the appended
+   * cross-reference sections are read, the rest (and every object already parsed) is
+   * taken over, so adding a /DSS after a signature does not read the document again.
+   */
+  static open(bytes: Buffer, opts: { maxObjects?: number; previous?: PdfReader } = {}): PdfReader {
+    const prev = opts.previous;
+    if (prev) {
+      const n = prev.bytes.length;
+      const tail = Math.min(n, 1024);
+      // A cheap guard against a wrong `previous`: the end of its file must be where it was.
+      if (bytes.length < n || !bytes.subarray(n - tail, n).equals(prev.bytes.subarray(n - tail, n)))
+        throw new RangeError('PdfReader.open: `previous` is not a reader of a prefix of these bytes');
+    }
+    return new PdfReader(bytes, opts.maxObjects ?? LIMITS.maxObjects, prev);
   }
 
   /** One entry per revision (incremental update), oldest first; `end` is just after its %%EOF. */

@@ -40,7 +40,18 @@ export interface XrefData {
 const direct = (o: PdfObject | undefined) => o;
 const directLength = (o: PdfObject | undefined) => (typeof o === 'number' ? o : undefined);
 
-export function readXref(buf: Buffer, maxObjects: number): XrefData {
+/**
+ * What is already known of a prefix of `buf` (a reader of the file before an update we
+ * appended): when the /Prev chain reaches `startxref`, its sections are taken as they are
+ * instead of being read and parsed again.
+ */
+export interface KnownXref {
+  startxref: number;
+  sections: XrefSection[];
+  entries: ReadonlyMap<number, XrefEntry>;
+}
+
+export function readXref(buf: Buffer, maxObjects: number, known?: KnownXref): XrefData {
   const head = buf.subarray(0, 1024).indexOf('%PDF-');
   if (head < 0) throw pdfError('pdf-not-pdf', 'the data is not a PDF file: it has no %PDF- header');
   const version = latin1(buf, head + 5, Math.min(buf.length, head + 8)).replace(/[^0-9.]/g, '');
@@ -67,6 +78,14 @@ export function readXref(buf: Buffer, maxObjects: number): XrefData {
     if (total > maxObjects) throw tooComplex(`the cross-reference data lists more than ${maxObjects} objects`);
   };
   while (next !== undefined) {
+    if (known && next === known.startxref && sections.length > 0) {
+      if (sections.length + known.sections.length > LIMITS.maxXrefSections) throw tooComplex(`more than ${LIMITS.maxXrefSections} cross-reference sections`);
+      count(known.entries.size);
+      sections.push(...known.sections);
+      const merged = new Map(known.entries);
+      for (const [num, e] of entries) merged.set(num, e);
+      return { sections, entries: merged, headerOffset: head, version };
+    }
     if (sections.length >= LIMITS.maxXrefSections) throw tooComplex(`more than ${LIMITS.maxXrefSections} cross-reference sections`);
     const sec = locateSection(buf, next, count, sections.length === 0);
     if (visited.has(sec.offset)) throw malformed(`the /Prev chain of cross-reference sections loops back to byte ${sec.offset}`);
