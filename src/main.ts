@@ -14,6 +14,7 @@ import { publicationUrls } from './pki/profiles.js';
 import { CrlPublisher } from './revocation/crl-publisher.js';
 import { OcspResponder } from './revocation/ocsp-responder.js';
 import { softwareKeyFactory } from './services/key-custody.js';
+import { sessionKeyFromKek } from './services/sign-session.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { TimestampAuthority } from './tsa/authority.js';
@@ -78,6 +79,7 @@ export async function createService(config: Config, log: Logger): Promise<Servic
       custody: new SoftwareKeyCustody(store, kek),
       keys: softwareKeyFactory(kek),
       revocation: { issuingCrl, rootCrl, ocsp, tsa },
+      sessionKey: sessionKeyFromKek(kek),
     });
     return {
       app,

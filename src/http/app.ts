@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { createLogger, type Logger } from '../log.js';
@@ -7,6 +8,9 @@ import { CertificateService, type CaChain } from '../services/certificates.js';
 import type { ServerKeyFactory } from '../services/key-custody.js';
 import type { KeyCustody } from '../custody/custody.js';
 import { RegistryService } from '../services/registry.js';
+import { inProcessRevocationSource, timestampProviderFor } from '../services/sign-sources.js';
+import { SigningService } from '../services/signing.js';
+import { VerificationService } from '../services/verification.js';
 import { registerAuth } from './auth.js';
 import type { RouteContext } from './context.js';
 import { Metrics } from './metrics.js';
@@ -20,6 +24,8 @@ import { operationsRoutes } from './routes/operations.js';
 import { publicationRoutes } from './routes/publication.js';
 import { registryRoutes } from './routes/registry.js';
 import { revocationRoutes, type RevocationServices } from './routes/revocation.js';
+import { signRoutes } from './routes/sign.js';
+import { verifyRoutes } from './routes/verify.js';
 import { verifyPageRoutes } from './routes/verify-page.js';
 import { installValidators } from './validation.js';
 
@@ -49,6 +55,11 @@ export interface AppDeps {
   authFailureLimiter?: RateLimiter;
   /** PIN attempts per certificate (the store's 5-strike lockout is the hard limit). */
   pinLimiter?: RateLimiter;
+  /**
+   * Seals batch PINs in signing sessions (see services/sign-session.ts). Instances sharing a
+   * store need the same one (main.ts derives it from the KEK); default: random per process.
+   */
+  sessionKey?: Buffer;
 }
 
 /** Binary bodies the protocols use, parsed as Buffers; CSV as text. */
@@ -124,6 +135,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(certificateRoutes, ctx);
   await app.register(auditRoutes, ctx);
   await app.register(revocationRoutes, { ...ctx, revocation: deps.revocation });
+
+  const signing = new SigningService({
+    store: deps.store,
+    ca: deps.ca,
+    custody: deps.custody,
+    audit,
+    timestamps: timestampProviderFor(deps.config, deps.revocation.tsa),
+    revocation: inProcessRevocationSource({
+      store: deps.store,
+      issuing: deps.ca.issuing.certificate,
+      root: deps.ca.rootCertificate,
+      ocsp: deps.revocation.ocsp,
+      issuingCrl: deps.revocation.issuingCrl,
+      rootCrl: deps.revocation.rootCrl,
+    }),
+    pinLimiter: ctx.pinLimiter,
+    sessionKey: deps.sessionKey ?? randomBytes(32),
+    events: { signed: (level, result) => metrics.signatures.inc({ level, result }) },
+  });
+  const verification = new VerificationService({ store: deps.store, ca: deps.ca, trustDirs: deps.config.trustDir ? [deps.config.trustDir] : [] });
+  await app.register(signRoutes, { ...ctx, signing });
+  await app.register(verifyRoutes, { ...ctx, verification });
   await app.register(verifyPageRoutes, ctx);
   return app;
 }

@@ -1,0 +1,138 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { badRequest, unprocessable } from '../../errors.js';
+import type { PadesLevel } from '../../pades/signer.js';
+import type { SignedDocument, SigningService, SignOptions } from '../../services/signing.js';
+import { operation, type RouteContext } from '../context.js';
+import { problem } from '../problem.js';
+
+/** The signing routes; the work is the SigningService's, this only translates HTTP. */
+export interface SignRouteContext extends RouteContext {
+  signing: SigningService;
+}
+
+const SIGNING_ROLES = ['admin', 'operator', 'signer'] as const;
+
+interface OptionQuery {
+  field?: string;
+  page?: number;
+  rect?: string | number[];
+  visible?: boolean;
+  reason?: string;
+  location?: string;
+  certify?: boolean;
+  lock?: boolean;
+}
+
+/** "x1,y1,x2,y2" (query) or [x1,y1,x2,y2] (JSON) → a normalised rectangle of positive size. */
+function parseRect(r: string | number[] | undefined): [number, number, number, number] | undefined {
+  if (r === undefined) return undefined;
+  const n = typeof r === 'string' ? r.split(',').map((x) => Number(x.trim())) : r;
+  if (n.length !== 4 || n.some((x) => !Number.isFinite(x))) throw badRequest('bad-rect', 'rect is four numbers: x1,y1,x2,y2');
+  const [x1, y1, x2, y2] = n as [number, number, number, number];
+  const rect: [number, number, number, number] = [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)];
+  if (rect[2] - rect[0] < 10 || rect[3] - rect[1] < 10) throw unprocessable('bad-rect', 'rect must be at least 10 points wide and high');
+  return rect;
+}
+
+function base64(field: string, s: string | undefined): Buffer | undefined {
+  if (s === undefined) return undefined;
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(s.replace(/\s+/g, ''))) throw badRequest('bad-base64', `${field} is not base64`);
+  return Buffer.from(s, 'base64');
+}
+
+function signOptions(q: OptionQuery & { signatureImage?: string; sealImage?: string }): SignOptions {
+  return {
+    fieldName: q.field,
+    pageIndex: q.page === undefined ? undefined : q.page - 1,
+    rect: parseRect(q.rect),
+    visible: q.visible,
+    reason: q.reason,
+    location: q.location,
+    certify: q.certify,
+    lock: q.lock,
+    signatureImage: base64('signatureImage', q.signatureImage),
+    sealImage: base64('sealImage', q.sealImage),
+  };
+}
+
+function pdfBody(req: FastifyRequest): Buffer {
+  const body = req.body;
+  if (!Buffer.isBuffer(body) || body.length === 0) throw badRequest('pdf-required', 'the request body must be the PDF (content-type application/pdf)');
+  return body;
+}
+
+const pin = (req: FastifyRequest) => {
+  const h = req.headers['x-signer-pin'];
+  return typeof h === 'string' ? h : undefined;
+};
+
+function sendPdf(reply: FastifyReply, doc: Pick<SignedDocument, 'pdf' | 'fieldName' | 'digestAfter'>) {
+  return reply
+    .type('application/pdf')
+    .header('cache-control', 'no-store')
+    .header('x-signature-field', encodeURIComponent(doc.fieldName))
+    .header('x-document-sha256', doc.digestAfter)
+    .send(doc.pdf);
+}
+
+export async function signRoutes(app: FastifyInstance, ctx: SignRouteContext): Promise<void> {
+  const { spec, signing } = ctx;
+
+  operation(app, spec, 'signPdf', SIGNING_ROLES, async (req, reply) => {
+    const q = req.query as OptionQuery & { certificate: string; level: PadesLevel };
+    const doc = await signing.sign(req.principal!, { serial: q.certificate, level: q.level, pin: pin(req), options: signOptions(q) }, pdfBody(req));
+    return sendPdf(reply, doc);
+  });
+
+  operation(app, spec, 'authorizeBatch', SIGNING_ROLES, async (req, reply) => {
+    const b = req.body as { certificate: string; level: PadesLevel; documents: string[]; options?: OptionQuery & { signatureImage?: string; sealImage?: string } };
+    const a = await signing.authorizeBatch(req.principal!, {
+      serial: b.certificate,
+      level: b.level,
+      pin: pin(req),
+      documentHashes: b.documents,
+      options: signOptions(b.options ?? {}),
+    });
+    return reply.code(201).send({ ...a, expiresAt: a.expiresAt.toISOString() });
+  });
+
+  operation(app, spec, 'signBatch', SIGNING_ROLES, async (req) => {
+    const b = req.body as { handle: string; documents: { name?: string; pdf: string }[] };
+    const pdfs = b.documents.map((d, i) => base64(`documents[${i}].pdf`, d.pdf)!);
+    const results = await signing.signBatch(req.principal!, b.handle, pdfs);
+    const out = results.map((r) => {
+      const name = b.documents[r.index]?.name ?? null;
+      return r.ok
+        ? { index: r.index, name, ok: true, sha256: r.sha256, field: r.fieldName, sha256After: r.digestAfter, pdf: r.pdf.toString('base64') }
+        : { index: r.index, name, ok: false, sha256: r.sha256, error: problem(r.error.status, r.error.type, r.error.detail) };
+    });
+    const signed = out.filter((r) => r.ok).length;
+    return { signed, failed: out.length - signed, results: out };
+  });
+
+  operation(app, spec, 'prepareSignature', SIGNING_ROLES, async (req, reply) => {
+    const q = req.query as OptionQuery & { certificate: string; level: PadesLevel };
+    const p = await signing.prepare(req.principal!, { serial: q.certificate, level: q.level, options: signOptions(q) }, pdfBody(req));
+    return reply.code(201).send({
+      handle: p.handle,
+      digestToSign: p.digestToSign.toString('base64'),
+      signedAttributes: p.signedAttributes.toString('base64'),
+      hashAlgorithm: p.hashAlgorithm,
+      expiresAt: p.expiresAt.toISOString(),
+      field: p.fieldName,
+    });
+  });
+
+  operation(app, spec, 'completeSignature', SIGNING_ROLES, async (req, reply) => {
+    const b = req.body as { handle: string; signatureValue?: string; cms?: string };
+    if ((b.signatureValue === undefined) === (b.cms === undefined)) throw badRequest('signature-or-cms', 'give exactly one of signatureValue and cms');
+    const doc = await signing.complete(req.principal!, b.handle, { signatureValue: base64('signatureValue', b.signatureValue), cms: base64('cms', b.cms) });
+    return sendPdf(reply, doc);
+  });
+
+  operation(app, spec, 'extendPdf', SIGNING_ROLES, async (req, reply) => {
+    const { level } = req.query as { level: 'B-LT' | 'B-LTA' };
+    const out = await signing.extend(req.principal!, level, pdfBody(req));
+    return reply.type('application/pdf').header('cache-control', 'no-store').header('x-document-sha256', out.digestAfter).send(out.pdf);
+  });
+}

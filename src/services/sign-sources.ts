@@ -1,0 +1,91 @@
+import { X509Certificate } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { RevocationSource } from '../pades/sources.js';
+import { parseCertificateSummary } from '../pki/certificate.js';
+import { normalizeSerial } from '../pki/serial.js';
+import type { CrlPublisher } from '../revocation/crl-publisher.js';
+import { buildOcspRequest } from '../revocation/ocsp.js';
+import type { OcspResponder } from '../revocation/ocsp-responder.js';
+import type { StoreOps } from '../store/types.js';
+import type { TimestampAuthority } from '../tsa/authority.js';
+import { localTimestampProvider, remoteTimestampProvider, type TimestampProvider } from '../tsa/provider.js';
+
+/**
+ * Where the signer gets its timestamps and B-LT revocation data. For our own certificates
+ * both come from the services in this process (no HTTP round trip to ourselves): the OCSP
+ * responder for what the issuing CA issued, the root's CRL for the issuing CA. Certificates
+ * of other issuers (an external TSA's chain, a subordinate setup's national root) are asked
+ * about online at the URLs they name, briefly; no answer means the DSS goes without.
+ */
+export interface InProcessRevocationDeps {
+  store: Pick<StoreOps, 'getCertificate'>;
+  issuing: Buffer;
+  root: Buffer;
+  ocsp: OcspResponder;
+  issuingCrl: CrlPublisher;
+  rootCrl?: CrlPublisher;
+  /** Per external fetch; default 3 s. */
+  fetchTimeoutMs?: number;
+}
+
+/** Largest OCSP response or CRL fetched from another CA. */
+const MAX_FETCH_BYTES = 10 * 1024 * 1024;
+/** External answers are kept this long, so a class signed at B-LT asks once. */
+const EXTERNAL_TTL_MS = 5 * 60_000;
+
+export function inProcessRevocationSource(d: InProcessRevocationDeps): RevocationSource {
+  const timeout = d.fetchTimeoutMs ?? 3000;
+  const external = new Map<string, { body: Buffer | null; until: number }>();
+
+  const fetchOnce = async (key: string, urls: string[], init: (url: string) => RequestInit): Promise<Buffer | null> => {
+    const hit = external.get(key);
+    if (hit && hit.until > Date.now()) return hit.body;
+    let body: Buffer | null = null;
+    for (const url of urls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2)) {
+      try {
+        const res = await fetch(url, { ...init(url), signal: AbortSignal.timeout(timeout) });
+        if (!res.ok) continue;
+        const b = Buffer.from(await res.arrayBuffer());
+        if (b.length > 0 && b.length <= MAX_FETCH_BYTES) {
+          body = b;
+          break;
+        }
+      } catch {
+        // unreachable or slow: try the next URL, then go without
+      }
+    }
+    if (external.size > 1000) external.clear();
+    external.set(key, { body, until: Date.now() + EXTERNAL_TTL_MS });
+    return body;
+  };
+
+  return {
+    async ocsp(cert, issuer) {
+      if (issuer.equals(d.issuing)) {
+        // The responder answers "revoked" for serials the store never saw (RFC 6960 §2.2);
+        // a certificate of ours that is not in the store (none in production) gets the CRL instead.
+        const serial = normalizeSerial(new X509Certificate(cert).serialNumber);
+        if (!(await d.store.getCertificate(serial))) return null;
+        const answer = await d.ocsp.respond(buildOcspRequest(cert, issuer));
+        return answer.body;
+      }
+      if (issuer.equals(d.root)) return null;
+      const { ocspUrls: urls, fingerprint } = parseCertificateSummary(cert);
+      if (!urls.length) return null;
+      const request = buildOcspRequest(cert, issuer);
+      return fetchOnce(`ocsp:${fingerprint}`, urls, () => ({ method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: request }));
+    },
+    async crl(cert, issuer) {
+      if (issuer.equals(d.issuing)) return (await d.issuingCrl.current()).der;
+      if (issuer.equals(d.root)) return d.rootCrl ? (await d.rootCrl.current()).der : null;
+      const urls = parseCertificateSummary(cert).crlUrls;
+      if (!urls.length) return null;
+      return fetchOnce(`crl:${urls[0]}`, urls, () => ({}));
+    },
+  };
+}
+
+/** The built-in TSA in-process, or the external one the configuration names. */
+export function timestampProviderFor(config: Pick<Config, 'tsaUrl'>, tsa: TimestampAuthority): TimestampProvider {
+  return config.tsaUrl ? remoteTimestampProvider(config.tsaUrl, { timeoutMs: 10_000 }) : localTimestampProvider(tsa);
+}

@@ -1,0 +1,64 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CertificateSummary } from '../pki/certificate.js';
+import type { Store } from '../store/types.js';
+import { loadTrustStore, validatePdf, type StatusLookupResult, type ValidationContext, type ValidationReport } from '../validation/index.js';
+import type { CaChain } from './certificates.js';
+
+/** The repository's public trust anchors (e.g. the national root), beside src/ and dist/. */
+export const CERTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'certs');
+
+export interface VerificationServiceDeps {
+  store: Pick<Store, 'getCertificate'>;
+  ca: CaChain;
+  /** Folders of extra anchors (TRUST_DIR); `certs/` is always read. */
+  trustDirs?: string[];
+  /** Ask other CAs' OCSP/CRL URLs for certificates we did not issue. Default false. */
+  online?: boolean;
+}
+
+/**
+ * Verification as the service offers it: our root plus `certs/` and TRUST_DIR as trust
+ * anchors (read once, at construction), our issuing chain as known intermediates, and our
+ * own store as the live status source for certificates we issued, so a revocation is seen
+ * the moment it is committed, even in a B-B file that carries no revocation data.
+ */
+export class VerificationService {
+  private readonly context: ValidationContext<CertificateSummary>;
+  readonly trustAnchors: Buffer[];
+
+  constructor(private readonly d: VerificationServiceDeps) {
+    const seen = new Set<string>();
+    this.trustAnchors = [d.ca.rootCertificate, ...loadTrustStore([CERTS_DIR, ...(d.trustDirs ?? [])])].filter((c) => {
+      const k = c.toString('base64');
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+    this.context = {
+      trustAnchors: this.trustAnchors,
+      extraCertificates: d.ca.chain,
+      statusLookup: (cert, issuer) => this.ownStatus(cert, issuer),
+      online: d.online ?? false,
+    };
+  }
+
+  private async ownStatus(cert: CertificateSummary, issuer: Buffer): Promise<StatusLookupResult | null> {
+    if (!issuer.equals(this.d.ca.issuing.certificate)) return null;
+    const rec = await this.d.store.getCertificate(cert.serial);
+    // Not one of ours after all (or an infrastructure certificate the store does not list): other sources decide.
+    if (!rec) return null;
+    if (rec.status === 'active') return { status: 'good', source: 'store' };
+    return {
+      status: rec.status,
+      revokedAt: rec.revokedAt ?? rec.updatedAt,
+      reason: rec.status === 'suspended' ? 'certificateHold' : (rec.revocationReason ?? 'unspecified'),
+      source: 'store',
+    };
+  }
+
+  /** The validation report; broken, encrypted or hostile PDFs raise the PDF engine's 422. */
+  verify(pdf: Buffer): Promise<ValidationReport> {
+    return validatePdf(pdf, { ...this.context, now: new Date() });
+  }
+}
