@@ -1,6 +1,9 @@
 import { PdfDict, PdfName, PdfRef, PdfStream, PdfString, type PdfObject } from '../pdf/objects.js';
 import type { PdfReader } from '../pdf/reader.js';
 import type { ChangeReport } from './report.js';
+import { referenceGraph, refsIn, TRAILER } from './reference-graph.js';
+
+export { refsIn } from './reference-graph.js';
 
 /**
  * Difference analysis between the revision a signature covers and the final document
@@ -9,14 +12,19 @@ import type { ChangeReport } from './report.js';
  *  - a /DSS (added or extended) and the catalog entry pointing to it;
  *  - new signature fields (signatures, document timestamps) with their widgets, appearance
  *    streams and signature dictionaries, the /AcroForm /Fields and page /Annots additions
- *    that reference them — unless a certification (DocMDP P=1) or a FieldMDP lock forbids;
+ *    that reference them — unless a certification (DocMDP P=1) forbids;
  *  - filling existing non-signature form fields (value and appearance) where DocMDP P≥2
  *    or no certification permits and no FieldMDP lock covers the field;
  *  - new annotations only under a certification with P=3;
  *  - the document information dictionary (metadata not shown on pages).
- * Everything else — page content, resources, fonts, annotations, redefined or deleted
- * objects, catalog changes, a different /Root, bytes appended that are not a complete
- * update — is disallowed.
+ * What an object is comes from where the document refers to it (the catalog's /DSS, a
+ * page of the page tree, the signed revision's form tree), never from the /Type an author
+ * wrote. A new object must be reachable only through those allowed changes; one that fills
+ * a reference the signed revision already held but which led nowhere (a free or missing
+ * number) changes what the signed revision shows and is disallowed (shadow "hide" and
+ * "replace"). Everything else — page content, resources, fonts, annotations, redefined,
+ * reused or deleted objects, catalog changes, a different /Root, bytes appended that are
+ * not a complete update — is disallowed.
  */
 
 export interface MdpConstraints {
@@ -40,11 +48,17 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
 
   if (signed.bytes.length === final.bytes.length) return changes;
 
-  if (final.rootRef.num !== signed.rootRef.num) {
+  if (final.rootRef.num !== signed.rootRef.num || final.rootRef.gen !== signed.rootRef.gen) {
     deny('catalog', final.rootRef, 'the document catalog was replaced by a different object');
     return changes;
   }
+  const graph = referenceGraph(final);
+  if (!graph.complete) {
+    deny('object', null, 'too many objects to analyse the changes');
+    return changes;
+  }
 
+  // 1. Which objects differ from the signed revision.
   const changed: PdfRef[] = [];
   const added = new Map<number, PdfRef>();
   const finalRefs = final.allObjectRefs();
@@ -62,13 +76,20 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
       continue;
     }
     if (after && before.type === after.type && before.a === after.a && before.b === after.b) continue;
+    if (after && genOf(before) !== genOf(after)) {
+      // "n g R" of the signed revision no longer names the object it named: another object now answers.
+      deny('redefined-object', ref, `object ${ref.num} was freed and reused with generation ${genOf(after)} after signing`);
+      continue;
+    }
     if (!sameObject(safeGet(signed, ref), safeGet(final, ref))) changed.push(ref);
   }
   for (const ref of signed.allObjectRefs()) {
     if (!finalNums.has(ref.num) && safeGet(signed, ref) !== undefined) deny('deleted-object', ref, `object ${ref.key} was deleted after signing`);
   }
+  /** Referenced (in the final document) only from the given objects. */
+  const onlyFrom = (num: number, allowedParents: (p: number) => boolean) => [...(graph.parents.get(num) ?? [])].every(allowedParents);
 
-  // New objects get a purpose from the allowed change that first references them.
+  // 2. New objects get a purpose from the allowed change that first references them.
   const purposeOf = new Map<number, Purpose>();
   const claim = (refs: PdfRef[], purpose: Purpose) => {
     const queue = refs.filter((r) => added.has(r.num));
@@ -85,11 +106,13 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
   const finalCatalog = final.catalog();
   const dssBefore = reachable(signed, signedCatalog.get('DSS'));
   const infoRef = final.trailer.get('Info');
-  const fillable = fillableAppearances(final, mdp);
+  const form = formRoles(signed, final, mdp);
   const newFieldRefs: PdfRef[] = [];
   const newAnnotRefs: PdfRef[] = [];
+  /** Widgets of signature fields whose addition or signing was allowed. */
+  const sigWidgets = new Set<number>();
 
-  const classifyDict = (ref: PdfRef | null, before: PdfDict, after: PdfDict, role: string) => {
+  const classifyDict = (ref: PdfRef | null, before: PdfDict, after: PdfDict, role: 'catalog' | 'acroform') => {
     const diff = diffKeys(before, after);
     if (role === 'catalog') {
       for (const k of diff) {
@@ -100,31 +123,30 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
           const b = signed.resolve(before.get('AcroForm'));
           const a = final.resolve(after.get('AcroForm'));
           if (a instanceof PdfDict) classifyDict(null, b instanceof PdfDict ? b : new PdfDict(), a, 'acroform');
+          else deny('form', ref, 'the interactive form was removed');
           if (after.get('AcroForm') instanceof PdfRef) claim([after.get('AcroForm') as PdfRef], 'acroform');
         } else if (k === 'Extensions') {
           allow('catalog', ref, 'developer extensions declared in the catalog');
+          claim(refsIn(after.get(k)), 'acroform');
         } else deny('catalog', ref, `the document catalog’s /${k} changed`);
       }
       return;
     }
-    if (role === 'acroform') {
-      for (const k of diff) {
-        if (k === 'Fields') {
-          const fb = signed.resolve(before.get('Fields'));
-          const fa = final.resolve(after.get('Fields'));
-          const extra = arrayAdditions(Array.isArray(fb) ? fb : [], Array.isArray(fa) ? fa : []);
-          if (extra === null) deny('form', ref, 'form fields were removed or reordered');
-          else newFieldRefs.push(...extra);
-        } else if (k === 'SigFlags' || k === 'DR' || k === 'DA') {
-          allow('form', ref, `the form’s /${k} was updated for a signature`);
-          claim(refsIn(after.get(k)), 'acroform');
-        } else deny('form', ref, `the form’s /${k} changed`);
-      }
-      return;
+    for (const k of diff) {
+      if (k === 'Fields') {
+        const fb = signed.resolve(before.get('Fields'));
+        const fa = final.resolve(after.get('Fields'));
+        const extra = arrayAdditions(Array.isArray(fb) ? fb : [], Array.isArray(fa) ? fa : []);
+        if (extra === null) deny('form', ref, 'form fields were removed or reordered');
+        else newFieldRefs.push(...extra);
+      } else if (k === 'SigFlags' || k === 'DR' || k === 'DA') {
+        allow('form', ref, `the form’s /${k} was updated for a signature`);
+        claim(refsIn(after.get(k)), 'acroform');
+      } else deny('form', ref, `the form’s /${k} changed`);
     }
-    deny(role, ref, `object ${ref?.key ?? ''} changed`);
   };
 
+  // 3. Every changed object, classified by its place in the document.
   for (const ref of changed) {
     const before = safeGet(signed, ref);
     const after = safeGet(final, ref);
@@ -133,32 +155,34 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
       continue;
     }
     const acroRef = finalCatalog.get('AcroForm');
-    if (acroRef instanceof PdfRef && acroRef.num === ref.num && before instanceof PdfDict && after instanceof PdfDict) {
+    if (acroRef instanceof PdfRef && acroRef.num === ref.num && before instanceof PdfDict && after instanceof PdfDict && onlyFrom(ref.num, (p) => p === final.rootRef.num)) {
       classifyDict(ref, before, after, 'acroform');
       continue;
     }
-    if (dssBefore.has(ref.num)) {
+    // DSS dictionaries and arrays grow; the validation data streams themselves are never rewritten.
+    if (dssBefore.has(ref.num) && !graph.outsideDss.has(ref.num) && !(after instanceof PdfStream) && !(before instanceof PdfStream)) {
       allow('dss', ref, 'the document security store was extended');
       claim(refsIn(after), 'dss');
       continue;
     }
-    if (infoRef instanceof PdfRef && infoRef.num === ref.num && after instanceof PdfDict) {
+    if (infoRef instanceof PdfRef && infoRef.num === ref.num && after instanceof PdfDict && onlyFrom(ref.num, (p) => p === TRAILER)) {
       allow('metadata', ref, 'the document information dictionary was updated');
+      claim(refsIn(after), 'metadata');
       continue;
     }
-    // An indirect /Fields or /Annots array.
+    // An indirect /Fields or /Annots array, recognised by its single referrer.
     if (Array.isArray(before) && Array.isArray(after)) {
       const extra = arrayAdditions(before, after);
+      const referrers = [...(graph.parents.get(ref.num) ?? [])];
       if (extra === null) deny('object', ref, `array ${ref.key} lost or reordered entries`);
-      else if (isFieldsArray(final, ref)) newFieldRefs.push(...extra);
-      else if (isAnnotsArray(final, ref)) newAnnotRefs.push(...extra);
+      else if (referrers.length === 1 && isFieldsArrayOf(final, referrers[0], ref)) newFieldRefs.push(...extra);
+      else if (referrers.length === 1 && isAnnotsArrayOf(signed, final, referrers[0], ref)) newAnnotRefs.push(...extra);
       else deny('object', ref, `array ${ref.key} changed`);
       continue;
     }
     if (before instanceof PdfDict && after instanceof PdfDict) {
-      const type = after.getName('Type');
       const diff = diffKeys(before, after);
-      if (type === 'Page') {
+      if (isPage(signed, ref) && isPage(final, ref)) {
         if (diff.length === 1 && diff[0] === 'Annots') {
           const b = signed.resolve(before.get('Annots'));
           const a = final.resolve(after.get('Annots'));
@@ -168,15 +192,17 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
         } else deny('page', ref, `page object ${ref.key} changed (${diff.map((k) => '/' + k).join(', ')})`);
         continue;
       }
-      if (isUnsignedSigField(before) && diff.every((k) => ['V', 'AP', 'AS', 'F', 'MK', 'DA'].includes(k))) {
+      if (form.emptySigFields.has(ref.num) && diff.every((k) => ['V', 'AP', 'AS', 'F', 'MK', 'DA'].includes(k))) {
         if (mdp.docMdp === 1) deny('signature-field', ref, 'an empty signature field was signed although the certification allows no changes');
+        else if (!isSignatureValue(final, after.get('V'))) deny('signature-field', ref, 'an empty signature field got an appearance but no signature');
         else {
           allow('signature-field', ref, 'an existing empty signature field was signed');
+          for (const w of form.emptySigFields.get(ref.num)!) sigWidgets.add(w);
           claim(refsIn(after), 'signature-field');
         }
         continue;
       }
-      const field = fillable.fields.get(ref.num);
+      const field = form.fillable.get(ref.num);
       if (field && diff.every((k) => ['V', 'AP', 'AS'].includes(k))) {
         allow('form-fill', ref, `form field “${field}” was filled in`);
         claim(refsIn(after), 'form-fill');
@@ -185,7 +211,7 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
       deny(kindOf(after), ref, `object ${ref.key} (${describe(after)}) changed`);
       continue;
     }
-    if (after instanceof PdfStream && fillable.appearances.has(ref.num)) {
+    if (after instanceof PdfStream && form.appearances.has(ref.num) && onlyFrom(ref.num, (p) => form.appearanceHolders.has(p))) {
       allow('form-fill', ref, 'the appearance of a filled-in form field changed');
       claim(refsIn(after), 'form-fill');
       continue;
@@ -193,42 +219,177 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
     deny(after instanceof PdfStream ? 'content' : 'object', ref, `object ${ref.key} (${describe(after)}) was redefined`);
   }
 
+  // 4. New form fields: only signed signature fields, and not under DocMDP P=1.
   for (const r of newFieldRefs) {
     const f = safeGet(final, r);
     if (!(f instanceof PdfDict) || f.getName('FT') !== 'Sig') {
       deny('form', r, `a new form field that is not a signature field was added`);
       continue;
     }
-    const sig = final.resolve(f.get('V'));
-    const isDocTs = sig instanceof PdfDict && (sig.getName('Type') === 'DocTimeStamp' || sig.getName('SubFilter') === 'ETSI.RFC3161');
+    if (!isSignatureValue(final, f.get('V'))) {
+      deny('signature-field', r, 'a new signature field without a signature was added (it can only show an appearance)');
+      continue;
+    }
+    const sig = final.resolve(f.get('V')) as PdfDict;
+    const isDocTs = sig.getName('Type') === 'DocTimeStamp' || sig.getName('SubFilter') === 'ETSI.RFC3161';
     if (!isDocTs && mdp.docMdp === 1) deny('signature-field', r, 'a signature was added although the certification allows no changes');
     else {
       allow(isDocTs ? 'document-timestamp' : 'signature-field', r, isDocTs ? 'a document timestamp was added' : 'a signature field was added');
+      for (const w of widgetsOf(final, r, f)) sigWidgets.add(w);
       claim([r], isDocTs ? 'document-timestamp' : 'signature-field');
     }
   }
+
+  // 5. New annotations on pages: signature widgets of allowed signatures; others only under P=3.
   for (const r of newAnnotRefs) {
     const a = safeGet(final, r);
-    if (a instanceof PdfDict && a.getName('Subtype') === 'Widget' && belongsToSigField(final, a)) {
+    if (sigWidgets.has(r.num)) {
       if (!purposeOf.has(r.num)) claim([r], 'signature-field');
       continue;
     }
-    if (mdp.docMdp === 3) {
-      allow('annotation', r, 'an annotation was added (the certification permits annotations)');
+    const subtype = a instanceof PdfDict ? (a.getName('Subtype') ?? 'unknown') : 'unknown';
+    if (mdp.docMdp === 3 && a instanceof PdfDict && subtype !== 'Widget' && added.has(r.num)) {
+      allow('annotation', r, `an annotation (${subtype}) was added (the certification permits annotations)`);
       claim([r], 'annotation');
-    } else deny('annotation', r, `an annotation (${a instanceof PdfDict ? a.getName('Subtype') ?? 'unknown' : 'unknown'}) was added after signing`);
+    } else deny('annotation', r, `an annotation (${subtype}) was added after signing`);
   }
 
-  // New objects nothing allowed refers to: harmless unless they fill a number that existed
-  // (free) in the signed revision, which is how a dangling reference is later "filled in".
+  // 6. A new document information dictionary named by the trailer is metadata, not content.
+  if (infoRef instanceof PdfRef && added.has(infoRef.num) && onlyFrom(infoRef.num, (p) => p === TRAILER)) {
+    allow('metadata', infoRef, 'a document information dictionary was added');
+    claim([infoRef], 'metadata');
+  }
+
+  // 7. Every new object that a viewer can reach must be reached only through allowed changes.
+  //    A reference that the signed revision already held but that led nowhere (a free or
+  //    missing object) and now resolves is the shadow attack's switch: never allowed.
   for (const [num, ref] of added) {
-    if (purposeOf.has(num)) continue;
-    const o = safeGet(final, ref);
-    const t = o instanceof PdfStream ? o.dict.getName('Type') : undefined;
-    if (t === 'XRef' || t === 'ObjStm') continue;
-    if (num < signed.size && signed.xrefEntry(num) !== undefined) deny('object', ref, `object ${ref.key} reuses a number freed before signing`);
+    const referrers = graph.parents.get(num);
+    if (!referrers) continue; // unreachable: object/xref streams, orphans
+    const stale = [...referrers].find((p) => p !== TRAILER && !added.has(p) && refsIn(safeGet(signed, new PdfRef(p, genOf(signed.xrefEntry(p))))).some((x) => x.num === num));
+    if (stale !== undefined) {
+      deny('shadow', ref, `object ${ref.key} (${describe(safeGet(final, ref))}) fills a reference of signed object ${stale} that led nowhere when it was signed`);
+      continue;
+    }
+    if (!purposeOf.has(num)) {
+      const from = [...referrers].map((p) => (p === TRAILER ? 'the trailer' : `object ${p}`)).join(', ');
+      deny('object', ref, `new object ${ref.key} (${describe(safeGet(final, ref))}) is referenced from ${from} outside any allowed change`);
+    }
   }
   return changes;
+}
+
+function genOf(e: { type: number; b: number } | undefined): number {
+  return e && e.type === 1 ? e.b : 0;
+}
+
+/** A signature field value that is a signature: a dictionary with a /ByteRange and /Contents. */
+function isSignatureValue(r: PdfReader, v: PdfObject | undefined): boolean {
+  const d = r.resolve(v);
+  return d instanceof PdfDict && d.has('ByteRange') && d.has('Contents');
+}
+
+/** The widget annotations of a field: itself when merged, else its /Kids. */
+function widgetsOf(r: PdfReader, ref: PdfRef, field: PdfDict): number[] {
+  const kids = r.resolve(field.get('Kids'));
+  if (Array.isArray(kids) && kids.length) return kids.filter((k): k is PdfRef => k instanceof PdfRef).map((k) => k.num);
+  return [ref.num];
+}
+
+/**
+ * A leaf of the page tree: climbing /Parent, each node lists the child in its /Kids, and
+ * the top is the catalog's /Pages. Found by position, never by the /Type an author wrote.
+ */
+function isPage(r: PdfReader, ref: PdfRef): boolean {
+  try {
+    const pages = r.catalog().get('Pages');
+    if (!(pages instanceof PdfRef)) return false;
+    const self = r.resolve(ref);
+    if (!(self instanceof PdfDict) || ref.num === pages.num || r.resolve(self.get('Kids')) !== undefined) return false;
+    let child = ref;
+    let node: PdfDict = self;
+    for (let depth = 0; depth < 64; depth++) {
+      const up = node.get('Parent');
+      if (!(up instanceof PdfRef)) return false;
+      const parent = r.resolve(up);
+      if (!(parent instanceof PdfDict)) return false;
+      const kids = r.resolve(parent.get('Kids'));
+      if (!Array.isArray(kids) || !kids.some((k) => k instanceof PdfRef && k.num === child.num)) return false;
+      if (up.num === pages.num) return true;
+      child = up;
+      node = parent;
+    }
+    return false;
+  } catch {
+    return false;
+  }
+}
+
+/** `parentNum` is the form dictionary (or the catalog holding it inline) whose /Fields is `ref`. */
+function isFieldsArrayOf(final: PdfReader, parentNum: number, ref: PdfRef): boolean {
+  const acro = final.catalog().get('AcroForm');
+  const holder = acro instanceof PdfRef ? acro.num : final.rootRef.num;
+  const f = final.acroForm()?.get('Fields');
+  return parentNum === holder && f instanceof PdfRef && f.num === ref.num;
+}
+
+/** `parentNum` is a page, before and after, whose /Annots is `ref`. */
+function isAnnotsArrayOf(signed: PdfReader, final: PdfReader, parentNum: number, ref: PdfRef): boolean {
+  const pageRef = new PdfRef(parentNum, genOf(final.xrefEntry(parentNum)));
+  if (!isPage(signed, pageRef) || !isPage(final, pageRef)) return false;
+  const page = safeGet(final, pageRef);
+  const a = page instanceof PdfDict ? page.get('Annots') : undefined;
+  return a instanceof PdfRef && a.num === ref.num;
+}
+
+interface FormRoles {
+  /** Signature fields that were empty in the signed revision → their widgets. */
+  emptySigFields: Map<number, number[]>;
+  /** Fields (and their widgets) that may be filled in → field name. */
+  fillable: Map<number, string>;
+  /** Appearance streams of fillable widgets in the signed revision. */
+  appearances: Set<number>;
+  /** The objects that may refer to those appearance streams: the widgets and indirect /AP dictionaries. */
+  appearanceHolders: Set<number>;
+}
+
+/** Roles of the form's objects, taken from the signed revision's /AcroForm tree. */
+function formRoles(signed: PdfReader, final: PdfReader, mdp: MdpConstraints): FormRoles {
+  const roles: FormRoles = { emptySigFields: new Map(), fillable: new Map(), appearances: new Set(), appearanceHolders: new Set() };
+  let list: ReturnType<PdfReader['formFields']>;
+  try {
+    list = signed.formFields();
+  } catch {
+    return roles;
+  }
+  for (const f of list) {
+    if (f.ft === 'Sig') {
+      if (!f.dict.has('V')) roles.emptySigFields.set(f.ref.num, f.widgets.map((w) => w.ref.num));
+      continue;
+    }
+    if (mdp.docMdp === 1 || isLocked(f.name, mdp)) continue;
+    roles.fillable.set(f.ref.num, f.name);
+    for (const w of f.widgets) {
+      roles.fillable.set(w.ref.num, f.name);
+      roles.appearanceHolders.add(w.ref.num);
+      for (const r of [signed, final]) {
+        const wd = safeGet(r, w.ref);
+        const apRef = wd instanceof PdfDict ? wd.get('AP') : undefined;
+        if (apRef instanceof PdfRef) roles.appearanceHolders.add(apRef.num);
+        const ap = r.resolve(apRef);
+        if (!(ap instanceof PdfDict)) continue;
+        for (const v of ap.map.values()) {
+          const state = r.resolve(v);
+          // /N is a stream, or a dictionary of states (On/Off) whose values are streams.
+          if (state instanceof PdfDict) {
+            if (v instanceof PdfRef) roles.appearanceHolders.add(v.num);
+            if (r === signed) for (const ref of refsIn(state)) roles.appearances.add(ref.num);
+          } else if (v instanceof PdfRef && r === signed) roles.appearances.add(v.num);
+        }
+      }
+    }
+  }
+  return roles;
 }
 
 /** Bytes after the last complete revision that are not whitespace: a broken or partial update. */
@@ -278,16 +439,6 @@ function diffKeys(a: PdfDict, b: PdfDict): string[] {
   return [...keys].filter((k) => !sameObject(a.get(k), b.get(k)));
 }
 
-/** References directly inside an object (not followed). */
-export function refsIn(o: PdfObject | undefined, out: PdfRef[] = [], depth = 0): PdfRef[] {
-  if (depth > 64 || o === undefined || o === null) return out;
-  if (o instanceof PdfRef) out.push(o);
-  else if (Array.isArray(o)) for (const x of o) refsIn(x, out, depth + 1);
-  else if (o instanceof PdfDict) for (const v of o.map.values()) refsIn(v, out, depth + 1);
-  else if (o instanceof PdfStream) refsIn(o.dict, out, depth + 1);
-  return out;
-}
-
 /** Object numbers reachable from `start` (bounded). */
 function reachable(r: PdfReader, start: PdfObject | undefined): Set<number> {
   const seen = new Set<number>();
@@ -307,53 +458,6 @@ function arrayAdditions(before: PdfObject[], after: PdfObject[]): PdfRef[] | nul
   for (let i = 0; i < before.length; i++) if (!sameObject(before[i], after[i])) return null;
   const extra = after.slice(before.length);
   return extra.every((x) => x instanceof PdfRef) ? (extra as PdfRef[]) : null;
-}
-
-function isFieldsArray(r: PdfReader, ref: PdfRef): boolean {
-  const f = r.acroForm()?.get('Fields');
-  return f instanceof PdfRef && f.num === ref.num;
-}
-
-function isAnnotsArray(r: PdfReader, ref: PdfRef): boolean {
-  const n = r.pageCount();
-  for (let i = 0; i < n && i < 10_000; i++) {
-    const a = r.page(i).dict.get('Annots');
-    if (a instanceof PdfRef && a.num === ref.num) return true;
-  }
-  return false;
-}
-
-function isUnsignedSigField(d: PdfDict): boolean {
-  return d.getName('FT') === 'Sig' && !d.has('V');
-}
-
-function belongsToSigField(r: PdfReader, widget: PdfDict): boolean {
-  if (widget.getName('FT') === 'Sig') return true;
-  const parent = r.resolve(widget.get('Parent'));
-  return parent instanceof PdfDict && parent.getName('FT') === 'Sig';
-}
-
-/** Non-signature fields that may be filled, and their widgets' appearance streams. */
-function fillableAppearances(r: PdfReader, mdp: MdpConstraints): { fields: Map<number, string>; appearances: Set<number> } {
-  const fields = new Map<number, string>();
-  const appearances = new Set<number>();
-  if (mdp.docMdp === 1) return { fields, appearances };
-  let list: ReturnType<PdfReader['formFields']>;
-  try {
-    list = r.formFields();
-  } catch {
-    return { fields, appearances };
-  }
-  for (const f of list) {
-    if (f.ft === 'Sig' || isLocked(f.name, mdp)) continue;
-    fields.set(f.ref.num, f.name);
-    for (const w of f.widgets) {
-      fields.set(w.ref.num, f.name);
-      const ap = r.resolve(w.dict.get('AP'));
-      if (ap instanceof PdfDict) for (const v of ap.map.values()) for (const ref of refsIn(v)) appearances.add(ref.num);
-    }
-  }
-  return { fields, appearances };
 }
 
 function isLocked(name: string, mdp: MdpConstraints): boolean {

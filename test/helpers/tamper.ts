@@ -103,7 +103,8 @@ export function appendUpdate(pdf: Buffer, objects: Map<number, string>, trailerE
   const startxref = Number(/startxref\s+(\d+)\s+%%EOF\s*$/.exec(text)?.[1]);
   const trailer = lastTrailer(text);
   const size = Math.max(Number(/\/Size\s+(\d+)/.exec(trailer)?.[1] ?? 0), ...[...objects.keys()].map((k) => k + 1));
-  const root = /\/Root\s+(\d+\s+\d+\s+R)/.exec(trailer)?.[1];
+  // A `Root` in trailerExtra replaces the catalog (the hide-and-replace attack's trailer switch).
+  const root = trailerExtra.Root ?? /\/Root\s+(\d+\s+\d+\s+R)/.exec(trailer)?.[1];
   let body = pdf[pdf.length - 1] === 0x0a ? '' : '\n';
   const offsets = new Map<number, number>();
   for (const [num, obj] of [...objects].sort((a, b) => a[0] - b[0])) {
@@ -113,7 +114,7 @@ export function appendUpdate(pdf: Buffer, objects: Map<number, string>, trailerE
   const xrefAt = pdf.length + Buffer.byteLength(body, 'latin1');
   let xref = 'xref\n';
   for (const [num, off] of [...offsets].sort((a, b) => a[0] - b[0])) xref += `${num} 1\n${String(off).padStart(10, '0')} 00000 n \n`;
-  const extra = Object.entries(trailerExtra).map(([k, v]) => ` /${k} ${v}`).join('');
+  const extra = Object.entries(trailerExtra).filter(([k]) => k !== 'Root').map(([k, v]) => ` /${k} ${v}`).join('');
   xref += `trailer\n<< /Size ${size} /Root ${root} /Prev ${startxref}${extra} >>\nstartxref\n${xrefAt}\n%%EOF\n`;
   return Buffer.concat([pdf, Buffer.from(body + xref, 'latin1')]);
 }
@@ -133,4 +134,22 @@ export function objectText(pdf: Buffer, num: number): string {
   const all = [...text.matchAll(re)];
   if (!all.length) throw new Error(`object ${num} not found as plain text`);
   return all[all.length - 1][1].trim();
+}
+
+/**
+ * A dictionary's text with `/key value` set: an existing simple value (reference, name,
+ * number, flat array or empty dictionary) is replaced, else the entry is added at the end.
+ */
+export function withEntry(dictText: string, key: string, value: string): string {
+  const simple = new RegExp(`/${key}(?![A-Za-z0-9])\\s*(\\d+\\s+\\d+\\s+R|\\[[^\\[\\]]*\\]|<<\\s*>>|/[^\\s/<>\\[\\]()]+|-?[\\d.]+)`);
+  let text = dictText;
+  if (simple.test(text)) text = text.replace(simple, '');
+  else if (new RegExp(`/${key}(?![A-Za-z0-9])[\\s/<\\[(]`).test(text)) throw new Error(`/${key} has a value withEntry cannot replace`);
+  const end = text.lastIndexOf('>>');
+  return `${text.slice(0, end)} /${key} ${value}\n>>`;
+}
+
+/** A stream object's text for appendUpdate. */
+export function streamBody(content: string, dict = ''): string {
+  return `<< /Length ${Buffer.byteLength(content, 'latin1')} ${dict} >>\nstream\n${content}\nendstream`;
 }
