@@ -159,8 +159,12 @@ function signatureCard(sig, n, total, lang) {
   rows.push(row(t.certificatePeriod, s ? t.period(formatTime(s.notBefore, lang), formatTime(s.notAfter, lang)) : t.unknownValue, null, 'certificatePeriod'));
   const [rt, rw] = revocationOf(sig, t, lang);
   rows.push(row(t.revocation, rw, rt, 'revocation'));
-  const trusted = sig.certificateChain?.length > 0 && sig.certificateChain.at(-1).trustAnchor;
-  rows.push(row(t.trust, trusted ? `${t.trusted}: ${dnAttribute(sig.certificateChain.at(-1).subject, 'CN') ?? sig.certificateChain.at(-1).subject}` : t.untrusted, trusted ? 'good' : 'bad', 'trust'));
+  // No chain at all means the path was never built (the signature itself failed first): say so, do not call it untrusted.
+  const chain = sig.certificateChain ?? [];
+  const anchor = chain.at(-1);
+  if (!chain.length) rows.push(row(t.trust, t.unknownValue, 'warn', 'trust'));
+  else if (anchor.trustAnchor) rows.push(row(t.trust, `${t.trusted}: ${dnAttribute(anchor.subject, 'CN') ?? anchor.subject}`, 'good', 'trust'));
+  else rows.push(row(t.trust, t.untrusted, 'bad', 'trust'));
   rows.push(row(t.level, sig.level === 'none' ? t.levelNone : t.levels[sig.level] ?? sig.level, null, 'level'));
   const cw = sig.modifiedAfterSigning === 'none' ? t.noChanges : sig.modifiedAfterSigning === 'allowed' ? t.allowedChanges : t.disallowedChanges;
   const ct = sig.modifiedAfterSigning === 'disallowed' ? 'bad' : 'good';
