@@ -20,5 +20,7 @@ export interface ValidationContext<Summary = unknown> {
   statusLookup?: (cert: Summary, issuer: Buffer) => Promise<StatusLookupResult | null>;
   /** Fetch OCSP/CRL from the certificate's URLs (short timeouts). Default false. */
   online?: boolean;
+  /** Per-request timeout of online lookups in milliseconds; default 4000. */
+  onlineTimeoutMs?: number;
   now?: Date;
 }

@@ -47,6 +47,8 @@ export interface RevocationQuery {
   now: Date;
   lookup?: (cert: CertView, issuer: CertView) => Promise<StatusLookupResult | null>;
   online?: boolean;
+  /** Per-request timeout of online lookups (ms). */
+  onlineTimeoutMs?: number;
 }
 
 /** All answers about `cert`, each from data that verified. */
@@ -73,7 +75,9 @@ export async function revocationAnswers(q: RevocationQuery): Promise<RevocationO
       });
     }
   }
-  if (q.online && !out.some((a) => a.status === 'revoked')) {
+  // Online only when nothing at hand decides: the file's and the store's answers are
+  // preferred (offline, and no waiting on a responder).
+  if (q.online && !out.some((a) => a.status !== 'unknown')) {
     out.push(...(await onlineAnswers(q)));
   }
   return out;
@@ -169,19 +173,20 @@ function crlAnswer(der: Buffer, cert: CertView, issuer: CertView): Answer | null
   return { ...base, status: reason === 'certificateHold' ? 'suspended' : 'revoked', revokedAt: entry.revokedAt, reason };
 }
 
-const ONLINE_TIMEOUT_MS = 4000;
+const DEFAULT_ONLINE_TIMEOUT_MS = 4000;
 const ONLINE_MAX_BYTES = 10 * 1024 * 1024;
 
 /** Asks the certificate's OCSP responders, then fetches its CRLs, with short timeouts. */
 async function onlineAnswers(q: RevocationQuery): Promise<RevocationOutcome[]> {
   const out: RevocationOutcome[] = [];
+  const timeout = q.onlineTimeoutMs ?? DEFAULT_ONLINE_TIMEOUT_MS;
   for (const url of q.cert.ocspUrls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2)) {
     try {
       const res = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/ocsp-request' },
         body: buildOcspRequest(q.cert.der, q.issuer.der),
-        signal: AbortSignal.timeout(ONLINE_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeout),
       });
       if (!res.ok) continue;
       const body = Buffer.from(await res.arrayBuffer());
@@ -195,7 +200,7 @@ async function onlineAnswers(q: RevocationQuery): Promise<RevocationOutcome[]> {
   if (out.some((a) => a.status !== 'unknown')) return out;
   for (const url of q.cert.crlUrls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2)) {
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(ONLINE_TIMEOUT_MS) });
+      const res = await fetch(url, { signal: AbortSignal.timeout(timeout) });
       if (!res.ok) continue;
       const body = Buffer.from(await res.arrayBuffer());
       if (body.length > ONLINE_MAX_BYTES) continue;

@@ -293,12 +293,13 @@ async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureR
       pool: d.pool,
       now: d.now,
       online: d.ctx.online,
+      onlineTimeoutMs: d.ctx.onlineTimeoutMs,
       lookup: d.ctx.statusLookup ? (c, iss) => d.ctx.statusLookup!(c.summary, iss.der) : undefined,
     });
     if (!cert.ocspNoCheck && !answers.some((a) => a.source === 'dss' && a.status !== 'unknown')) dssHasRevocation = false;
     const best = combineAnswers(answers);
     if (i === 0) report.revocation = revocationReport(best);
-    judgeRevocation(best, i === 0, signingTime, !!poe, fails, notes);
+    judgeRevocation(best, cert, i === 0, signingTime, !!poe, fails, notes);
   }
 
   const dssCertSet = new Set(d.dss.certs.map((x) => CertView.tryOf(x)?.sha256));
@@ -316,19 +317,22 @@ async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureR
   return finish();
 }
 
-function judgeRevocation(best: RevocationOutcome | null, isSigner: boolean, signingTime: Date, proven: boolean, fails: [Indication, SubIndication, string][], notes: Messages): void {
-  const who = isSigner ? 'the signer certificate' : 'an issuing CA certificate';
+function judgeRevocation(best: RevocationOutcome | null, cert: CertView, isSigner: boolean, signingTime: Date, proven: boolean, fails: [Indication, SubIndication, string][], notes: Messages): void {
+  const who = isSigner ? 'the signer certificate' : `the issuing CA certificate ${cert.summary.subject}`;
   if (!best || best.status === 'unknown') {
-    if (isSigner) fails.push(['INDETERMINATE', 'TRY_LATER', `no revocation information (OCSP, CRL or store) for ${who}`]);
-    else {
-      notes.vi.push('Không có thông tin thu hồi cho chứng thư số của tổ chức cấp.');
-      notes.en.push('No revocation information for an issuing CA certificate.');
+    // ETSI EN 319 102-1 (X.509 validation, §5.2.6) and Circular 15/2025 ask for the status
+    // of every certificate of the path except the trust anchor; a CA whose status cannot
+    // be had leaves the signature undecided, exactly as for the signer.
+    if (!isSigner) {
+      notes.vi.push('Không có thông tin thu hồi (OCSP/CRL) cho chứng thư số của tổ chức cấp; hãy thử lại khi có kết nối hoặc yêu cầu tệp có dữ liệu xác thực dài hạn (B-LT).');
+      notes.en.push(`No revocation information (OCSP, CRL or store) for ${who}; try again online or ask for a file with long-term validation data (B-LT).`);
     }
+    fails.push(['INDETERMINATE', 'TRY_LATER', `no revocation information (OCSP, CRL or store) for ${who}`]);
     return;
   }
   if (best.status === 'good') {
     const until = best.coversUntil ?? best.producedAt;
-    if (until && until.getTime() + FRESHNESS_GRACE_MS < signingTime.getTime() && isSigner) {
+    if (until && until.getTime() + FRESHNESS_GRACE_MS < signingTime.getTime()) {
       fails.push(['INDETERMINATE', 'REVOCATION_OUT_OF_BOUNDS_NO_POE', `the newest revocation data for ${who} (${until.toISOString()}) predates the signing time`]);
     }
     return;
