@@ -1,11 +1,13 @@
 import t, { type Test } from 'tap';
 import { isClientError } from '../src/errors.js';
 import { createHash, sign as nodeSign, constants } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OID } from '../src/asn1/oids.js';
 import { assembleSignedData, buildSignedAttributes, parseSignedData, signDigest, addTimestampToCms } from '../src/pades/cms.js';
+import { parseSignedDataWithPkijs } from '../src/pades/cms-parse.js';
+import { TimestampAuthority } from '../src/tsa/authority.js';
 import { makePadesPki, opensslTimestamper } from './helpers/pades-pki.js';
 import { needTool, run } from './helpers/tools.js';
 
@@ -117,3 +119,29 @@ t.test('parseSignedData refuses garbage with a 422', async (t) => {
   refused(t, () => parseSignedData(Buffer.from([0x30, 0x03, 0x06, 0x01, 0x00])), 'cms-malformed');
 });
 
+
+t.test('the DER walk gives exactly what the pkijs parser gives, on our CMS and on openssl\'s (incl. BER and key-id signers)', { skip: needTool('openssl') }, async (t) => {
+  const digest = createHash('sha256').update(content).digest();
+  const samples: [string, Buffer][] = [];
+  for (const c of cases) {
+    samples.push([c.name, (await signDigest(createHash(c.hash).update(content).digest(), c.id.signer, { certificate: c.id.certificate, chain: c.id.chain, padding: c.padding })).cms]);
+  }
+  const ossl = opensslTimestamper(pki);
+  const withToken = (await signDigest(digest, pki.rsa.signer, { certificate: pki.rsa.certificate, chain: pki.rsa.chain }, (sig) => ossl.timestamp(createHash('sha256').update(sig).digest(), 'sha256'))).cms;
+  samples.push(['B-T (openssl ts token)', withToken], ['openssl ts token', parseSignedData(withToken).timestampTokens[0]]);
+  const ours = new TimestampAuthority({ certificate: pki.tsa.certificate, chain: [pki.issuing.certificate], signer: pki.tsa.signer, policyOid: '1.3.6.1.4.1.55555.1.2' });
+  samples.push(['our TSA token (BER eContent)', await ours.stamp(digest, 'sha256')]);
+  const opensslCms = (extra: string[]) => {
+    const out = join(dir, 'ossl.der');
+    const r = run('openssl', ['cms', '-sign', '-binary', '-in', join(dir, 'content.bin'), '-signer', join(pki.dir, 'rsa.pem'), '-inkey', join(pki.dir, 'rsa.key'), '-certfile', join(pki.dir, 'issuing.pem'), '-outform', 'DER', '-out', out, ...extra]);
+    t.equal(r.status, 0, r.stderr);
+    return readFileSync(out);
+  };
+  samples.push(['openssl cms detached', opensslCms([])], ['openssl cms -keyid (SKI sid)', opensslCms(['-keyid'])], ['openssl cms -nodetach -stream (BER)', opensslCms(['-nodetach', '-stream'])]);
+
+  for (const [name, der] of samples) {
+    const fast = parseSignedData(der);
+    t.same(fast, parseSignedDataWithPkijs(der), `${name}: same result`);
+    t.ok(fast.signerCertificate, `${name}: signer found`);
+  }
+});
