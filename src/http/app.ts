@@ -154,7 +154,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sessionKey: deps.sessionKey ?? randomBytes(32),
     events: { signed: (level, result) => metrics.signatures.inc({ level, result }) },
   });
-  const verification = new VerificationService({ store: deps.store, ca: deps.ca, trustDirs: deps.config.trustDir ? [deps.config.trustDir] : [] });
+  const verification = new VerificationService({
+    store: deps.store,
+    ca: deps.ca,
+    trustDirs: deps.config.trustDir ? [deps.config.trustDir] : [],
+    crls: { issuing: deps.revocation.issuingCrl, root: deps.revocation.rootCrl },
+  });
   await app.register(signRoutes, { ...ctx, signing });
   await app.register(verifyRoutes, { ...ctx, verification });
   await app.register(verifyPageRoutes, ctx);

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CertificateSummary } from '../pki/certificate.js';
+import { parseCrl } from '../revocation/crl.js';
 import type { Store } from '../store/types.js';
 import { loadTrustStore, validatePdf, type StatusLookupResult, type ValidationContext, type ValidationReport } from '../validation/index.js';
 import type { CaChain } from './certificates.js';
@@ -15,6 +17,16 @@ export interface VerificationServiceDeps {
   trustDirs?: string[];
   /** Ask other CAs' OCSP/CRL URLs for certificates we did not issue. Default false. */
   online?: boolean;
+  /**
+   * Our CRLs: the root's answers for the issuing CA's own certificate (the verifier wants
+   * revocation data for every CA of the path), the issuing CA's for a certificate of ours
+   * the store does not list. Absent (an external root): other sources decide.
+   */
+  crls?: { issuing?: CurrentCrl; root?: CurrentCrl };
+}
+
+interface CurrentCrl {
+  current(): Promise<{ der: Buffer }>;
 }
 
 /**
@@ -26,8 +38,10 @@ export interface VerificationServiceDeps {
 export class VerificationService {
   private readonly context: ValidationContext<CertificateSummary>;
   readonly trustAnchors: Buffer[];
+  private readonly issuingFingerprint: string;
 
   constructor(private readonly d: VerificationServiceDeps) {
+    this.issuingFingerprint = createHash('sha256').update(d.ca.issuing.certificate).digest('hex');
     const seen = new Set<string>();
     this.trustAnchors = [d.ca.rootCertificate, ...loadTrustStore([CERTS_DIR, ...(d.trustDirs ?? [])])].filter((c) => {
       const k = c.toString('base64');
@@ -44,10 +58,11 @@ export class VerificationService {
   }
 
   private async ownStatus(cert: CertificateSummary, issuer: Buffer): Promise<StatusLookupResult | null> {
+    if (issuer.equals(this.d.ca.rootCertificate) && cert.fingerprint === this.issuingFingerprint) return this.crlStatus(this.d.crls?.root, cert.serial);
     if (!issuer.equals(this.d.ca.issuing.certificate)) return null;
     const rec = await this.d.store.getCertificate(cert.serial);
-    // Not one of ours after all (or an infrastructure certificate the store does not list): other sources decide.
-    if (!rec) return null;
+    // Issued by our CA but not in the store (infrastructure set up elsewhere): our CRL decides.
+    if (!rec) return this.crlStatus(this.d.crls?.issuing, cert.serial);
     if (rec.status === 'active') return { status: 'good', source: 'store' };
     return {
       status: rec.status,
@@ -55,6 +70,14 @@ export class VerificationService {
       reason: rec.status === 'suspended' ? 'certificateHold' : (rec.revocationReason ?? 'unspecified'),
       source: 'store',
     };
+  }
+
+  private async crlStatus(crl: CurrentCrl | undefined, serial: string): Promise<StatusLookupResult | null> {
+    if (!crl) return null;
+    const entry = parseCrl((await crl.current()).der).entries.get(serial);
+    if (!entry) return { status: 'good', source: 'store' };
+    const suspended = entry.reason === 'certificateHold';
+    return { status: suspended ? 'suspended' : 'revoked', revokedAt: entry.revokedAt, reason: entry.reason ?? 'unspecified', source: 'store' };
   }
 
   /** The validation report; broken, encrypted or hostile PDFs raise the PDF engine's 422. */
