@@ -33,7 +33,14 @@ function remember(lang) {
   }
 }
 
-const state = { lang: 'vi', last: null, busy: false };
+/** `status` is what the live region says ("checking" + file name, "done", or nothing), kept so a language switch can say it again. */
+const state = { lang: 'vi', last: null, busy: false, status: null };
+
+function sayStatus(status) {
+  state.status = status;
+  const t = TEXT[state.lang];
+  $('status').textContent = !status ? '' : status.kind === 'checking' ? t.checking(status.name) : t.done;
+}
 
 function applyLanguage() {
   const t = TEXT[state.lang];
@@ -46,6 +53,7 @@ function applyLanguage() {
   const sw = $('lang-switch');
   sw.lang = t.switchLang;
   sw.setAttribute('aria-label', t.switchLabel);
+  sayStatus(state.status);
   if (state.last) show(state.last, false);
 }
 
@@ -85,13 +93,11 @@ async function readProblem(res) {
 
 async function check(file) {
   if (!file || state.busy) return;
-  const t = TEXT[state.lang];
   const meta = { name: file.name, size: file.size };
-  const status = $('status');
   state.busy = true;
   $('upload').setAttribute('aria-busy', 'true');
   $('result').hidden = true;
-  status.textContent = t.checking(file.name);
+  sayStatus({ kind: 'checking', name: file.name });
   let result;
   try {
     if (file.size === 0) {
@@ -113,7 +119,7 @@ async function check(file) {
     $('file').value = '';
   }
   state.last = result;
-  status.textContent = TEXT[state.lang].done;
+  sayStatus({ kind: 'done' });
   show(result, true);
 }
 
@@ -157,7 +163,7 @@ function start() {
   $('again').addEventListener('click', () => {
     state.last = null;
     $('result').hidden = true;
-    $('status').textContent = '';
+    sayStatus(null);
     $('file').focus();
   });
   document.body.dataset.ready = 'true';
