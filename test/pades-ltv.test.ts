@@ -8,7 +8,10 @@ import { prepareExternalSignature, completeExternalSignature } from '../src/pade
 import { signBatch, batchAuthorizationDigest } from '../src/pades/batch.js';
 import { parseSignedData } from '../src/pades/cms.js';
 import { PdfReader } from '../src/pdf/reader.js';
-import { PdfDict, PdfStream } from '../src/pdf/objects.js';
+import { PdfDict, PdfStream, PdfString } from '../src/pdf/objects.js';
+import { cmsFromContents } from '../src/pades/ltv.js';
+import { parseTimestampToken } from '../src/tsa/token.js';
+import { parsePdfDate } from '../src/pdf/pdf-date.js';
 import { isClientError } from '../src/errors.js';
 import { makePadesPki, opensslTimestamper, opensslRevocation } from './helpers/pades-pki.js';
 import { Verifiers, findSignatures } from './helpers/pades-verify.js';
@@ -97,6 +100,19 @@ t.test('B-LTA, extend and re-timestamp, with sequential signers', { skip }, asyn
   checkSigned(t, ext.pdf, 2, 2);
   const d = dss(ext.pdf)!;
   t.ok(d.vriKeys.length >= 3, 'VRI for both signatures and the first document timestamp');
+  // Document timestamps carry /M (pdfsig showed 1970 without it), just before the token's genTime.
+  const stamps = PdfReader.open(ext.pdf).signatureFields().filter((f) => f.sig?.getName('Type') === 'DocTimeStamp');
+  t.equal(stamps.length, 2);
+  for (const f of stamps) {
+    const m = f.sig!.get('M');
+    t.ok(m instanceof PdfString, 'a /M string');
+    const genTime = parseTimestampToken(cmsFromContents((f.sig!.get('Contents') as PdfString).bytes)).genTime;
+    const when = parsePdfDate((m as PdfString).toText());
+    t.ok(when && Math.abs(when.getTime() - genTime.getTime()) < 5000, `/M ${when?.toISOString()} is the time of the token ${genTime.toISOString()}`);
+  }
+  const shown = v!.pdfsig(ext.pdf).signatures;
+  t.equal(shown.length, 4);
+  for (const b of shown) t.notMatch(b, /Signing Time: Jan 01 1970/, 'pdfsig shows a signing time for every signature and timestamp');
 
   // a B-T file raised to B-LT
   const bt = (await signPdf(fixture('reportlab'), { ...teacher, level: 'B-T', timestamps: tsa })).pdf;

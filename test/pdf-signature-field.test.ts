@@ -10,6 +10,7 @@ import { PdfDict, PdfRef, PdfString } from '../src/pdf/objects.js';
 import { ClientError } from '../src/errors.js';
 import { DUMMY_CMS, SIGNABLE_FIXTURES, fixture, generatePdf } from './helpers/pdf.js';
 import { needTool, run } from './helpers/tools.js';
+import { pdfDate } from '../src/pdf/pdf-date.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pdf-sig-'));
 const base: SignaturePlacement = { kind: 'signature', subFilter: 'ETSI.CAdES.detached', contentsSize: 4096, signingTime: new Date('2026-05-29T03:30:00Z') };
@@ -188,5 +189,5 @@ t.test('document timestamp dictionary', async (t) => {
   const s = PdfReader.open(out).signatureFields()[0];
   t.equal(s.sig!.getName('Type'), 'DocTimeStamp');
   t.equal(s.sig!.getName('SubFilter'), 'ETSI.RFC3161');
-  t.notOk(s.sig!.has('M'));
+  t.equal((s.sig!.get('M') as PdfString).toText(), pdfDate(base.signingTime!), 'a document timestamp carries /M too');
 });

@@ -135,10 +135,11 @@ export async function addDocumentTimestamp(
   if (!timestamps) throw unprocessable('timestamp-provider-missing', 'a document timestamp needs a time-stamping authority');
   const reader = PdfReader.open(pdf, { previous: opts.previous });
   const { digests } = opts;
+  const preparedAt = new Date();
   let token: Buffer | undefined;
   const out = await embedWithRetry(expectedTokenSize(timestamps) + PLACEHOLDER_MARGIN, async (contentsSize) => {
     const update = new IncrementalUpdate(reader);
-    const prepared = prepareSignature(reader, update, { kind: 'docTimeStamp', subFilter: 'ETSI.RFC3161', contentsSize });
+    const prepared = prepareSignature(reader, update, { kind: 'docTimeStamp', subFilter: 'ETSI.RFC3161', contentsSize, signingTime: preparedAt });
     const imprint = digests ? digests.byteRangeDigest(prepared.bytes, prepared.byteRange) : byteRangeDigest(prepared.bytes, prepared.byteRange);
     token = await timestampOf(timestamps, imprint);
     return { prepared, cms: token };

@@ -19,7 +19,7 @@ export interface SignaturePlacement {
   rect?: [number, number, number, number];
   /** A Form XObject already added to `update`. */
   appearance?: PdfRef;
-  /** Written as /M. */
+  /** Written as /M (for a document timestamp: the time of preparation, just before the token's genTime). */
   signingTime?: Date;
   name?: string;
   reason?: string;
@@ -70,7 +70,10 @@ export function prepareSignature(reader: PdfReader, update: IncrementalUpdate, o
   sig.set('SubFilter', n(opts.subFilter));
   sig.set('ByteRange', new PdfSignaturePlaceholder('byteRange'));
   sig.set('Contents', new PdfSignaturePlaceholder('contents', opts.contentsSize));
-  if (opts.signingTime && opts.kind === 'signature') sig.set('M', new PdfString(Buffer.from(pdfDate(opts.signingTime), 'latin1')));
+  // /M for document timestamps too: the token's genTime is authoritative but cannot be known
+  // before the token covers this dictionary, and viewers (poppler's pdfsig) show 1970 when
+  // neither /M nor a CMS signing-time exists, which a timestamp token does not carry.
+  if (opts.signingTime) sig.set('M', new PdfString(Buffer.from(pdfDate(opts.signingTime), 'latin1')));
   if (opts.name) sig.set('Name', PdfString.text(opts.name));
   if (opts.reason) sig.set('Reason', PdfString.text(opts.reason));
   if (opts.location) sig.set('Location', PdfString.text(opts.location));
