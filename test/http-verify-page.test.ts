@@ -105,6 +105,10 @@ t.test('GET /verify: the page and its files, same-origin only', async (t) => {
     t.equal((await a.app.inject({ method: 'GET', url: '/verify/index.html' })).statusCode, 404, 'the page has one address');
     t.equal((await a.app.inject({ method: 'GET', url: '/verify?lang=en' })).statusCode, 200, '?lang=en is accepted');
     t.equal((await a.app.inject({ method: 'GET', url: '/verify?lang=fr' })).statusCode, 400, 'unknown languages are refused');
+    t.equal((await a.app.inject({ method: 'GET', url: '/verify?fbclid=IwAR0x&utm_source=zalo' })).statusCode, 200, 'a link with tracking parameters still opens the page');
+    t.equal((await a.app.inject({ method: 'GET', url: '/v1/verify-nothing?fbclid=1' })).statusCode, 404);
+    const other = await a.app.inject({ method: 'GET', url: '/healthz?fbclid=1' });
+    t.equal(other.statusCode, 400, "other routes keep refusing unknown parameters (the page's leniency stays in its plugin)");
   });
 });
 

@@ -66,6 +66,13 @@ function send(reply: FastifyReply, asset: Asset, cache: string): FastifyReply {
 
 export async function verifyPageRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const assets = loadAssets(VERIFY_PAGE_DIR);
+  // Links passed on through social networks and messengers gain tracking parameters (fbclid,
+  // utm_*, zarsrc); a page for people must still open, so only `lang` reaches validation.
+  // (This plugin is encapsulated: the hook sees only the page's own routes.)
+  app.addHook('preValidation', async (req) => {
+    const query = req.query as Record<string, unknown>;
+    for (const key of Object.keys(query)) if (key !== 'lang') delete query[key];
+  });
   // The language is chosen in the browser (?lang=, then the remembered choice); the HTML is one file.
   operation(app, ctx.spec, 'getVerifyPage', 'public', async (_req, reply) => send(reply, assets.get('index.html')!, 'no-cache'));
   operation(app, ctx.spec, 'getVerifyPageAsset', 'public', async (req, reply) => {
