@@ -1,6 +1,7 @@
-import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { OID } from '../asn1/oids.js';
-import { children, content, expectTag, integerHex, readTlv, whole, type Tlv } from './der.js';
+import { children, expect, inner, integerHex, content, readBitString, readDer, readOid, TAG, whole } from '../asn1/der.js';
+import { publicKeyFromSpki } from '../crypto/algorithms.js';
 
 /**
  * The few fields of an X.509 certificate that CRLs, OCSP CertIDs and timestamp tokens
@@ -14,6 +15,8 @@ export interface CertFields {
   issuer: Buffer;
   /** DER of the subject Name. */
   subject: Buffer;
+  /** DER of the SubjectPublicKeyInfo. */
+  spki: Buffer;
   /** The subjectPublicKey BIT STRING's bits (what OCSP key hashes and key identifiers hash). */
   publicKeyBits: Buffer;
   /** subjectKeyIdentifier extension, or the RFC 5280 method-1 SHA-1 of the key bits. */
@@ -21,57 +24,51 @@ export interface CertFields {
   publicKey: KeyObject;
 }
 
-const cache = new WeakMap<Buffer, CertFields>();
+// By identity first (the same Buffer passed again), then by content: parsers hand out
+// fresh slices of the same certificates on every request.
+const byIdentity = new WeakMap<Buffer, CertFields>();
+const byContent = new Map<string, CertFields>();
+const CONTENT_CACHE_MAX = 1024;
 
+/** Throws DerError when `der` is not a certificate. */
 export function certFields(der: Buffer): CertFields {
-  const hit = cache.get(der);
+  const hit = byIdentity.get(der);
   if (hit) return hit;
-  const cert = readTlv(der, 0);
-  const [tbs] = children(der, expectTag(cert, 0x30, 'Certificate'));
-  const f = children(der, expectTag(tbs, 0x30, 'TBSCertificate'));
-  const i = f[0].tag === 0xa0 ? 1 : 0;
-  const serial = expectTag(f[i], 0x02, 'serialNumber');
-  const issuer = expectTag(f[i + 2], 0x30, 'issuer');
-  const subject = expectTag(f[i + 4], 0x30, 'subject');
-  const spki = children(der, expectTag(f[i + 5], 0x30, 'subjectPublicKeyInfo'));
-  const bits = content(der, expectTag(spki[1], 0x03, 'subjectPublicKey')).subarray(1);
+  const key = der.toString('latin1');
+  const known = byContent.get(key);
+  if (known) {
+    byIdentity.set(der, known);
+    return known;
+  }
+  const [tbs] = children(der, readDer(der, TAG.SEQUENCE, 'Certificate'));
+  const f = children(der, expect(tbs, TAG.SEQUENCE, 'TBSCertificate'));
+  const i = f[0]?.tag === TAG.CTX0 ? 1 : 0;
+  const serial = expect(f[i], TAG.INTEGER, 'serialNumber');
+  const issuer = expect(f[i + 2], TAG.SEQUENCE, 'issuer');
+  const subject = expect(f[i + 4], TAG.SEQUENCE, 'subject');
+  const spkiT = expect(f[i + 5], TAG.SEQUENCE, 'subjectPublicKeyInfo');
+  const bits = readBitString(der, children(der, spkiT)[1]);
   let ski: Buffer | undefined;
-  const extsWrapper = f.slice(i + 6).find((t) => t.tag === 0xa3);
+  const extsWrapper = f.slice(i + 6).find((t) => t.tag === TAG.CTX3);
   if (extsWrapper) {
-    for (const ext of children(der, children(der, extsWrapper)[0])) {
-      const [id, ...rest] = children(der, ext);
-      if (oidText(der, id) === OID.subjectKeyIdentifier) {
-        const value = rest[rest.length - 1];
-        ski = content(der, readTlv(der, value.contentStart, value.end));
-      }
+    for (const ext of children(der, inner(der, extsWrapper))) {
+      const parts = children(der, ext);
+      if (readOid(der, parts[0]) === OID.subjectKeyIdentifier) ski = content(der, inner(der, parts[parts.length - 1]));
     }
   }
+  const spki = whole(der, spkiT);
   const out: CertFields = {
     der,
     serialHex: integerHex(content(der, serial)),
     issuer: whole(der, issuer),
     subject: whole(der, subject),
+    spki,
     publicKeyBits: bits,
     keyIdentifier: ski ?? createHash('sha1').update(bits).digest(),
-    publicKey: new X509Certificate(der).publicKey,
+    publicKey: publicKeyFromSpki(spki),
   };
-  cache.set(der, out);
+  byIdentity.set(der, out);
+  if (byContent.size >= CONTENT_CACHE_MAX) byContent.delete(byContent.keys().next().value!);
+  byContent.set(key, out);
   return out;
-}
-
-/** Dotted form of an OBJECT IDENTIFIER TLV. */
-export function oidText(buf: Uint8Array, t: Tlv): string {
-  const c = content(buf, expectTag(t, 0x06, 'OBJECT IDENTIFIER'));
-  const arcs: bigint[] = [];
-  let v = 0n;
-  for (const b of c) {
-    v = (v << 7n) | BigInt(b & 0x7f);
-    if (!(b & 0x80)) {
-      arcs.push(v);
-      v = 0n;
-    }
-  }
-  if (arcs.length === 0) return '';
-  const first = arcs[0] < 80n ? arcs[0] / 40n : 2n;
-  return [first, arcs[0] - first * 40n, ...arcs.slice(1)].join('.');
 }

@@ -1,13 +1,13 @@
 import { OID } from '../asn1/oids.js';
 import type { Signer } from '../crypto/signer.js';
 import type { RevocationReason } from '../store/types.js';
-import { certFields, oidText } from './cert-fields.js';
 import {
-  bool, children, content, DerError, expectTag, generalizedTime, integer, integerHex, octets, oid,
-  readTime, readTlv, seq, seqOf, time, tlv, whole, type Tlv,
-} from './der.js';
+  bitString, boolean, children, content, DerError, enumerated, explicit, expect, generalizedTime, implicit, inner, integer, integerHex,
+  octetString, oid, readBitString, readBigInt, readDer, readOid, readSmallInt, readTime, seq, seqOf, TAG, time, whole, type Tlv,
+} from '../asn1/der.js';
+import { parseSignatureAlgorithm, schemeFor, signatureAlgorithmDer, signWith, verifySignature } from '../crypto/algorithms.js';
+import { certFields } from './cert-fields.js';
 import { REASON_CODE, reasonFromCode, type CrlReason } from './reasons.js';
-import { signatureAlgorithmFor, signWith, verifySignature } from './signature-algorithm.js';
 
 /**
  * RFC 5280 CRLs. The revokedCertificates list is written byte by byte: building it with
@@ -52,34 +52,36 @@ function entryDer(e: CrlEntryInput, delta: boolean): Buffer {
   const code = REASON_CODE[e.reason];
   if (code === undefined) throw new Error(`unknown revocation reason ${e.reason}`);
   // RFC 5280 §5.3.1: the reason code extension is absent rather than "unspecified".
-  if (code !== 0) exts.push(seq(EXT_REASON_PREFIX, octets(tlv(0x0a, Buffer.from([code])))));
-  if (e.invalidityDate) exts.push(seq(EXT_INVALIDITY_PREFIX, octets(generalizedTime(e.invalidityDate))));
+  if (code !== 0) exts.push(seq(EXT_REASON_PREFIX, octetString(enumerated(code))));
+  if (e.invalidityDate) exts.push(seq(EXT_INVALIDITY_PREFIX, octetString(generalizedTime(e.invalidityDate))));
   return exts.length ? seq(integer(e.serial), time(e.revokedAt), seq(...exts)) : seq(integer(e.serial), time(e.revokedAt));
 }
 
 export async function buildCrl(o: BuildCrlOptions): Promise<Buffer> {
   if (o.nextUpdate <= o.thisUpdate) throw new Error('nextUpdate must be after thisUpdate');
   const issuer = certFields(o.issuerCertificate);
-  const alg = signatureAlgorithmFor(o.signer);
+  const scheme = schemeFor(o.signer);
+  const algDer = signatureAlgorithmDer(scheme);
   const delta = o.deltaBase !== undefined;
 
   const exts: Buffer[] = [
-    seq(oid(OID.authorityKeyIdentifier), octets(seq(tlv(0x80, issuer.keyIdentifier)))),
-    seq(oid(OID.crlNumber), octets(integer(o.number))),
+    seq(oid(OID.authorityKeyIdentifier), octetString(seq(implicit(0, issuer.keyIdentifier)))),
+    seq(oid(OID.crlNumber), octetString(integer(o.number))),
   ];
-  if (delta) exts.push(seq(oid(OID.deltaCrlIndicator), bool(true), octets(integer(o.deltaBase!))));
+  if (delta) exts.push(seq(oid(OID.deltaCrlIndicator), boolean(true), octetString(integer(o.deltaBase!))));
   if (o.distributionPoint) {
-    const uri = tlv(0x86, Buffer.from(o.distributionPoint, 'ascii'));
-    exts.push(seq(oid(OID.issuingDistributionPoint), bool(true), octets(seq(tlv(0xa0, tlv(0xa0, uri))))));
+    // distributionPoint [0] { fullName [0] { uniformResourceIdentifier [6] } }
+    const uri = implicit(6, Buffer.from(o.distributionPoint, 'ascii'));
+    exts.push(seq(oid(OID.issuingDistributionPoint), boolean(true), octetString(seq(explicit(0, implicit(0, uri, true))))));
   }
 
-  const tbsParts: Buffer[] = [integer(1), alg.der, issuer.subject, time(o.thisUpdate), time(o.nextUpdate)];
+  const tbsParts: Buffer[] = [integer(1), algDer, issuer.subject, time(o.thisUpdate), time(o.nextUpdate)];
   // RFC 5280 §5.1.2.6: an empty list is omitted, not written as an empty SEQUENCE.
   if (o.entries.length) tbsParts.push(seqOf(o.entries.map((e) => entryDer(e, delta))));
-  tbsParts.push(tlv(0xa0, seq(...exts)));
-  const tbs = seq(...tbsParts);
-  const signature = await signWith(o.signer, alg, tbs);
-  return seq(tbs, alg.der, tlv(0x03, Buffer.from([0]), signature));
+  tbsParts.push(explicit(0, seq(...exts)));
+  const tbs = seqOf(tbsParts);
+  const signature = await signWith(o.signer, tbs, scheme);
+  return seq(tbs, algDer, bitString(signature));
 }
 
 export interface CrlEntry {
@@ -110,31 +112,30 @@ export interface ParsedCrl {
 /** Parses a DER CRL; throws DerError for anything that is not one. */
 export function parseCrl(input: Buffer): ParsedCrl {
   const der = Buffer.from(input);
-  const top = expectTag(readTlv(der, 0), 0x30, 'CertificateList');
-  if (top.end !== der.length) throw new DerError('trailing bytes after CRL');
-  const [tbsT, algT, sigT] = children(der, top);
-  const f = children(der, expectTag(tbsT, 0x30, 'TBSCertList'));
+  const [tbsT, algT, sigT, extra] = children(der, readDer(der, TAG.SEQUENCE, 'CertificateList'));
+  if (extra) throw new DerError('CertificateList with more than three fields', extra.start);
+  const f = children(der, expect(tbsT, TAG.SEQUENCE, 'TBSCertList'));
   let i = 0;
-  if (f[i]?.tag === 0x02) i++; // version
-  const innerAlg = oidText(der, children(der, expectTag(f[i++], 0x30, 'signature'))[0]);
-  const issuer = whole(der, expectTag(f[i++], 0x30, 'issuer'));
+  if (f[i]?.tag === TAG.INTEGER) i++; // version
+  const innerAlg = whole(der, expect(f[i++], TAG.SEQUENCE, 'signature'));
+  const issuer = whole(der, expect(f[i++], TAG.SEQUENCE, 'issuer'));
   const thisUpdate = readTime(der, f[i++]);
   let nextUpdate: Date | undefined;
-  if (f[i] && (f[i].tag === 0x17 || f[i].tag === 0x18)) nextUpdate = readTime(der, f[i++]);
+  if (f[i] && (f[i].tag === TAG.UTC_TIME || f[i].tag === TAG.GENERALIZED_TIME)) nextUpdate = readTime(der, f[i++]);
 
   const entries = new Map<string, CrlEntry>();
-  if (f[i]?.tag === 0x30) {
+  if (f[i]?.tag === TAG.SEQUENCE) {
     for (const e of children(der, f[i++])) {
-      const [serialT, dateT, extsT] = children(der, e);
+      const [serialT, dateT, extsT] = children(der, expect(e, TAG.SEQUENCE, 'revokedCertificate'));
       const entry: CrlEntry = { revokedAt: readTime(der, dateT), reason: undefined, invalidityDate: undefined };
       if (extsT) {
-        for (const ext of children(der, expectTag(extsT, 0x30, 'crlEntryExtensions'))) {
+        for (const ext of children(der, expect(extsT, TAG.SEQUENCE, 'crlEntryExtensions'))) {
           const { id, value } = extension(der, ext);
-          if (id === OID.crlReason) entry.reason = reasonFromCode(content(der, readTlv(der, value.contentStart, value.end))[0]);
-          else if (id === OID.invalidityDate) entry.invalidityDate = readTime(der, readTlv(der, value.contentStart, value.end));
+          if (id === OID.crlReason) entry.reason = reasonFromCode(readSmallInt(der, expect(value, TAG.ENUMERATED, 'CRLReason')));
+          else if (id === OID.invalidityDate) entry.invalidityDate = readTime(der, value);
         }
       }
-      entries.set(integerHex(content(der, expectTag(serialT, 0x02, 'userCertificate'))), entry);
+      entries.set(integerHex(content(der, expect(serialT, TAG.INTEGER, 'userCertificate'))), entry);
     }
   }
 
@@ -142,38 +143,45 @@ export function parseCrl(input: Buffer): ParsedCrl {
   let deltaBase: bigint | undefined;
   let authorityKeyId: Buffer | undefined;
   const distributionPoints: string[] = [];
-  if (f[i]?.tag === 0xa0) {
-    for (const ext of children(der, children(der, f[i])[0])) {
+  if (f[i]?.tag === TAG.CTX0) {
+    for (const ext of children(der, expect(inner(der, f[i++]), TAG.SEQUENCE, 'crlExtensions'))) {
       const { id, value } = extension(der, ext);
-      const inner = readTlv(der, value.contentStart, value.end);
-      if (id === OID.crlNumber) number = BigInt('0x' + (integerHex(content(der, inner)) || '0'));
-      else if (id === OID.deltaCrlIndicator) deltaBase = BigInt('0x' + (integerHex(content(der, inner)) || '0'));
+      if (id === OID.crlNumber) number = readBigInt(der, value);
+      else if (id === OID.deltaCrlIndicator) deltaBase = readBigInt(der, value);
       else if (id === OID.authorityKeyIdentifier) {
-        const kid = children(der, inner).find((t) => t.tag === 0x80);
+        const kid = children(der, value).find((t) => t.tag === 0x80);
         if (kid) authorityKeyId = content(der, kid);
       } else if (id === OID.issuingDistributionPoint) {
-        const dp = children(der, inner).find((t) => t.tag === 0xa0);
-        const full = dp && children(der, dp).find((t) => t.tag === 0xa0);
+        const dp = children(der, value).find((t) => t.tag === TAG.CTX0);
+        const full = dp && children(der, dp).find((t) => t.tag === TAG.CTX0);
         for (const gn of full ? children(der, full) : []) if (gn.tag === 0x86) distributionPoints.push(content(der, gn).toString('ascii'));
       }
     }
   }
+  if (i !== f.length) throw new DerError('unexpected field in TBSCertList', f[i].start);
 
-  const signatureAlgorithm = oidText(der, children(der, expectTag(algT, 0x30, 'signatureAlgorithm'))[0]);
-  if (signatureAlgorithm !== innerAlg) throw new DerError('inner and outer signature algorithms differ');
-  const sig = content(der, expectTag(sigT, 0x03, 'signatureValue')).subarray(1);
+  const outerAlg = whole(der, expect(algT, TAG.SEQUENCE, 'signatureAlgorithm'));
+  if (!outerAlg.equals(innerAlg)) throw new DerError('inner and outer signature algorithms differ', algT.start);
+  const algorithm = parseSignatureAlgorithm(outerAlg);
+  const signature = readBitString(der, sigT);
   const tbs = whole(der, tbsT);
   return {
-    der, issuer, number, deltaBase, authorityKeyId, distributionPoints, thisUpdate, nextUpdate, entries, signatureAlgorithm,
+    der, issuer, number, deltaBase, authorityKeyId, distributionPoints, thisUpdate, nextUpdate, entries,
+    signatureAlgorithm: algorithm.oid,
     verify(issuerCertificate: Buffer): boolean {
-      const c = certFields(issuerCertificate);
-      return c.subject.equals(issuer) && verifySignature(signatureAlgorithm, c.publicKey, tbs, sig);
+      try {
+        const c = certFields(issuerCertificate);
+        return c.subject.equals(issuer) && verifySignature({ publicKey: c.publicKey, algorithm, data: tbs, signature });
+      } catch {
+        return false;
+      }
     },
   };
 }
 
-function extension(der: Buffer, ext: Tlv): { id: string; critical: boolean; value: Tlv } {
-  const parts = children(der, expectTag(ext, 0x30, 'Extension'));
-  const value = expectTag(parts[parts.length - 1], 0x04, 'extnValue');
-  return { id: oidText(der, parts[0]), critical: parts.length === 3 && der[parts[1].contentStart] !== 0, value };
+/** An Extension's id, criticality and the TLV inside its extnValue. */
+export function extension(der: Buffer, ext: Tlv): { id: string; critical: boolean; value: Tlv } {
+  const parts = children(der, expect(ext, TAG.SEQUENCE, 'Extension'));
+  const wrapper = expect(parts[parts.length - 1], TAG.OCTET_STRING, 'extnValue');
+  return { id: readOid(der, parts[0]), critical: parts.length === 3 && der[parts[1].contentStart] !== 0, value: inner(der, wrapper) };
 }
