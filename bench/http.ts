@@ -1,0 +1,136 @@
+/**
+ * Signatures per second over HTTP: the real service (createService on a temporary data
+ * folder, SQLite, the development CA) listening on 127.0.0.1, a server-held RSA-2048
+ * teacher key, and N concurrent keep-alive clients (Node's fetch, i.e. undici) posting the
+ * PDF to /v1/sign for a bounded time per case. The raw RSA-2048 sign rate is measured in the
+ * same process, so the ratio says how close the whole HTTP path gets to the RSA operation.
+ * The service logs at "warn" here (per-request info lines would be measured otherwise).
+ */
+import { sign as nodeSign, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { createService } from '../src/main.js';
+
+const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'fixtures', 'transcripts');
+
+export interface HttpBenchOptions {
+  clients?: number;
+  /** Per case, ms. */
+  durationMs?: number;
+  levels?: ('B-B' | 'B-T' | 'B-LT')[];
+}
+
+/** Plain JS for the worker: N keep-alive clients in a loop until the deadline; reports signatures/s. */
+const CLIENT_SOURCE = `
+const { parentPort, workerData: w } = require('node:worker_threads');
+(async () => {
+  const once = async () => {
+    const r = await fetch(w.url, { method: 'POST', headers: w.headers, body: w.pdf });
+    const body = await r.arrayBuffer();
+    if (r.status !== 200) throw new Error(r.status + ' ' + Buffer.from(body).toString('utf8').slice(0, 200));
+  };
+  for (let i = 0; i < w.clients; i++) await once(); // warm-up: PIN cache, fonts, JIT, connections
+  let n = 0;
+  const start = performance.now();
+  const deadline = start + w.durationMs;
+  await Promise.all(Array.from({ length: w.clients }, async () => {
+    while (performance.now() < deadline) { await once(); n++; }
+  }));
+  parentPort.postMessage({ perSecond: Math.round((n * 1000) / (performance.now() - start)) });
+})().catch((e) => parentPort.postMessage({ error: String(e && e.message || e) }));
+`;
+
+function runClients(workerData: { url: string; headers: Record<string, string>; pdf: Buffer; clients: number; durationMs: number }): Promise<{ perSecond: number }> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(CLIENT_SOURCE, { eval: true, workerData });
+    w.once('message', (m: { perSecond?: number; error?: string }) => {
+      void w.terminate();
+      if (m.error) reject(new Error(m.error));
+      else resolve({ perSecond: m.perSecond! });
+    });
+    w.once('error', reject);
+  });
+}
+
+function rawRsaRate(minMs = 1500): number {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const data = Buffer.alloc(300, 7);
+  for (let i = 0; i < 50; i++) nodeSign('sha256', data, privateKey);
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() - start < minMs) {
+    nodeSign('sha256', data, privateKey);
+    n++;
+  }
+  return Math.round((n * 1000) / (performance.now() - start));
+}
+
+export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<string, number>> {
+  const clients = opts.clients ?? 8;
+  const durationMs = opts.durationMs ?? 5000;
+  const levels = opts.levels ?? ['B-B', 'B-T', 'B-LT'];
+  const dataDir = mkdtempSync(join(tmpdir(), 'hocba-bench-http-'));
+  const adminToken = 'bench-admin-token-0123456789abcdef';
+  const config = loadConfig({}, { dataDir, databaseUrl: undefined, adminToken, host: '127.0.0.1', port: 0, logLevel: 'warn', kek: Buffer.alloc(32, 9) });
+  const service = await createService(config, createLogger({ level: 'warn' }));
+  const out: Record<string, number> = {};
+  try {
+    await service.app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = service.app.server.address();
+    if (!addr || typeof addr === 'string') throw new Error('no listening address');
+    const base = `http://127.0.0.1:${addr.port}`;
+    const json = async (url: string, body: object) => {
+      const r = await fetch(base + url, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (!r.ok) throw new Error(`${url}: ${r.status} ${await r.text()}`);
+      return (await r.json()) as Record<string, string>;
+    };
+    const school = await json('/v1/schools', { code: 'BENCH-1', name: 'Trường THPT Đoan Hùng', province: 'Phú Thọ', commune: 'Thị trấn Đoan Hùng', mns: '1045678' });
+    const signerKey = await json('/v1/api-keys', { role: 'signer', schoolId: school.id });
+    const pin = '739182';
+    const cert = await json('/v1/certificates', {
+      profile: 'teacher',
+      schoolId: school.id,
+      holder: { fullName: 'Nguyễn Thị Hương', citizenId: '025190012345', title: 'homeroom_teacher' },
+      pin,
+      keyAlgorithm: 'RSA-2048',
+    });
+
+    let peak = process.memoryUsage().rss;
+    for (const [label, file] of [
+      ['2-page', 'wkhtmltopdf-qt.pdf'],
+      ['80-page', 'class-10A1-40-students.pdf'],
+    ] as const) {
+      const pdf = readFileSync(resolve(fixtures, file));
+      for (const level of levels) {
+        const url = `${base}/v1/sign?certificate=${cert.serial}&level=${level}`;
+        const headers = { authorization: `Bearer ${signerKey.token}`, 'content-type': 'application/pdf', 'x-signer-pin': pin };
+        // The clients run in a worker thread so they do not share the server's event loop.
+        const n = await runClients({ url, headers, pdf, clients, durationMs });
+        peak = Math.max(peak, process.memoryUsage().rss);
+        out[`HTTP ${label} ${level} signatures/s (${clients} clients)`] = n.perSecond;
+      }
+    }
+    out['HTTP peak RSS MB'] = Math.round(peak / 1048576);
+  } finally {
+    await service.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const raw = rawRsaRate();
+  out['raw RSA-2048 sign/s (same run)'] = raw;
+  for (const label of ['2-page', '80-page']) {
+    const bb = out[`HTTP ${label} B-B signatures/s (${clients} clients)`];
+    const blt = out[`HTTP ${label} B-LT signatures/s (${clients} clients)`];
+    if (bb) out[`HTTP ${label} B-B / raw RSA`] = Math.round((bb / raw) * 1000) / 1000;
+    if (bb && blt) out[`HTTP ${label} B-LT cost / B-B cost`] = Math.round((bb / blt) * 100) / 100;
+  }
+  return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  console.log(await benchHttp());
+}
