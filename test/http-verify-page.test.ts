@@ -11,6 +11,7 @@ import { TimestampAuthority } from '../src/tsa/authority.js';
 import { localTimestampProvider } from '../src/tsa/provider.js';
 import { withApp, type TestApp } from './helpers/app.js';
 import { fixture, flipSignedByte } from './helpers/tamper.js';
+import type { TestIdentity } from './helpers/pki.js';
 import { needTool } from './helpers/tools.js';
 
 /**
@@ -22,16 +23,21 @@ import { needTool } from './helpers/tools.js';
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-/** A B-LT signature by the app's teacher certificate: timestamp and OCSP "good" embedded, so the verdict needs nothing online. */
-async function signAsTeacher(a: TestApp, pdf: Buffer): Promise<Buffer> {
+/**
+ * A signature by a teacher certificate of the app's CA (by default B-LT: the timestamp and an
+ * OCSP "good" are embedded, so the verdict needs nothing online).
+ */
+async function signAsTeacher(a: TestApp, pdf: Buffer, o: { level?: 'B-B' | 'B-LT'; who?: TestIdentity; signingTime?: Date } = {}): Promise<Buffer> {
   const { pki } = a;
+  const who = o.who ?? pki.teacher;
   const tsa = new TimestampAuthority({ certificate: pki.tsa.certificate, chain: [pki.issuing.certificate], signer: pki.tsa.signer, policyOid: pki.tsaPolicyOid });
   const signed = await signPdf(pdf, {
-    signer: pki.teacher.signer,
-    certificate: pki.teacher.certificate,
+    signer: who.signer,
+    certificate: who.certificate,
+    signingTime: o.signingTime,
     chain: [pki.issuing.certificate],
     trustChain: [pki.root.certificate],
-    level: 'B-LT',
+    level: o.level ?? 'B-LT',
     timestamps: localTimestampProvider(tsa),
     revocation: {
       ocsp: async (cert, issuer) => {
@@ -62,6 +68,30 @@ function vietnamClock(iso: string): { time: string; date: string } {
   const p = (n: number) => String(n).padStart(2, '0');
   return { time: `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`, date: `${p(d.getUTCDate())}/${p(d.getUTCMonth() + 1)}/${d.getUTCFullYear()}` };
 }
+
+/**
+ * WCAG 2 contrast of every visible text element under `selector` against the first opaque
+ * background behind it; returns the failures (ratio < 4.5) as "text: ratio".
+ */
+const LOW_CONTRAST = `((selector) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }).reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  for (const el of document.querySelectorAll(selector)) {
+    if (!el.offsetParent || ![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) out.push(el.textContent.trim().slice(0, 40) + ': ' + ratio.toFixed(2));
+  }
+  return out;
+})`;
 
 t.test('GET /verify: the page and its files, same-origin only', async (t) => {
   await withApp(t, 'verify page', async (t, a) => {
@@ -194,6 +224,7 @@ t.test('the page in headless Chromium', { skip: needTool('chromium') }, async (t
     await page.click('#signatures li:first-child details.messages summary');
     t.match(await text('#signatures li:first-child details.messages'), /Chữ ký hợp lệ/, "the report's Vietnamese messages, unfolded");
     await page.screenshot({ path: join(shots, 'valid-vi.png'), fullPage: true });
+    t.same(await page.evaluate<string[]>(`${LOW_CONTRAST}('body *')`), [], 'all text on the green result meets WCAG AA contrast (4.5:1)');
 
     // --- English switch: labels and messages change, the choice is remembered ---
     await page.click('#lang-switch');
@@ -227,6 +258,20 @@ t.test('the page in headless Chromium', { skip: needTool('chromium') }, async (t
     t.match(await field('integrity'), /Đã bị sửa đổi/, 'integrity says altered');
     t.equal(await page.getAttribute('#signatures > li:first-child', 'data-indication'), 'TOTAL_FAILED');
     await page.screenshot({ path: join(shots, 'tampered-vi.png'), fullPage: true });
+    t.same(await page.evaluate<string[]>(`${LOW_CONTRAST}('body *')`), [], 'all text on the red result meets WCAG AA contrast');
+
+    // --- amber: nothing wrong found, but the certificate has expired since and no timestamp proves the signature came first ---
+    const longAgo = new Date(Date.now() - 400 * 86_400_000);
+    const expired = await a.pki.issueTeacher({ notBefore: longAgo, validityDays: 30 });
+    await choose('hoc-ba-cu.pdf', await signAsTeacher(a, fixture('wkhtmltopdf-qt.pdf'), { level: 'B-B', who: expired, signingTime: new Date(longAgo.getTime() + 86_400_000) }));
+    t.equal(await page.getAttribute('#verdict', 'data-verdict'), 'indeterminate');
+    t.equal(await text('#verdict-title'), 'Chưa xác định được', 'amber verdict');
+    t.equal(await page.evaluate<string>("getComputedStyle(document.getElementById('verdict')).backgroundColor"), 'rgb(255, 243, 214)', 'amber background');
+    t.match(await field('validityAtSigning'), /Chưa xác định được.*hết hạn/, 'validity at signing time: unknown, and why');
+    t.match(await field('signingTime'), /do người ký tự khai báo/, 'a B-B time is the signer’s claim');
+    t.match(await field('integrity'), /Nguyên vẹn/, 'still intact');
+    t.same(await page.evaluate<string[]>(`${LOW_CONTRAST}('body *')`), [], 'all text on the amber result meets WCAG AA contrast');
+    await page.screenshot({ path: join(shots, 'indeterminate-vi.png'), fullPage: true });
 
     // --- refusals in plain words ---
     await choose('broken-garbage.pdf', fixture('broken-garbage.pdf'));

@@ -48,8 +48,11 @@ const toneOfIndication = (i) => (i === 'TOTAL_PASSED' ? 'good' : i === 'TOTAL_FA
 /** [tone, words] for "validity at signing time": the period, then revocation at that time. */
 export function validityAtSigning(sig, t) {
   const sub = sig.subIndication;
-  if (sub === 'REVOKED' || sub === 'REVOKED_NO_POE' || sub === 'REVOKED_CA_NO_POE') return ['bad', t.revokedAtSigning];
-  if (sub === 'EXPIRED' || sub === 'OUT_OF_BOUNDS_NO_POE' || sub === 'OUT_OF_BOUNDS_NOT_REVOKED') return ['bad', t.notValidAtSigning];
+  if (sub === 'REVOKED') return ['bad', t.revokedAtSigning];
+  if (sub === 'EXPIRED') return ['bad', t.notValidAtSigning];
+  // Without proof of when the signature was made, a later expiry or revocation leaves the answer open, not negative.
+  if (sub === 'REVOKED_NO_POE' || sub === 'REVOKED_CA_NO_POE') return ['warn', t.revokedNoProof];
+  if (sub === 'OUT_OF_BOUNDS_NO_POE' || sub === 'OUT_OF_BOUNDS_NOT_REVOKED') return ['warn', t.expiredNoProof];
   if (sub === 'NOT_YET_VALID') return ['bad', t.notYetValidAtSigning];
   if (sub === 'TRY_LATER' || sub === 'REVOCATION_OUT_OF_BOUNDS_NO_POE') return ['warn', t.unknownAtSigning];
   if (sig.indication === 'TOTAL_PASSED') return ['good', t.validAtSigning];
