@@ -30,8 +30,9 @@ export function reasonText(sub: SubIndication): { vi: string; en: string } {
   return REASON[sub];
 }
 
-const viTime = (iso: string) =>
-  new Intl.DateTimeFormat('vi-VN', { timeZone: 'Asia/Ho_Chi_Minh', dateStyle: 'short', timeStyle: 'medium' }).format(new Date(iso)) + ' (giờ Việt Nam)';
+// One formatter for the process: building an Intl.DateTimeFormat costs more than a report's other messages together.
+const VI_TIME = new Intl.DateTimeFormat('vi-VN', { timeZone: 'Asia/Ho_Chi_Minh', dateStyle: 'short', timeStyle: 'medium' });
+const viTime = (iso: string) => VI_TIME.format(new Date(iso)) + ' (giờ Việt Nam)';
 const enTime = (iso: string) => iso.replace(/\.\d{3}Z$/, 'Z');
 
 export function signatureMessages(r: SignatureReport, notes: Messages): Messages {

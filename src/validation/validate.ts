@@ -30,7 +30,6 @@ import type {
 } from './report.js';
 import { combineAnswers, revocationAnswers, type RevocationMaterial, type RevocationOutcome } from './revocation.js';
 import { checkStructure, type SignatureStructure } from './structure.js';
-import { parseTimestampToken } from '../tsa/token.js';
 import { checkTimestamp, commonName, type TimestampCheck } from './timestamps.js';
 
 export type { ValidationContext } from './context.js';
@@ -99,8 +98,12 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
   };
   const trailing = trailingDataChange(reader);
   const mdpAt = mdpConstraints(reader, entries);
+  const changeCache = new Map<number, ChangeReport[]>();
   const changesAfter = (revision: number): ChangeReport[] => {
+    const known = changeCache.get(revision);
+    if (known) return known;
     const list: ChangeReport[] = [];
+    changeCache.set(revision, list);
     try {
       list.push(...analyseChanges(revisionReader(revision), reader, mdpAt(revision)));
     } catch (err) {
@@ -143,6 +146,15 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
     docTs.push({ entry: e, check, report });
   }
 
+  // Each document timestamp's DSS certificates, read once for all signatures.
+  const validDocTs = docTs
+    .filter((d) => d.check?.valid && d.entry.structure)
+    .map((d) => {
+      const revision = d.entry.structure!.revision;
+      let certs: Set<string> | undefined;
+      const dssCerts = () => (certs ??= new Set(readDss(revisionReader(revision)).certs.map((x) => CertView.tryOf(x)?.sha256).filter((h): h is string => !!h)));
+      return { time: d.check!.time!, revision, reader: revisionReader(revision), dssCerts };
+    });
   const signatures: SignatureReport[] = [];
   for (const e of entries.filter((x) => x.kind === 'signature')) {
     signatures.push(
@@ -155,7 +167,7 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
         now,
         ctx,
         changesAfter,
-        docTs: docTs.filter((d) => d.check?.valid && d.entry.structure).map((d) => ({ time: d.check!.time!, revision: d.entry.structure!.revision, reader: revisionReader(d.entry.structure!.revision) })),
+        docTs: validDocTs,
       }),
     );
   }
@@ -173,7 +185,7 @@ interface SignatureDeps {
   now: Date;
   ctx: ValidationContext<CertificateSummary>;
   changesAfter: (revision: number) => ChangeReport[];
-  docTs: { time: Date; revision: number; reader: PdfReader }[];
+  docTs: { time: Date; revision: number; reader: PdfReader; dssCerts: () => Set<string> }[];
 }
 
 async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureReport> {
@@ -304,7 +316,7 @@ async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureR
 
   const dssCertSet = new Set(d.dss.certs.map((x) => CertView.tryOf(x)?.sha256));
   const dssHasChain = chain.length > 0 && chain.slice(0, -1).every((c) => dssCertSet.has(c.sha256));
-  const documentTimestampAfterDss = d.docTs.some((t) => t.revision > e.structure!.revision && readDss(t.reader).certs.some((x) => CertView.tryOf(x)?.sha256 === signer.sha256));
+  const documentTimestampAfterDss = d.docTs.some((t) => t.revision > e.structure!.revision && t.dssCerts().has(signer.sha256));
   report.level = padesLevel({
     cadesDetached: subFilter === 'ETSI.CAdES.detached',
     signingCertificateV2: !!cms.signingCertificateV2?.length,
@@ -375,18 +387,54 @@ const revocationValuesCrls = (v: Buffer) => revocationValuesPart(v, 0);
 const revocationValuesOcsps = (v: Buffer) => revocationValuesPart(v, 1);
 
 /**
- * The CMS inside a zero-padded /Contents. BER-aware (NSS, hence pdfsig, writes
- * indefinite lengths), which the signer's DER-only helper is not.
+ * The CMS inside a zero-padded /Contents: its first BER element. Found by reading tag and
+ * length octets only (indefinite lengths, as NSS and hence pdfsig write them, by walking to
+ * the end-of-contents), because parsing the whole CMS with asn1js just to learn its length
+ * cost an eighth of a verification; parseSignedData parses it properly afterwards.
  */
 function cmsFromContents(contents: Buffer): Buffer | null {
-  const r = asn1js.fromBER(new Uint8Array(contents.buffer, contents.byteOffset, contents.length));
-  if (r.offset === -1 || r.offset <= 0) return null;
-  return contents.subarray(0, r.offset);
+  const end = berEnd(contents, 0, 0);
+  return end > 0 ? contents.subarray(0, end) : null;
 }
 
+/** Offset just after the BER element at `at`, or -1 when it is not one (bounded nesting). */
+function berEnd(b: Buffer, at: number, depth: number): number {
+  if (depth > 64 || at >= b.length) return -1;
+  const tag = b[at];
+  let i = at + 1;
+  if ((tag & 0x1f) === 0x1f) {
+    while (i < b.length && b[i] & 0x80) i++;
+    i++;
+  }
+  if (i >= b.length) return -1;
+  const first = b[i++];
+  if (first === 0x80) {
+    if (!(tag & 0x20)) return -1; // indefinite length only for constructed encodings
+    while (i + 1 < b.length) {
+      if (b[i] === 0 && b[i + 1] === 0) return i + 2;
+      i = berEnd(b, i, depth + 1);
+      if (i < 0) return -1;
+    }
+    return -1;
+  }
+  let len = first;
+  if (first & 0x80) {
+    const n = first & 0x7f;
+    if (n > 4 || i + n > b.length) return -1;
+    len = 0;
+    for (let k = 0; k < n; k++) len = len * 256 + b[i++];
+  }
+  return i + len <= b.length ? i + len : -1;
+}
+
+/**
+ * A timestamp token's certificates, for building paths. The token is a CMS SignedData, and
+ * parseSignedData reads it some thirty times faster than the full token parser, which
+ * checkTimestamp still runs once per token.
+ */
 function tokenCerts(token: Buffer): Buffer[] {
   try {
-    return parseTimestampToken(token).certificates;
+    return parseSignedData(token).certificates;
   } catch {
     return [];
   }
