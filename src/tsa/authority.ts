@@ -1,12 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
+import { randomBytes } from 'node:crypto';
 import { OID } from '../asn1/oids.js';
+import {
+  bitString, children, content, DerError, explicit, expect, generalizedTime, implicit, integer, integerContent, octetString, oid,
+  readBoolean, readDer, readOid, readSmallInt, seq, seqOf, set, setOf, TAG, tlv, utf8String, whole,
+} from '../asn1/der.js';
+import {
+  digest, digestAlgorithmDer, hashFromOid, hashLength, schemeFor, signatureAlgorithmDer, signWith, type HashName, type SignatureScheme,
+} from '../crypto/algorithms.js';
 import type { Signer } from '../crypto/signer.js';
 import { certFields } from '../revocation/cert-fields.js';
-import { integer, integerContent, octets, seq, tlv } from '../revocation/der.js';
-import { signatureAlgorithmFor, signWith } from '../revocation/signature-algorithm.js';
-import { IMPRINT_HASH_BY_OID, IMPRINT_HASH_OID, IMPRINT_LENGTH, type ImprintHash } from './algorithms.js';
 
 /** RFC 3161 §2.4.2 PKIFailureInfo bit numbers. */
 export const PKIFailure = {
@@ -37,12 +39,44 @@ export interface TimestampAuthorityOptions {
 function failureInfo(bit: number): Buffer {
   const bytes = Buffer.alloc((bit >> 3) + 1);
   bytes[bit >> 3] = 0x80 >> (bit & 7);
-  return tlv(0x03, Buffer.from([7 - (bit & 7)]), bytes);
+  return bitString(bytes, 7 - (bit & 7));
 }
 
 /** A TimeStampResp with status rejection(2), a reason text and the failure bit. */
 export function rejection(failure: PKIFailureName, text: string): Buffer {
-  return seq(seq(integer(2), seq(tlv(0x0c, Buffer.from(text, 'utf8'))), failureInfo(PKIFailure[failure])));
+  return seq(seq(integer(2), seq(utf8String(text)), failureInfo(PKIFailure[failure])));
+}
+
+const GRANTED = seq(integer(0));
+const V1 = integer(1);
+const V3 = integer(3);
+const ATTR_CONTENT_TYPE = seq(oid(OID.contentType), set(oid(OID.tstInfo)));
+const MESSAGE_DIGEST = oid(OID.messageDigest);
+
+/**
+ * Everything of a token that does not change from one timestamp to the next, encoded once
+ * per TSA: SignedData's digestAlgorithms, the certificates field, the signer identifier,
+ * the signing-certificate-v2 attribute, algorithm identifiers, policy and accuracy.
+ */
+interface TokenTemplate {
+  scheme: SignatureScheme;
+  digestAlgorithms: Buffer;
+  digestAlgorithm: Buffer;
+  signatureAlgorithm: Buffer;
+  certificates: Buffer;
+  sid: Buffer;
+  essAttr: Buffer;
+  policy: Buffer;
+  accuracy: Buffer;
+  imprintAlgorithm: Record<HashName, Buffer>;
+}
+
+function accuracyDer(ms: number): Buffer {
+  // Accuracy ::= SEQUENCE { seconds INTEGER OPTIONAL, millis [0] IMPLICIT INTEGER (1..999) OPTIONAL, … }
+  if (ms < 1000) return seq(implicit(0, integerContent(Math.max(1, Math.round(ms)))));
+  const s = Math.floor(ms / 1000);
+  const rest = Math.round(ms % 1000);
+  return rest ? seq(integer(s), implicit(0, integerContent(rest))) : seq(integer(s));
 }
 
 /**
@@ -53,110 +87,127 @@ export function rejection(failure: PKIFailureName, text: string): Buffer {
  * Tokens are CMS SignedData over TSTInfo with signed attributes content-type,
  * message-digest and signing-certificate-v2 (ESSCertIDv2, RFC 5816), signed through the
  * `Signer` over the DER of the signed attributes so an HSM key works.
+ *
+ * Why hand-written DER: a token is on the signer's B-T path once per signature. Built with
+ * pkijs (TSTInfo, SignedData, re-encoding the certificate chain each time) it cost about
+ * ten RSA signatures; from the template below it costs about one.
  */
 export class TimestampAuthority {
-  private readonly accuracyMs: number;
   private readonly now: () => Date;
-  private readonly essCertIdAttr: pkijs.Attribute;
-  private readonly certs: pkijs.Certificate[];
-  private readonly tsaCert: pkijs.Certificate;
+  private readonly t: TokenTemplate;
 
   constructor(private readonly opts: TimestampAuthorityOptions) {
-    this.accuracyMs = opts.accuracyMs ?? 1000;
     this.now = opts.now ?? (() => new Date());
-    this.tsaCert = pkijs.Certificate.fromBER(opts.certificate);
-    this.certs = [opts.certificate, ...opts.chain].map((c) => pkijs.Certificate.fromBER(c));
     const f = certFields(opts.certificate);
-    // SigningCertificateV2 { certs { ESSCertIDv2 { certHash, issuerSerial { [4] issuer, serial } } } }
+    const scheme = schemeFor(opts.signer);
+    // SigningCertificateV2 { certs { ESSCertIDv2 { certHash, issuerSerial { { [4] issuer }, serial } } } }
     // hashAlgorithm sha256 is the DEFAULT and so omitted.
-    const issuerSerial = seq(seq(tlv(0xa4, f.issuer)), tlv(0x02, integerContent(f.serialHex)));
-    const essCertIdV2 = seq(seq(seq(octets(createHash('sha256').update(opts.certificate).digest()), issuerSerial)));
-    this.essCertIdAttr = new pkijs.Attribute({ type: OID.signingCertificateV2, values: [asn1js.fromBER(essCertIdV2).result] });
+    const issuerSerial = seq(seq(explicit(4, f.issuer)), integer(f.serialHex));
+    const essCertIdV2 = seq(seq(seq(octetString(digest('sha256', opts.certificate)), issuerSerial)));
+    const digestAlgorithm = digestAlgorithmDer(scheme.hash);
+    this.t = {
+      scheme,
+      digestAlgorithm,
+      digestAlgorithms: set(digestAlgorithm),
+      signatureAlgorithm: signatureAlgorithmDer(scheme),
+      // certificates [0] IMPLICIT CertificateSet: the TSA certificate first, then its chain.
+      certificates: implicit(0, Buffer.concat([opts.certificate, ...opts.chain]), true),
+      sid: seq(f.issuer, integer(f.serialHex)),
+      essAttr: seq(oid(OID.signingCertificateV2), set(essCertIdV2)),
+      policy: oid(opts.policyOid),
+      accuracy: accuracyDer(opts.accuracyMs ?? 1000),
+      imprintAlgorithm: { sha256: digestAlgorithmDer('sha256'), sha384: digestAlgorithmDer('sha384'), sha512: digestAlgorithmDer('sha512') },
+    };
   }
 
   /** Answers a DER TimeStampReq with a DER TimeStampResp. */
   async respond(queryDer: Buffer): Promise<Buffer> {
-    let req: pkijs.TimeStampReq;
+    let req: TimestampQuery;
     try {
-      const parsed = asn1js.fromBER(queryDer);
-      if (parsed.offset === -1 || parsed.offset !== queryDer.length) throw new Error('not one DER object');
-      req = new pkijs.TimeStampReq({ schema: parsed.result });
+      req = parseTimestampQuery(queryDer);
     } catch {
       return rejection('badDataFormat', 'the request is not a DER TimeStampReq');
     }
     if (req.version !== 1) return rejection('badDataFormat', 'only TimeStampReq version 1 is supported');
-    const hash = IMPRINT_HASH_BY_OID.get(req.messageImprint.hashAlgorithm.algorithmId);
+    const hash = hashFromOid(req.hashAlgorithm);
     if (!hash) return rejection('badAlg', 'message imprint hash must be SHA-256, SHA-384 or SHA-512');
-    const imprint = Buffer.from(req.messageImprint.hashedMessage.valueBlock.valueHexView);
-    if (imprint.length !== IMPRINT_LENGTH[hash]) return rejection('badDataFormat', `a ${hash} imprint is ${IMPRINT_LENGTH[hash]} bytes`);
-    if (req.reqPolicy && req.reqPolicy !== this.opts.policyOid) return rejection('unacceptedPolicy', `this TSA only issues under policy ${this.opts.policyOid}`);
-    if (req.extensions?.length) return rejection('unacceptedExtension', 'no request extensions are supported');
-    const nonce = req.nonce ? Buffer.from(req.nonce.valueBlock.valueHexView) : undefined;
+    if (req.imprint.length !== hashLength(hash)) return rejection('badDataFormat', `a ${hash} imprint is ${hashLength(hash)} bytes`);
+    if (req.policy && req.policy !== this.opts.policyOid) return rejection('unacceptedPolicy', `this TSA only issues under policy ${this.opts.policyOid}`);
+    if (req.hasExtensions) return rejection('unacceptedExtension', 'no request extensions are supported');
     try {
-      const token = await this.issue(imprint, hash, nonce, req.certReq ?? false);
-      return seq(seq(integer(0)), token);
+      // The imprint's AlgorithmIdentifier is echoed as the client wrote it (with or without NULL).
+      const token = await this.issue(req.imprintAlgorithm, req.imprint, req.nonce, req.certReq);
+      return seq(GRANTED, token);
     } catch {
       return rejection('systemFailure', 'the timestamp could not be signed');
     }
   }
 
   /** A TimeStampToken (ContentInfo DER) for an imprint, for in-process use. */
-  async stamp(imprint: Buffer, hash: ImprintHash, opts: { nonce?: bigint; certReq?: boolean } = {}): Promise<Buffer> {
-    if (!IMPRINT_HASH_OID[hash]) throw new Error(`unsupported imprint hash ${hash}`);
-    if (imprint.length !== IMPRINT_LENGTH[hash]) throw new Error(`a ${hash} imprint is ${IMPRINT_LENGTH[hash]} bytes`);
-    return this.issue(imprint, hash, opts.nonce !== undefined ? integerContent(opts.nonce) : undefined, opts.certReq ?? true);
+  async stamp(imprint: Buffer, hash: HashName, opts: { nonce?: bigint; certReq?: boolean } = {}): Promise<Buffer> {
+    const alg = this.t.imprintAlgorithm[hash];
+    if (!alg) throw new Error(`unsupported imprint hash ${hash}`);
+    if (imprint.length !== hashLength(hash)) throw new Error(`a ${hash} imprint is ${hashLength(hash)} bytes`);
+    return this.issue(alg, imprint, opts.nonce !== undefined ? integerContent(opts.nonce) : undefined, opts.certReq ?? true);
   }
 
-  private async issue(imprint: Buffer, hash: ImprintHash, nonce: Buffer | undefined, certReq: boolean): Promise<Buffer> {
+  private async issue(imprintAlgorithm: Buffer, imprint: Buffer, nonce: Buffer | undefined, certReq: boolean): Promise<Buffer> {
+    const t = this.t;
     // 128 random bits, top bit cleared so the INTEGER stays positive (RFC 3161 §2.4.2 uniqueness).
     const serial = randomBytes(16);
     serial[0] &= 0x7f;
-    const ms = this.accuracyMs;
-    const tst = new pkijs.TSTInfo({
-      version: 1,
-      policy: this.opts.policyOid,
-      messageImprint: new pkijs.MessageImprint({
-        hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: IMPRINT_HASH_OID[hash] }),
-        hashedMessage: new asn1js.OctetString({ valueHex: imprint }),
-      }),
-      serialNumber: new asn1js.Integer({ valueHex: serial }),
-      genTime: this.now(),
-      accuracy: new pkijs.Accuracy(ms >= 1000
-        ? { seconds: Math.floor(ms / 1000), ...(ms % 1000 ? { millis: ms % 1000 } : {}) }
-        : { millis: Math.max(1, Math.round(ms)) }),
-      ...(nonce ? { nonce: new asn1js.Integer({ valueHex: nonce }) } : {}),
-    });
-    const tstDer = Buffer.from(tst.toSchema().toBER());
+    const tstParts = [V1, t.policy, seq(imprintAlgorithm, octetString(imprint)), integer(serial.toString('hex')), generalizedTime(this.now(), { millis: true }), t.accuracy];
+    if (nonce) tstParts.push(tlv(TAG.INTEGER, nonce));
+    const tst = seqOf(tstParts);
 
-    const alg = signatureAlgorithmFor(this.opts.signer);
-    const digestAlg = () => new pkijs.AlgorithmIdentifier({ algorithmId: IMPRINT_HASH_OID[alg.hash] });
-    const attrs = [
-      new pkijs.Attribute({ type: OID.contentType, values: [new asn1js.ObjectIdentifier({ value: OID.tstInfo })] }),
-      new pkijs.Attribute({ type: OID.messageDigest, values: [new asn1js.OctetString({ valueHex: createHash(alg.hash).update(tstDer).digest() })] }),
-      this.essCertIdAttr,
-    ];
-    // DER SET OF: elements in ascending order of their encodings; what is signed is that SET.
-    const encoded = attrs.map((a) => ({ a, der: Buffer.from(a.toSchema().toBER()) })).sort((x, y) => Buffer.compare(x.der, y.der));
-    const signedAttrsDer = tlv(0x31, Buffer.concat(encoded.map((e) => e.der)));
-    const signature = await signWith(this.opts.signer, alg, signedAttrsDer);
+    // DER SET OF sorted by encoding; what is signed is that SET, what is written is it as [0] IMPLICIT.
+    const signedAttrs = setOf([ATTR_CONTENT_TYPE, seq(MESSAGE_DIGEST, set(octetString(digest(t.scheme.hash, tst)))), t.essAttr]);
+    const signature = await signWith(this.opts.signer, signedAttrs, t.scheme);
+    const writtenAttrs = Buffer.from(signedAttrs);
+    writtenAttrs[0] = TAG.CTX0;
 
-    const signedData = new pkijs.SignedData({
-      version: 3,
-      digestAlgorithms: [digestAlg()],
-      encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: OID.tstInfo, eContent: new asn1js.OctetString({ valueHex: tstDer }) }),
-      ...(certReq ? { certificates: this.certs } : {}),
-      signerInfos: [
-        new pkijs.SignerInfo({
-          version: 1,
-          sid: new pkijs.IssuerAndSerialNumber({ issuer: this.tsaCert.issuer, serialNumber: this.tsaCert.serialNumber }),
-          digestAlgorithm: digestAlg(),
-          signedAttrs: new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes: encoded.map((e) => e.a) }),
-          signatureAlgorithm: pkijs.AlgorithmIdentifier.fromBER(alg.der),
-          signature: new asn1js.OctetString({ valueHex: signature }),
-        }),
-      ],
-    });
-    const contentInfo = new pkijs.ContentInfo({ contentType: OID.signedData, content: signedData.toSchema(true) });
-    return Buffer.from(contentInfo.toSchema().toBER());
+    const signerInfo = seq(V1, t.sid, t.digestAlgorithm, writtenAttrs, t.signatureAlgorithm, octetString(signature));
+    const sdParts = [V3, t.digestAlgorithms, seq(oid(OID.tstInfo), explicit(0, octetString(tst)))];
+    if (certReq) sdParts.push(t.certificates);
+    sdParts.push(set(signerInfo));
+    return seq(oid(OID.signedData), explicit(0, seqOf(sdParts)));
   }
+}
+
+interface TimestampQuery {
+  version: number;
+  hashAlgorithm: string;
+  /** The imprint AlgorithmIdentifier's DER as received. */
+  imprintAlgorithm: Buffer;
+  imprint: Buffer;
+  policy: string | undefined;
+  /** INTEGER content octets as received (echoed byte for byte). */
+  nonce: Buffer | undefined;
+  certReq: boolean;
+  hasExtensions: boolean;
+}
+
+/** TimeStampReq ::= SEQUENCE { version, messageImprint, reqPolicy OPTIONAL, nonce OPTIONAL, certReq DEFAULT FALSE, extensions [0] OPTIONAL } */
+function parseTimestampQuery(der: Buffer): TimestampQuery {
+  const f = children(der, readDer(der, TAG.SEQUENCE, 'TimeStampReq'));
+  const version = readSmallInt(der, expect(f[0], TAG.INTEGER, 'version'));
+  const [algT, imprintT, extra] = children(der, expect(f[1], TAG.SEQUENCE, 'messageImprint'));
+  if (extra) throw new DerError('bad MessageImprint', extra.start);
+  const hashAlgorithm = readOid(der, children(der, expect(algT, TAG.SEQUENCE, 'hashAlgorithm'))[0]);
+  const q: TimestampQuery = {
+    version, hashAlgorithm, imprintAlgorithm: Buffer.from(whole(der, algT)), imprint: Buffer.from(content(der, expect(imprintT, TAG.OCTET_STRING, 'hashedMessage'))),
+    policy: undefined, nonce: undefined, certReq: false, hasExtensions: false,
+  };
+  let i = 2;
+  if (f[i]?.tag === TAG.OID) q.policy = readOid(der, f[i++]);
+  if (f[i]?.tag === TAG.INTEGER) {
+    q.nonce = Buffer.from(content(der, f[i++]));
+    if (q.nonce.length === 0) throw new DerError('empty nonce');
+  }
+  if (f[i]?.tag === TAG.BOOLEAN) q.certReq = readBoolean(der, f[i++]);
+  if (f[i]?.tag === TAG.CTX0) {
+    q.hasExtensions = children(der, f[i++]).length > 0;
+  }
+  if (i !== f.length) throw new DerError('unexpected field in TimeStampReq', f[i].start);
+  return q;
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { integerContent } from '../revocation/der.js';
-import { IMPRINT_HASH_OID, IMPRINT_LENGTH, type ImprintHash } from './algorithms.js';
+import { integerContent } from '../asn1/der.js';
+import { hashLength, hashOid, type HashName } from '../crypto/algorithms.js';
 import { parseTimestampToken } from './token.js';
 
 export class TimestampError extends Error {
@@ -13,11 +13,11 @@ export class TimestampError extends Error {
 }
 
 /** A DER TimeStampReq asking for the TSA certificate, with the given nonce. */
-export function buildTimestampQuery(imprint: Buffer, hash: ImprintHash, opts: { nonce?: bigint; certReq?: boolean; policy?: string } = {}): Buffer {
+export function buildTimestampQuery(imprint: Buffer, hash: HashName, opts: { nonce?: bigint; certReq?: boolean; policy?: string } = {}): Buffer {
   const req = new pkijs.TimeStampReq({
     version: 1,
     messageImprint: new pkijs.MessageImprint({
-      hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: IMPRINT_HASH_OID[hash] }),
+      hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: hashOid(hash) }),
       hashedMessage: new asn1js.OctetString({ valueHex: imprint }),
     }),
     certReq: opts.certReq ?? true,
@@ -52,8 +52,8 @@ export function tokenFromResponse(respDer: Buffer): Buffer {
  * our imprint and echoes our nonce and that its signature verifies with the certificate it
  * carries (trust in that certificate is the verifier's job).
  */
-export async function requestTimestamp(url: string, imprint: Buffer, hash: ImprintHash, opts: { timeoutMs?: number } = {}): Promise<Buffer> {
-  if (imprint.length !== IMPRINT_LENGTH[hash]) throw new TimestampError(`a ${hash} imprint is ${IMPRINT_LENGTH[hash]} bytes`);
+export async function requestTimestamp(url: string, imprint: Buffer, hash: HashName, opts: { timeoutMs?: number } = {}): Promise<Buffer> {
+  if (imprint.length !== hashLength(hash)) throw new TimestampError(`a ${hash} imprint is ${hashLength(hash)} bytes`);
   const nonce = BigInt('0x' + randomBytes(8).toString('hex'));
   const res = await fetch(url, {
     method: 'POST',

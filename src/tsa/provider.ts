@@ -1,10 +1,10 @@
 import type { TimestampAuthority } from './authority.js';
-import type { ImprintHash } from './algorithms.js';
+import type { HashName } from '../crypto/signer.js';
 import { requestTimestamp } from './client.js';
 
 /** Where the signer gets RFC 3161 tokens: the built-in TSA in-process, or an external one. */
 export interface TimestampProvider {
-  timestamp(imprint: Buffer, hash: ImprintHash): Promise<Buffer /* TimeStampToken (ContentInfo DER) */>;
+  timestamp(imprint: Buffer, hash: HashName): Promise<Buffer /* TimeStampToken (ContentInfo DER) */>;
 }
 
 /** The built-in TSA without a network hop; tokens carry the TSA certificate and chain. */
