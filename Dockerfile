@@ -15,6 +15,8 @@ ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 DATA_DIR=/data
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The public verification page's static files are served from the source tree.
+COPY --from=build /app/src/http/verify-page ./src/http/verify-page
 COPY package.json openapi.yaml ./
 COPY certs ./certs
 RUN mkdir -p /data && chown node:node /data
