@@ -1,10 +1,10 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity, Version, type Extension, type Name } from '@peculiar/asn1-x509';
+import { AlgorithmIdentifier, Certificate, Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity, Version, type Extension, type Name } from '@peculiar/asn1-x509';
 import { OID } from '../asn1/oids.js';
+import { schemeFor, signatureAlgorithmDer, signWith, verifySignature } from '../crypto/algorithms.js';
 import { keyObjectSigner, type Signer } from '../crypto/signer.js';
 import { unprocessable } from '../errors.js';
-import { signWith, signatureAlgorithmFor } from './algorithms.js';
 import { keyIdentifier } from './extensions.js';
 import { assertKeyStrength, generateKeyPair, type KeyAlgorithm } from './keys.js';
 import { buildSubjectName, formatName, parseNameFields, type SubjectFields } from './name.js';
@@ -48,6 +48,27 @@ interface Template {
   extensions: Extension[];
 }
 
+/**
+ * The AlgorithmIdentifier a CA key signs certificates and CSRs with: PKCS#1 v1.5 with
+ * SHA-256 for RSA (every relying party verifies it), ECDSA with the curve's hash.
+ */
+export function signatureAlgorithmIdentifier(signer: Signer): AlgorithmIdentifier {
+  return AsnConvert.parse(signatureAlgorithmDer(schemeFor(signer)), AlgorithmIdentifier);
+}
+
+/**
+ * Signs `data` with the algorithm above and checks the result with the signer's public
+ * key: a wrong key behind a Signer (a misconfigured HSM slot) must not produce a
+ * certificate nobody can verify.
+ */
+export async function signChecked(signer: Signer, data: Uint8Array): Promise<{ identifier: AlgorithmIdentifier; signature: Buffer }> {
+  const scheme = schemeFor(signer);
+  const algorithm = signatureAlgorithmDer(scheme);
+  const signature = await signWith(signer, data, scheme);
+  if (!verifySignature({ publicKey: signer.publicKey, algorithm, data, signature })) throw new Error('the signer produced a signature its own public key does not verify');
+  return { identifier: AsnConvert.parse(algorithm, AlgorithmIdentifier), signature };
+}
+
 function spkiOf(publicKey: KeyObject): SubjectPublicKeyInfo {
   return AsnConvert.parse(publicKey.export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo);
 }
@@ -89,12 +110,12 @@ async function sign(issuer: { name: Name; signer: Signer }, t: Template): Promis
     validity: new Validity({ notBefore, notAfter }),
     subject: t.subject,
     // Must equal the outer signatureAlgorithm (RFC 5280 §4.1.2.3).
-    signature: signatureAlgorithmFor(issuer.signer.publicKey).identifier,
+    signature: signatureAlgorithmIdentifier(issuer.signer),
     subjectPublicKeyInfo: spkiOf(t.publicKey),
     extensions: new Extensions(t.extensions),
   });
   const tbsDer = Buffer.from(AsnConvert.serialize(tbs));
-  const { identifier: sigAlg, signature } = await signWith(issuer.signer, tbsDer);
+  const { identifier: sigAlg, signature } = await signChecked(issuer.signer, tbsDer);
   const cert = new Certificate({ tbsCertificate: tbs, signatureAlgorithm: sigAlg, signatureValue: new Uint8Array(signature).buffer });
   const der = Buffer.from(AsnConvert.serialize(cert));
   return { der, serial, subject: formatName(t.subject), notBefore, notAfter };

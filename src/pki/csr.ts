@@ -4,8 +4,8 @@ import { Attributes, CertificationRequest, CertificationRequestInfo } from '@pec
 import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { keyObjectSigner } from '../crypto/signer.js';
 import { badRequest, unprocessable } from '../errors.js';
-import { checkSignature, signWith } from './algorithms.js';
-import { certificatePublicKey } from './ca.js';
+import { parseSignatureAlgorithm, signaturePolicyProblem, verifySignature } from '../crypto/algorithms.js';
+import { certificatePublicKey, signChecked } from './ca.js';
 import { parseCertificate, parseCertificateSummary, type CertificateSummary } from './certificate.js';
 import { assertKeyStrength, generateKeyPair, type KeyAlgorithm } from './keys.js';
 import { buildSubjectName, formatName, type SubjectFields } from './name.js';
@@ -16,6 +16,22 @@ export interface ParsedCsr {
   /** The requester's own subject, for logs only: certificates take their subject from the registry. */
   requestedSubject: string;
   signatureAlgorithm: string;
+}
+
+/**
+ * The algorithm policy first (so a SHA-1 request is named as such rather than verified),
+ * then the signature. Key size is judged by assertKeyStrength with its own error.
+ */
+function checkSignature(algorithm: Buffer, data: Uint8Array, signature: Uint8Array, publicKey: KeyObject): 'valid' | 'invalid' | 'weak-hash' | 'weak-key' | 'unsupported-algorithm' {
+  let alg;
+  try {
+    alg = parseSignatureAlgorithm(algorithm);
+  } catch {
+    return 'unsupported-algorithm';
+  }
+  const problem = signaturePolicyProblem(alg);
+  if (problem) return problem.code;
+  return verifySignature({ publicKey, algorithm: alg, data, signature }) ? 'valid' : 'invalid';
 }
 
 const PEM_RE = /-----BEGIN (NEW )?CERTIFICATE REQUEST-----([\s\S]*?)-----END (NEW )?CERTIFICATE REQUEST-----/;
@@ -48,9 +64,9 @@ export function parseCsr(input: string | Buffer): ParsedCsr {
   }
   if (!req.certificationRequestInfoRaw) throw badRequest('csr-malformed', 'the certificate request is not a well-formed PKCS#10 structure');
   assertKeyStrength(publicKey);
-  const check = checkSignature(req.signatureAlgorithm, new Uint8Array(req.certificationRequestInfoRaw), new Uint8Array(req.signature), publicKey);
-  if (check === 'weak-algorithm') throw unprocessable('csr-weak-algorithm', 'the request is signed with SHA-1 or MD5; sign it with SHA-256 or stronger');
-  if (check === 'unsupported-algorithm') throw unprocessable('csr-unsupported-algorithm', `signature algorithm ${req.signatureAlgorithm.algorithm} is not supported`);
+  const check = checkSignature(Buffer.from(AsnConvert.serialize(req.signatureAlgorithm)), new Uint8Array(req.certificationRequestInfoRaw), new Uint8Array(req.signature), publicKey);
+  if (check === 'weak-hash') throw unprocessable('csr-weak-algorithm', 'the request is signed with SHA-1 or MD5; sign it with SHA-256 or stronger');
+  if (check === 'unsupported-algorithm' || check === 'weak-key') throw unprocessable('csr-unsupported-algorithm', `signature algorithm ${req.signatureAlgorithm.algorithm} is not supported`);
   if (check !== 'valid') throw unprocessable('csr-signature-invalid', 'the request\'s signature does not verify with its own public key (no proof of possession)');
   return { publicKey, requestedSubject: formatName(req.certificationRequestInfo.subject), signatureAlgorithm: req.signatureAlgorithm.algorithm };
 }
@@ -65,7 +81,7 @@ export async function buildCsr(subject: SubjectFields, keys: { privateKey: KeyOb
     attributes: new Attributes(),
   });
   const infoDer = Buffer.from(AsnConvert.serialize(info));
-  const { identifier, signature } = await signWith(keyObjectSigner(keys.privateKey, keys.publicKey), infoDer);
+  const { identifier, signature } = await signChecked(keyObjectSigner(keys.privateKey, keys.publicKey), infoDer);
   const req = new CertificationRequest({ certificationRequestInfo: info, signatureAlgorithm: identifier, signature: new Uint8Array(signature).buffer });
   return Buffer.from(AsnConvert.serialize(req));
 }
@@ -97,7 +113,7 @@ export function acceptSubordinateCertificate(pendingPublicKey: KeyObject, certif
   if (!rootSummary.isCa || !rootSummary.selfIssued) throw unprocessable('not-a-root-certificate', 'the root certificate is not a self-signed CA certificate');
   const cert = parseCertificate(certificate);
   const rootKey = certificatePublicKey(rootCertificate);
-  const check = checkSignature(cert.signatureAlgorithm, new Uint8Array(cert.tbsCertificateRaw ?? AsnConvert.serialize(cert.tbsCertificate)), new Uint8Array(cert.signatureValue), rootKey);
+  const check = checkSignature(Buffer.from(AsnConvert.serialize(cert.signatureAlgorithm)), new Uint8Array(cert.tbsCertificateRaw ?? AsnConvert.serialize(cert.tbsCertificate)), new Uint8Array(cert.signatureValue), rootKey);
   if (check !== 'valid' || summary.issuer !== rootSummary.subject) {
     throw unprocessable('certificate-signature-invalid', 'the certificate was not issued by the given root');
   }
