@@ -105,6 +105,10 @@ export const TEXT = {
       object: 'một phần của tài liệu',
       'trailing-data': 'dữ liệu lạ được thêm vào cuối tệp',
       unreadable: 'phần không đọc được',
+      shadow: 'nội dung chuẩn bị sẵn trước khi ký rồi mới được gắn vào (tấn công "shadow")',
+      'redefined-object': 'một phần đã ký bị định nghĩa lại',
+      content: 'nội dung trang',
+      'document-timestamp': 'dấu thời gian cho toàn bộ tài liệu',
     },
     verdictChange: { allowed: 'được phép', disallowed: 'KHÔNG được phép' },
     errors: {
@@ -227,6 +231,10 @@ export const TEXT = {
       object: 'part of the document',
       'trailing-data': 'unknown data appended to the file',
       unreadable: 'unreadable part',
+      shadow: 'content prepared before signing and switched in afterwards (shadow attack)',
+      'redefined-object': 'a signed part of the document redefined',
+      content: 'page content',
+      'document-timestamp': 'document timestamp',
     },
     verdictChange: { allowed: 'permitted', disallowed: 'NOT permitted' },
     errors: {
