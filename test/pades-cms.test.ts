@@ -8,6 +8,7 @@ import { OID } from '../src/asn1/oids.js';
 import { assembleSignedData, buildSignedAttributes, parseSignedData, signDigest, addTimestampToCms } from '../src/pades/cms.js';
 import { parseSignedDataWithPkijs } from '../src/pades/cms-parse.js';
 import { TimestampAuthority } from '../src/tsa/authority.js';
+import { TAG, children, readTlv, tlv, whole } from '../src/asn1/der.js';
 import { makePadesPki, opensslTimestamper } from './helpers/pades-pki.js';
 import { needTool, run } from './helpers/tools.js';
 
@@ -130,7 +131,9 @@ t.test('the DER walk gives exactly what the pkijs parser gives, on our CMS and o
   const withToken = (await signDigest(digest, pki.rsa.signer, { certificate: pki.rsa.certificate, chain: pki.rsa.chain }, (sig) => ossl.timestamp(createHash('sha256').update(sig).digest(), 'sha256'))).cms;
   samples.push(['B-T (openssl ts token)', withToken], ['openssl ts token', parseSignedData(withToken).timestampTokens[0]]);
   const ours = new TimestampAuthority({ certificate: pki.tsa.certificate, chain: [pki.issuing.certificate], signer: pki.tsa.signer, policyOid: '1.3.6.1.4.1.55555.1.2' });
-  samples.push(['our TSA token (BER eContent)', await ours.stamp(digest, 'sha256')]);
+  const token = await ours.stamp(digest, 'sha256');
+  samples.push(['our TSA token', token], ['a token with its TSTInfo in BER segments', berSegmentedEContent(token)]);
+  t.same(parseSignedData(berSegmentedEContent(token)).eContent, parseSignedData(token).eContent, 'BER segments joined into the same TSTInfo');
   const opensslCms = (extra: string[]) => {
     const out = join(dir, 'ossl.der');
     const r = run('openssl', ['cms', '-sign', '-binary', '-in', join(dir, 'content.bin'), '-signer', join(pki.dir, 'rsa.pem'), '-inkey', join(pki.dir, 'rsa.key'), '-certfile', join(pki.dir, 'issuing.pem'), '-outform', 'DER', '-out', out, ...extra]);
@@ -145,3 +148,19 @@ t.test('the DER walk gives exactly what the pkijs parser gives, on our CMS and o
     t.ok(fast.signerCertificate, `${name}: signer found`);
   }
 });
+
+/** The same token with eContent as a constructed OCTET STRING of two pieces (BER, as some TSAs send it). */
+function berSegmentedEContent(token: Buffer): Buffer {
+  const ci = readTlv(token);
+  const [ct, explicit] = children(token, ci);
+  const sd = children(token, explicit)[0];
+  const [version, algs, encap, ...rest] = children(token, sd);
+  const [type, wrapper] = children(token, encap);
+  const octets = children(token, wrapper)[0];
+  const value = token.subarray(octets.contentStart, octets.end);
+  const half = value.length >> 1;
+  const segmented = tlv(TAG.OCTET_STRING_CONSTRUCTED, tlv(TAG.OCTET_STRING, value.subarray(0, half)), tlv(TAG.OCTET_STRING, value.subarray(half)));
+  const newEncap = tlv(TAG.SEQUENCE, whole(token, type), tlv(TAG.CTX0, segmented));
+  const newSd = tlv(TAG.SEQUENCE, whole(token, version), whole(token, algs), newEncap, ...rest.map((r) => whole(token, r)));
+  return tlv(TAG.SEQUENCE, whole(token, ct), tlv(TAG.CTX0, newSd));
+}

@@ -4,7 +4,7 @@ import type { HashName, RsaPadding } from '../crypto/signer.js';
 import { OID } from '../asn1/oids.js';
 import { unprocessable } from '../errors.js';
 import { hashFromOid } from './algorithms.js';
-import { TAG, childrenOf, oidToString, readTlv } from './der.js';
+import { TAG, children as derChildren, readOid, readSmallInt, readTime, readTlv, type Tlv } from '../asn1/der.js';
 import { issuerAndSerialOf } from './cms-template.js';
 
 /** What a verifier needs from a CMS SignedData (a PAdES signature or an RFC 3161 token). */
@@ -212,7 +212,6 @@ function essCertIdsV2(v: asn1js.AsnType): { hashAlgorithm: string; certHash: Buf
   });
 }
 
-type Tlv = ReturnType<typeof childrenOf>[number];
 const NOT_HANDLED = undefined;
 
 /**
@@ -225,37 +224,37 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
   const slice = (t: Tlv) => Buffer.from(der.subarray(t.start, t.end));
   const content = (t: Tlv) => der.subarray(t.contentStart, t.end);
   const oidOf = (t: Tlv | undefined) => {
-    if (!t || t.tag !== TAG.OID) throw new RangeError('OID expected');
-    return oidToString(content(t));
+    if (!t) throw new RangeError('OID expected');
+    return readOid(der, t);
   };
   const smallInt = (t: Tlv | undefined) => {
-    if (!t || t.tag !== TAG.INTEGER || t.end - t.contentStart > 4) throw new RangeError('small INTEGER expected');
-    return der.readIntBE(t.contentStart, t.end - t.contentStart);
+    if (!t) throw new RangeError('INTEGER expected');
+    return readSmallInt(der, t);
   };
   const expect = (t: Tlv | undefined, tag: number): Tlv => {
     if (!t || t.tag !== tag) throw new RangeError(`tag 0x${tag.toString(16)} expected`);
     return t;
   };
 
-  const [contentType, explicit] = childrenOf(der, top);
+  const [contentType, explicit] = derChildren(der, top);
   if (oidOf(contentType) !== OID.signedData) return NOT_HANDLED;
-  const sdParts = childrenOf(der, expect(explicit, TAG.CTX0));
+  const sdParts = derChildren(der, expect(explicit, TAG.CTX0));
   if (sdParts.length !== 1) return NOT_HANDLED;
-  const sd = childrenOf(der, expect(sdParts[0], TAG.SEQUENCE));
+  const sd = derChildren(der, expect(sdParts[0], TAG.SEQUENCE));
   // SignedData: version, digestAlgorithms, encapContentInfo, [0] certificates?, [1] crls?, signerInfos
   let i = 0;
   smallInt(sd[i++]);
   expect(sd[i++], TAG.SET);
-  const encap = childrenOf(der, expect(sd[i++], TAG.SEQUENCE));
+  const encap = derChildren(der, expect(sd[i++], TAG.SEQUENCE));
   const eContentType = oidOf(encap[0]);
   let eContent: Buffer | null = null;
   if (encap[1]) {
-    const inner = childrenOf(der, expect(encap[1], TAG.CTX0));
+    const inner = derChildren(der, expect(encap[1], TAG.CTX0));
     if (inner.length !== 1) return NOT_HANDLED;
     if (inner[0].tag === TAG.OCTET_STRING) eContent = Buffer.from(content(inner[0]));
     else if (inner[0].tag === TAG.OCTET_STRING_CONSTRUCTED) {
       // BER segments (pkijs writes a timestamp's TSTInfo this way): one level of primitive pieces
-      const pieces = childrenOf(der, inner[0]);
+      const pieces = derChildren(der, inner[0]);
       if (!pieces.every((x) => x.tag === TAG.OCTET_STRING)) return NOT_HANDLED;
       eContent = Buffer.concat(pieces.map(content));
     } else return NOT_HANDLED;
@@ -263,27 +262,27 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
   const certificates: Buffer[] = [];
   const crls: Buffer[] = [];
   const ocsps: Buffer[] = [];
-  if (sd[i]?.tag === TAG.CTX0) for (const c of childrenOf(der, sd[i++])) certificates.push(slice(c));
+  if (sd[i]?.tag === TAG.CTX0) for (const c of derChildren(der, sd[i++])) certificates.push(slice(c));
   if (sd[i]?.tag === TAG.CTX1) {
-    for (const r of childrenOf(der, sd[i++])) {
+    for (const r of derChildren(der, sd[i++])) {
       if (r.tag === TAG.CTX1) {
         // OtherRevocationInfoFormat ::= SEQUENCE { otherRevInfoFormat OID, otherRevInfo ANY } (IMPLICIT [1])
-        const [format, value] = childrenOf(der, r);
+        const [format, value] = derChildren(der, r);
         if (format?.tag === TAG.OID && oidOf(format) === ID_RI_OCSP_RESPONSE && value) ocsps.push(slice(value));
       } else crls.push(slice(r));
     }
   }
-  const signerInfos = childrenOf(der, expect(sd[i++], TAG.SET));
+  const signerInfos = derChildren(der, expect(sd[i++], TAG.SET));
   if (i !== sd.length) throw new RangeError('unexpected SignedData fields');
   if (signerInfos.length !== 1) return NOT_HANDLED; // the general parser words the refusal
 
   // SignerInfo: version, sid, digestAlgorithm, [0] signedAttrs?, signatureAlgorithm, signature, [1] unsignedAttrs?
-  const si = childrenOf(der, expect(signerInfos[0], TAG.SEQUENCE));
+  const si = derChildren(der, expect(signerInfos[0], TAG.SEQUENCE));
   let j = 0;
   const signerInfoVersion = smallInt(si[j++]);
   const sid = si[j++];
   if (sid?.tag !== TAG.SEQUENCE) return NOT_HANDLED; // subjectKeyIdentifier
-  const [sidIssuer, sidSerial] = childrenOf(der, sid);
+  const [sidIssuer, sidSerial] = derChildren(der, sid);
   expect(sidIssuer, TAG.SEQUENCE);
   expect(sidSerial, TAG.INTEGER);
   const issuerBytes = der.subarray(sidIssuer.start, sidIssuer.end);
@@ -301,7 +300,7 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
     }
   }
   if (!signerCertificate && certificates.length > 0) return NOT_HANDLED; // maybe a differently encoded but equal name
-  const digestAlgorithm = oidOf(childrenOf(der, expect(si[j++], TAG.SEQUENCE))[0]);
+  const digestAlgorithm = oidOf(derChildren(der, expect(si[j++], TAG.SEQUENCE))[0]);
 
   let signedAttributes: Buffer | null = null;
   const signedAttributeTypes: string[] = [];
@@ -313,35 +312,35 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
     const attrs = si[j++];
     signedAttributes = slice(attrs);
     signedAttributes[0] = TAG.SET; // RFC 5652 §5.4: the signature covers the EXPLICIT SET OF encoding
-    for (const a of childrenOf(der, attrs)) {
-      const [type, set] = childrenOf(der, expect(a, TAG.SEQUENCE));
+    for (const a of derChildren(der, attrs)) {
+      const [type, set] = derChildren(der, expect(a, TAG.SEQUENCE));
       const oid = oidOf(type);
       signedAttributeTypes.push(oid);
-      const v = childrenOf(der, expect(set, TAG.SET))[0];
+      const v = derChildren(der, expect(set, TAG.SET))[0];
       if (!v) continue;
       if (oid === OID.contentType && v.tag === TAG.OID) contentTypeAttr = oidOf(v);
       else if (oid === OID.messageDigest && v.tag === TAG.OCTET_STRING) messageDigest = Buffer.from(content(v));
-      else if (oid === OID.signingTime) signingTime = timeOf(der.subarray(v.start, v.end));
+      else if (oid === OID.signingTime) signingTime = readTime(der, v);
       else if (oid === OID.signingCertificateV2) signingCertificateV2 = essCertIdsV2Der(der, v);
       else if (oid === OID.adobeRevocationInfoArchival) {
         // RevocationInfoArchival ::= SEQUENCE { crl [0] EXPLICIT SEQUENCE OF CRLs, ocsp [1] EXPLICIT SEQUENCE OF OCSPResponse, ... }
-        for (const part of childrenOf(der, v)) {
-          const list = childrenOf(der, part)[0];
+        for (const part of derChildren(der, v)) {
+          const list = derChildren(der, part)[0];
           if (!list) continue;
-          if (part.tag === TAG.CTX0) for (const c of childrenOf(der, list)) crls.push(slice(c));
-          if (part.tag === TAG.CTX1) for (const o of childrenOf(der, list)) ocsps.push(slice(o));
+          if (part.tag === TAG.CTX0) for (const c of derChildren(der, list)) crls.push(slice(c));
+          if (part.tag === TAG.CTX1) for (const o of derChildren(der, list)) ocsps.push(slice(o));
         }
       }
     }
   }
-  const sigAlgParts = childrenOf(der, expect(si[j++], TAG.SEQUENCE));
+  const sigAlgParts = derChildren(der, expect(si[j++], TAG.SEQUENCE));
   const signatureAlgorithm = oidOf(sigAlgParts[0]);
   const signature = Buffer.from(content(expect(si[j++], TAG.OCTET_STRING)));
   const unsignedAttributes: { type: string; values: Buffer[] }[] = [];
   if (si[j]?.tag === TAG.CTX1) {
-    for (const a of childrenOf(der, si[j++])) {
-      const [type, set] = childrenOf(der, expect(a, TAG.SEQUENCE));
-      unsignedAttributes.push({ type: oidOf(type), values: childrenOf(der, expect(set, TAG.SET)).map(slice) });
+    for (const a of derChildren(der, si[j++])) {
+      const [type, set] = derChildren(der, expect(a, TAG.SEQUENCE));
+      unsignedAttributes.push({ type: oidOf(type), values: derChildren(der, expect(set, TAG.SET)).map(slice) });
     }
   }
   if (j !== si.length) throw new RangeError('unexpected SignerInfo fields');
@@ -372,24 +371,18 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
   };
 }
 
-/** UTCTime or GeneralizedTime (a few bytes: asn1js decodes it). */
-function timeOf(tlv: Uint8Array): Date | null {
-  const t = asn1js.fromBER(tlv).result as asn1js.UTCTime;
-  return typeof t.toDate === 'function' ? t.toDate() : null;
-}
-
 /** SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF ESSCertIDv2, policies OPTIONAL } */
 function essCertIdsV2Der(der: Buffer, v: Tlv): { hashAlgorithm: string; certHash: Buffer }[] {
-  const certs = childrenOf(der, v)[0];
+  const certs = derChildren(der, v)[0];
   if (!certs) return [];
-  return childrenOf(der, certs).map((id) => {
+  return derChildren(der, certs).map((id) => {
     // ESSCertIDv2 ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier DEFAULT sha256, certHash OCTET STRING, issuerSerial OPTIONAL }
-    const parts = childrenOf(der, id);
+    const parts = derChildren(der, id);
     let hashAlgorithm = OID.sha256 as string;
     let k = 0;
     if (parts[0]?.tag === TAG.SEQUENCE) {
-      const oid = childrenOf(der, parts[0])[0];
-      if (oid?.tag === TAG.OID) hashAlgorithm = oidToString(der.subarray(oid.contentStart, oid.end));
+      const oid = derChildren(der, parts[0])[0];
+      if (oid?.tag === TAG.OID) hashAlgorithm = readOid(der, oid);
       k = 1;
     }
     const h = parts[k];

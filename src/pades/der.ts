@@ -62,7 +62,6 @@ export const DER_NULL = Buffer.from([0x05, 0x00]);
 export const TAG = {
   INTEGER: 0x02,
   OCTET_STRING: 0x04,
-  OCTET_STRING_CONSTRUCTED: 0x24, // BER only
   OID: 0x06,
   SEQUENCE: 0x30,
   SET: 0x31,
@@ -92,33 +91,3 @@ export function readTlv(der: Uint8Array, offset = 0): { tag: number; contentStar
   return { tag, contentStart: p, end: p + len };
 }
 
-/** The TLVs inside a constructed TLV's content, in order. */
-export function childrenOf(der: Uint8Array, parent: { contentStart: number; end: number }): { tag: number; start: number; contentStart: number; end: number }[] {
-  const out: { tag: number; start: number; contentStart: number; end: number }[] = [];
-  for (let p = parent.contentStart; p < parent.end; ) {
-    const t = readTlv(der, p);
-    if (t.end > parent.end) throw new RangeError('DER child overruns its parent');
-    out.push({ ...t, start: p });
-    p = t.end;
-  }
-  return out;
-}
-
-/** Dotted form of an OBJECT IDENTIFIER's content octets. */
-export function oidToString(content: Uint8Array): string {
-  if (content.length === 0 || content[content.length - 1] & 0x80) throw new RangeError('DER OID truncated');
-  const arcs: string[] = [];
-  let v = 0n;
-  let first = true;
-  for (const b of content) {
-    v = (v << 7n) | BigInt(b & 0x7f);
-    if (b & 0x80) continue;
-    if (first) {
-      const top = v < 80n ? v / 40n : 2n;
-      arcs.push(String(top), String(v - top * 40n));
-      first = false;
-    } else arcs.push(String(v));
-    v = 0n;
-  }
-  return arcs.join('.');
-}

@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { TAG, readTlv } from './der.js';
+import { TAG, readTlv } from '../asn1/der.js';
 import type { RevocationSource } from './sources.js';
 
 /** What goes into a /DSS (PAdES B-LT): certificates, OCSP responses, CRLs. */
