@@ -9,7 +9,7 @@ import { needTool, run } from './helpers/tools.js';
 import { makeRevPki } from './helpers/revocation-pki.js';
 import { FakeRevocationStore } from './helpers/revocation-store.js';
 
-const pki = makeRevPki();
+const pki = await makeRevPki();
 const dir = mkdtempSync(join(tmpdir(), 'crl-test-'));
 const now = new Date(Math.floor(Date.now() / 1000) * 1000);
 const hour = 3600_000;
@@ -68,7 +68,7 @@ t.test('openssl verifies and reads the CRL', { skip: needTool('openssl') }, asyn
 });
 
 t.test('openssl verify -crl_check: revoked fails, good passes; matching IDP is accepted', { skip: needTool('openssl') }, async (t) => {
-  for (const distributionPoint of [undefined, 'http://127.0.0.1/crl/issuing.crl']) {
+  for (const distributionPoint of [undefined, pki.crlUrl]) {
     const root = await buildCrl({
       issuerCertificate: pki.root.certificate, signer: pki.root.signer, number: 1n,
       thisUpdate: now, nextUpdate: new Date(now.getTime() + 24 * hour), entries: [],
@@ -107,25 +107,26 @@ t.test('delta CRL carries a critical delta indicator and removeFromCRL', { skip:
   }), /delta/);
 });
 
-t.test('a 100,000-entry CRL is built quickly and openssl parses it', { skip: needTool('openssl') }, async (t) => {
+t.test('a 100,000-entry CRL lists every entry and openssl verifies it', { skip: needTool('openssl') }, async (t) => {
   const entries: CrlEntryInput[] = Array.from({ length: 100_000 }, (_, i) => ({
     serial: (0x4000000000000000n + BigInt(i) * 7919n).toString(16),
     revokedAt: new Date(now.getTime() - i * 1000),
     reason: i % 3 === 0 ? 'keyCompromise' : i % 3 === 1 ? 'certificateHold' : 'unspecified',
     invalidityDate: i % 5 === 0 ? new Date(now.getTime() - i * 2000) : null,
   }));
-  const start = performance.now();
   const der = await buildCrl({
     issuerCertificate: pki.issuing.certificate, signer: pki.issuing.signer, number: 100n,
     thisUpdate: now, nextUpdate: new Date(now.getTime() + 24 * hour), entries,
   });
-  const ms = performance.now() - start;
-  t.ok(ms < 2000, `built in ${ms.toFixed(0)} ms`);
-  const p0 = performance.now();
   const crl = parseCrl(der);
-  t.ok(performance.now() - p0 < 2000, 'parsed quickly');
   t.equal(crl.entries.size, 100_000);
-  t.equal(crl.entries.get(entries[99_999].serial)?.reason, 'keyCompromise');
+  t.ok(crl.verify(pki.issuing.certificate));
+  const mismatches = entries.filter((e) => {
+    const got = crl.entries.get(e.serial);
+    return !got || got.revokedAt.getTime() !== e.revokedAt.getTime() || got.reason !== (e.reason === 'unspecified' ? undefined : e.reason) ||
+      (got.invalidityDate?.getTime() ?? null) !== (e.invalidityDate?.getTime() ?? null);
+  });
+  t.equal(mismatches.length, 0, 'every entry read back with its date, reason and invalidity date');
   const v = run('openssl', ['crl', '-inform', 'DER', '-in', writeCrl('big.crl', der), '-noout', '-verify', '-CAfile', pki.issuing.certPath]);
   t.match(v.stderr + v.stdout, /verify OK/);
 });

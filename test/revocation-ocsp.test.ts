@@ -21,7 +21,7 @@ function run(cmd: string, args: string[]): Promise<{ status: number; stdout: str
 import { makeRevPki } from './helpers/revocation-pki.js';
 import { FakeRevocationStore } from './helpers/revocation-store.js';
 
-const pki = makeRevPki();
+const pki = await makeRevPki();
 const dir = mkdtempSync(join(tmpdir(), 'ocsp-test-'));
 const fake = new FakeRevocationStore();
 fake.add(pki.alice.serial, { status: 'revoked', revocationReason: 'keyCompromise', revokedAt: new Date('2025-03-01T10:00:00Z') });

@@ -12,7 +12,7 @@ import { localTimestampProvider, remoteTimestampProvider } from '../src/tsa/prov
 import { needTool, run } from './helpers/tools.js';
 import { makeRevPki } from './helpers/revocation-pki.js';
 
-const pki = makeRevPki();
+const pki = await makeRevPki();
 const POLICY = '1.3.6.1.4.1.55555.1.2';
 const tsa = new TimestampAuthority({ certificate: pki.tsa.certificate, chain: [pki.issuing.certificate], signer: pki.tsa.signer, policyOid: POLICY, accuracyMs: 500 });
 const dir = mkdtempSync(join(tmpdir(), 'tsa-test-'));

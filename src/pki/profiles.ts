@@ -63,17 +63,15 @@ function checkEmail(email: string): string {
   return email;
 }
 
+/** Subscribers of a school share its place in the subject: C, ST, L (commune) and O. */
+function schoolSubject(school: SchoolIdentity, commonName: string, uids: string[]): ProfileContent['subject'] {
+  return { country: 'VN', province: school.province, locality: school.commune, organization: school.name, commonName, uids };
+}
+
 export function teacherProfile(school: SchoolIdentity, holder: TeacherIdentity, ctx: SubscriberContext): ProfileContent {
   if (!holder.citizenId) throw unprocessable('invalid-citizen-id', 'a teacher certificate needs the holder\'s 12-digit citizen ID (CCCD)');
   return {
-    subject: {
-      country: 'VN',
-      province: school.province,
-      locality: school.commune,
-      organization: school.name,
-      commonName: holder.fullName,
-      uids: [citizenIdUid(holder.citizenId)],
-    },
+    subject: schoolSubject(school, holder.fullName, [citizenIdUid(holder.citizenId)]),
     extensions: signerExtensions(ctx, holder.email),
   };
 }
@@ -84,14 +82,7 @@ export function schoolProfile(school: SchoolIdentity, ctx: SubscriberContext): P
   if (school.mst) uids.push(taxCodeUid(school.mst));
   if (uids.length === 0) throw unprocessable('school-identifier-required', 'a school seal certificate needs the school\'s MNS and/or MST code');
   return {
-    subject: {
-      country: 'VN',
-      province: school.province,
-      locality: school.commune,
-      organization: school.name,
-      commonName: school.name,
-      uids,
-    },
+    subject: schoolSubject(school, school.name, uids),
     extensions: signerExtensions(ctx, school.email),
   };
 }
