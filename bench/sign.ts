@@ -74,6 +74,8 @@ export async function benchSign(): Promise<Record<string, number>> {
   out['parseSignedData B-T CMS /s'] = await rate(async () => parseSignedData(cms), 500);
   out['ratio raw RSA / 2-page B-B'] = Math.round((out['raw RSA-2048 sign/s'] / out['2-page B-B signatures/s']) * 100) / 100;
   out['ratio raw RSA / 80-page B-B'] = Math.round((out['raw RSA-2048 sign/s'] / out['80-page B-B signatures/s']) * 100) / 100;
+  // Issue 4's second target: B-LT within twice the cost of B-B (cost = 1 / rate).
+  for (const label of ['2-page', '80-page']) out[`cost ratio ${label} B-LT / B-B`] = Math.round((out[`${label} B-B signatures/s`] / out[`${label} B-LT signatures/s`]) * 100) / 100;
   out['peak RSS MB'] = Math.round(peak / 1048576);
   return out;
 }
