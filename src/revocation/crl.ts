@@ -180,7 +180,7 @@ export function parseCrl(input: Buffer): ParsedCrl {
 }
 
 /** An Extension's id, criticality and the TLV inside its extnValue. */
-export function extension(der: Buffer, ext: Tlv): { id: string; critical: boolean; value: Tlv } {
+function extension(der: Buffer, ext: Tlv): { id: string; critical: boolean; value: Tlv } {
   const parts = children(der, expect(ext, TAG.SEQUENCE, 'Extension'));
   const wrapper = expect(parts[parts.length - 1], TAG.OCTET_STRING, 'extnValue');
   return { id: readOid(der, parts[0]), critical: parts.length === 3 && der[parts[1].contentStart] !== 0, value: inner(der, wrapper) };
