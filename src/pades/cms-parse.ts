@@ -1,10 +1,9 @@
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import type { HashName, RsaPadding } from '../crypto/signer.js';
 import { OID } from '../asn1/oids.js';
 import { unprocessable } from '../errors.js';
-import { hashFromOid } from './algorithms.js';
-import { TAG, children as derChildren, readOid, readSmallInt, readTime, readTlv, type Tlv } from '../asn1/der.js';
+import { hashFromOid, type HashName } from '../crypto/algorithms.js';
+import { TAG, children as derChildren, content, DerError, expect, readOid, readSmallInt, readTime, readTlv, whole, type Tlv } from '../asn1/der.js';
 import { issuerAndSerialOf } from './cms-template.js';
 
 /** What a verifier needs from a CMS SignedData (a PAdES signature or an RFC 3161 token). */
@@ -21,10 +20,10 @@ export interface ParsedSignedData {
   digestAlgorithm: string;
   /** The digest as a Node hash name when it is one we support. */
   hashAlgorithm: HashName | undefined;
+  /** OID of the SignerInfo signatureAlgorithm. */
   signatureAlgorithm: string;
-  /** RSA padding implied by the signature algorithm (undefined for ECDSA / unknown). */
-  padding: RsaPadding | undefined;
-  signatureAlgorithmParams: Buffer | null;
+  /** The whole AlgorithmIdentifier DER, as crypto/algorithms verifySignature takes it. */
+  signatureAlgorithmDer: Buffer;
   signature: Buffer;
   /** DER of the signed attributes re-tagged as SET (0x31): the bytes the signature covers. */
   signedAttributes: Buffer | null;
@@ -167,9 +166,6 @@ export function parseSignedDataWithPkijs(der: Buffer): ParsedSignedData {
 
   const unsignedAttributes = (si.unsignedAttrs?.attributes ?? []).map((a) => ({ type: a.type, values: a.values.map((v) => raw(v)) }));
   const timestampTokens = unsignedAttributes.filter((a) => a.type === OID.timeStampToken).flatMap((a) => a.values);
-  const sigAlg = si.signatureAlgorithm.algorithmId;
-  const padding: RsaPadding | undefined =
-    sigAlg === OID.rsassaPss ? 'pss' : sigAlg.startsWith('1.2.840.113549.1.1.') ? 'pkcs1' : undefined;
   const eContent = sd.encapContentInfo.eContent ? Buffer.from(sd.encapContentInfo.eContent.getValue()) : null;
 
   return {
@@ -180,9 +176,8 @@ export function parseSignedDataWithPkijs(der: Buffer): ParsedSignedData {
     signerInfoVersion: si.version,
     digestAlgorithm: si.digestAlgorithm.algorithmId,
     hashAlgorithm: hashFromOid(si.digestAlgorithm.algorithmId),
-    signatureAlgorithm: sigAlg,
-    padding,
-    signatureAlgorithmParams: si.signatureAlgorithm.algorithmParams ? raw(si.signatureAlgorithm.algorithmParams) : null,
+    signatureAlgorithm: si.signatureAlgorithm.algorithmId,
+    signatureAlgorithmDer: Buffer.from(si.signatureAlgorithm.toSchema().toBER()),
     signature: Buffer.from(si.signature.valueBlock.valueHexView),
     signedAttributes,
     signedAttributeTypes,
@@ -215,48 +210,38 @@ function essCertIdsV2(v: asn1js.AsnType): { hashAlgorithm: string; certHash: Buf
 const NOT_HANDLED = undefined;
 
 /**
- * The DER walk behind parseSignedData. Returns undefined for what it leaves to pkijs;
- * throws (RangeError) on anything that is not well-formed DER.
+ * The DER walk behind parseSignedData (on src/asn1/der.ts, whose reader refuses BER).
+ * Returns undefined for what it leaves to pkijs; throws DerError on anything that is not
+ * well-formed DER. Certificates and revocation values are views into `der`.
  */
 function walkSignedData(der: Buffer): ParsedSignedData | undefined {
   const top = readTlv(der, 0);
   if (top.tag !== TAG.SEQUENCE || top.end !== der.length) return NOT_HANDLED;
-  const slice = (t: Tlv) => Buffer.from(der.subarray(t.start, t.end));
-  const content = (t: Tlv) => der.subarray(t.contentStart, t.end);
-  const oidOf = (t: Tlv | undefined) => {
-    if (!t) throw new RangeError('OID expected');
-    return readOid(der, t);
-  };
-  const smallInt = (t: Tlv | undefined) => {
-    if (!t) throw new RangeError('INTEGER expected');
-    return readSmallInt(der, t);
-  };
-  const expect = (t: Tlv | undefined, tag: number): Tlv => {
-    if (!t || t.tag !== tag) throw new RangeError(`tag 0x${tag.toString(16)} expected`);
-    return t;
-  };
+  const slice = (t: Tlv) => whole(der, t);
+  const oidOf = (t: Tlv | undefined) => readOid(der, expect(t, TAG.OID, 'OBJECT IDENTIFIER'));
+  const smallInt = (t: Tlv | undefined) => readSmallInt(der, expect(t, TAG.INTEGER, 'INTEGER'));
 
   const [contentType, explicit] = derChildren(der, top);
   if (oidOf(contentType) !== OID.signedData) return NOT_HANDLED;
-  const sdParts = derChildren(der, expect(explicit, TAG.CTX0));
+  const sdParts = derChildren(der, expect(explicit, TAG.CTX0, 'content [0]'));
   if (sdParts.length !== 1) return NOT_HANDLED;
-  const sd = derChildren(der, expect(sdParts[0], TAG.SEQUENCE));
+  const sd = derChildren(der, expect(sdParts[0], TAG.SEQUENCE, 'SignedData'));
   // SignedData: version, digestAlgorithms, encapContentInfo, [0] certificates?, [1] crls?, signerInfos
   let i = 0;
   smallInt(sd[i++]);
-  expect(sd[i++], TAG.SET);
-  const encap = derChildren(der, expect(sd[i++], TAG.SEQUENCE));
+  expect(sd[i++], TAG.SET, 'digestAlgorithms');
+  const encap = derChildren(der, expect(sd[i++], TAG.SEQUENCE, 'encapContentInfo'));
   const eContentType = oidOf(encap[0]);
   let eContent: Buffer | null = null;
   if (encap[1]) {
-    const inner = derChildren(der, expect(encap[1], TAG.CTX0));
+    const inner = derChildren(der, expect(encap[1], TAG.CTX0, 'eContent [0]'));
     if (inner.length !== 1) return NOT_HANDLED;
-    if (inner[0].tag === TAG.OCTET_STRING) eContent = Buffer.from(content(inner[0]));
+    if (inner[0].tag === TAG.OCTET_STRING) eContent = content(der, inner[0]);
     else if (inner[0].tag === TAG.OCTET_STRING_CONSTRUCTED) {
       // BER segments (pkijs writes a timestamp's TSTInfo this way): one level of primitive pieces
       const pieces = derChildren(der, inner[0]);
       if (!pieces.every((x) => x.tag === TAG.OCTET_STRING)) return NOT_HANDLED;
-      eContent = Buffer.concat(pieces.map(content));
+      eContent = Buffer.concat(pieces.map((p) => content(der, p)));
     } else return NOT_HANDLED;
   }
   const certificates: Buffer[] = [];
@@ -272,19 +257,19 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
       } else crls.push(slice(r));
     }
   }
-  const signerInfos = derChildren(der, expect(sd[i++], TAG.SET));
-  if (i !== sd.length) throw new RangeError('unexpected SignedData fields');
+  const signerInfos = derChildren(der, expect(sd[i++], TAG.SET, 'signerInfos'));
+  if (i !== sd.length) throw new DerError('unexpected SignedData fields', sd[i].start);
   if (signerInfos.length !== 1) return NOT_HANDLED; // the general parser words the refusal
 
   // SignerInfo: version, sid, digestAlgorithm, [0] signedAttrs?, signatureAlgorithm, signature, [1] unsignedAttrs?
-  const si = derChildren(der, expect(signerInfos[0], TAG.SEQUENCE));
+  const si = derChildren(der, expect(signerInfos[0], TAG.SEQUENCE, 'SignerInfo'));
   let j = 0;
   const signerInfoVersion = smallInt(si[j++]);
   const sid = si[j++];
   if (sid?.tag !== TAG.SEQUENCE) return NOT_HANDLED; // subjectKeyIdentifier
   const [sidIssuer, sidSerial] = derChildren(der, sid);
-  expect(sidIssuer, TAG.SEQUENCE);
-  expect(sidSerial, TAG.INTEGER);
+  expect(sidIssuer, TAG.SEQUENCE, 'issuer');
+  expect(sidSerial, TAG.INTEGER, 'serialNumber');
   const issuerBytes = der.subarray(sidIssuer.start, sidIssuer.end);
   const serialBytes = der.subarray(sidSerial.start, sidSerial.end);
   let signerCertificate: Buffer | null = null;
@@ -300,7 +285,7 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
     }
   }
   if (!signerCertificate && certificates.length > 0) return NOT_HANDLED; // maybe a differently encoded but equal name
-  const digestAlgorithm = oidOf(derChildren(der, expect(si[j++], TAG.SEQUENCE))[0]);
+  const digestAlgorithm = oidOf(derChildren(der, expect(si[j++], TAG.SEQUENCE, 'digestAlgorithm'))[0]);
 
   let signedAttributes: Buffer | null = null;
   const signedAttributeTypes: string[] = [];
@@ -310,16 +295,16 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
   let signingCertificateV2: ParsedSignedData['signingCertificateV2'] = null;
   if (si[j]?.tag === TAG.CTX0) {
     const attrs = si[j++];
-    signedAttributes = slice(attrs);
+    signedAttributes = Buffer.from(whole(der, attrs)); // a copy: the tag is changed below
     signedAttributes[0] = TAG.SET; // RFC 5652 §5.4: the signature covers the EXPLICIT SET OF encoding
     for (const a of derChildren(der, attrs)) {
-      const [type, set] = derChildren(der, expect(a, TAG.SEQUENCE));
+      const [type, set] = derChildren(der, expect(a, TAG.SEQUENCE, 'Attribute'));
       const oid = oidOf(type);
       signedAttributeTypes.push(oid);
-      const v = derChildren(der, expect(set, TAG.SET))[0];
+      const v = derChildren(der, expect(set, TAG.SET, 'attrValues'))[0];
       if (!v) continue;
       if (oid === OID.contentType && v.tag === TAG.OID) contentTypeAttr = oidOf(v);
-      else if (oid === OID.messageDigest && v.tag === TAG.OCTET_STRING) messageDigest = Buffer.from(content(v));
+      else if (oid === OID.messageDigest && v.tag === TAG.OCTET_STRING) messageDigest = content(der, v);
       else if (oid === OID.signingTime) signingTime = readTime(der, v);
       else if (oid === OID.signingCertificateV2) signingCertificateV2 = essCertIdsV2Der(der, v);
       else if (oid === OID.adobeRevocationInfoArchival) {
@@ -333,20 +318,18 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
       }
     }
   }
-  const sigAlgParts = derChildren(der, expect(si[j++], TAG.SEQUENCE));
-  const signatureAlgorithm = oidOf(sigAlgParts[0]);
-  const signature = Buffer.from(content(expect(si[j++], TAG.OCTET_STRING)));
+  const sigAlgT = expect(si[j++], TAG.SEQUENCE, 'signatureAlgorithm');
+  const signatureAlgorithm = oidOf(derChildren(der, sigAlgT)[0]);
+  const signature = content(der, expect(si[j++], TAG.OCTET_STRING, 'signature'));
   const unsignedAttributes: { type: string; values: Buffer[] }[] = [];
   if (si[j]?.tag === TAG.CTX1) {
     for (const a of derChildren(der, si[j++])) {
-      const [type, set] = derChildren(der, expect(a, TAG.SEQUENCE));
-      unsignedAttributes.push({ type: oidOf(type), values: derChildren(der, expect(set, TAG.SET)).map(slice) });
+      const [type, set] = derChildren(der, expect(a, TAG.SEQUENCE, 'Attribute'));
+      unsignedAttributes.push({ type: oidOf(type), values: derChildren(der, expect(set, TAG.SET, 'attrValues')).map(slice) });
     }
   }
-  if (j !== si.length) throw new RangeError('unexpected SignerInfo fields');
+  if (j !== si.length) throw new DerError('unexpected SignerInfo fields', si[j].start);
 
-  const padding: RsaPadding | undefined =
-    signatureAlgorithm === OID.rsassaPss ? 'pss' : signatureAlgorithm.startsWith('1.2.840.113549.1.1.') ? 'pkcs1' : undefined;
   return {
     eContentType,
     eContent,
@@ -356,8 +339,7 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
     digestAlgorithm,
     hashAlgorithm: hashFromOid(digestAlgorithm),
     signatureAlgorithm,
-    padding,
-    signatureAlgorithmParams: sigAlgParts[1] ? slice(sigAlgParts[1]) : null,
+    signatureAlgorithmDer: slice(sigAlgT),
     signature,
     signedAttributes,
     signedAttributeTypes,
@@ -386,6 +368,6 @@ function essCertIdsV2Der(der: Buffer, v: Tlv): { hashAlgorithm: string; certHash
       k = 1;
     }
     const h = parts[k];
-    return { hashAlgorithm, certHash: h?.tag === TAG.OCTET_STRING ? Buffer.from(der.subarray(h.contentStart, h.end)) : Buffer.alloc(0) };
+    return { hashAlgorithm, certHash: h?.tag === TAG.OCTET_STRING ? content(der, h) : Buffer.alloc(0) };
   });
 }

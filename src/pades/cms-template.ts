@@ -1,8 +1,10 @@
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
-import type { HashName, RsaPadding } from '../crypto/signer.js';
 import { OID } from '../asn1/oids.js';
-import { TAG, derOid, readTlv, tlv } from './der.js';
-import { digestAlgorithmDer, hashLength, schemeFor, signatureAlgorithmDer, type SignatureScheme } from './algorithms.js';
+import { children, expect, explicit, implicit, integer, octetString, oid, readDer, seq, set, TAG, whole } from '../asn1/der.js';
+import {
+  digestAlgorithmDer, hashLength, maxSignatureSize, parseSignatureAlgorithm, schemeFor, signatureAlgorithmDer,
+  type HashName, type RsaPadding, type SignatureAlgorithm, type SignatureScheme,
+} from '../crypto/algorithms.js';
 
 /**
  * Everything in a PAdES CMS that depends only on the signer's certificate, chain and
@@ -10,10 +12,14 @@ import { digestAlgorithmDer, hashLength, schemeFor, signatureAlgorithmDer, type 
  * value change, so signing a document is: hash, splice 32 bytes, sign, concatenate.
  * (Re-encoding the chain and the ESSCertIDv2 through an ASN.1 object model for every
  * document costs more than the RSA operation itself; this is the reason for hand-written
- * DER here — see der.ts.)
+ * DER here — see src/asn1/der.ts.)
  */
 export interface SignerTemplate {
   readonly scheme: SignatureScheme;
+  /** The signatureAlgorithm as verifySignature takes it (parsed once, not per document). */
+  readonly algorithm: SignatureAlgorithm;
+  /** Largest signature value the key can produce (placeholder sizing). */
+  readonly maxSignatureSize: number;
   readonly publicKey: KeyObject;
   readonly certificate: Buffer;
   readonly chain: Buffer[];
@@ -31,39 +37,29 @@ export interface SignerTemplate {
 
 /** The issuer Name and serialNumber INTEGER exactly as encoded in the certificate. */
 export function issuerAndSerialOf(cert: Uint8Array): { issuer: Buffer; serial: Buffer } {
-  // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer, ... } }
   // Taken byte-for-byte (not re-encoded) because IssuerAndSerialNumber must match the
   // certificate's own encoding for verifiers to find the signer.
-  const outer = readTlv(cert, 0);
-  const tbs = readTlv(cert, outer.contentStart);
-  let p = tbs.contentStart;
-  let t = readTlv(cert, p);
-  if (t.tag === TAG.CTX0) {
-    p = t.end;
-    t = readTlv(cert, p);
-  }
-  const serial = Buffer.from(cert.subarray(p, t.end));
-  const sigAlg = readTlv(cert, t.end);
-  const issuerTlv = readTlv(cert, sigAlg.end);
-  const issuer = Buffer.from(cert.subarray(sigAlg.end, issuerTlv.end));
-  return { issuer, serial };
+  const [tbs] = children(cert, readDer(cert, TAG.SEQUENCE, 'Certificate'));
+  const f = children(cert, expect(tbs, TAG.SEQUENCE, 'TBSCertificate'));
+  const i = f[0]?.tag === TAG.CTX0 ? 1 : 0; // [0] version OPTIONAL
+  return { serial: whole(cert, expect(f[i], TAG.INTEGER, 'serialNumber')), issuer: whole(cert, expect(f[i + 2], TAG.SEQUENCE, 'issuer')) };
 }
 
 /** SigningCertificateV2 attribute value (RFC 5035) for `cert`, with SHA-256 (so hashAlgorithm is omitted: DEFAULT). */
 export function signingCertificateV2Der(cert: Uint8Array): Buffer {
   const { issuer, serial } = issuerAndSerialOf(cert);
   const certHash = createHash('sha256').update(cert).digest();
-  const issuerSerial = tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, tlv(TAG.CTX4, issuer)), serial);
-  const essCertIdV2 = tlv(TAG.SEQUENCE, tlv(TAG.OCTET_STRING, certHash), issuerSerial);
-  return tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, essCertIdV2));
+  // IssuerSerial { issuer GeneralNames { [4] directoryName }, serialNumber }
+  const issuerSerial = seq(seq(explicit(4, issuer)), serial);
+  const essCertIdV2 = seq(octetString(certHash), issuerSerial);
+  return seq(seq(essCertIdV2));
 }
 
-const attribute = (oid: string, value: Buffer) => tlv(TAG.SEQUENCE, derOid(oid), tlv(TAG.SET, value));
+const attribute = (type: string, value: Buffer) => seq(oid(type), set(value));
 
 function buildTemplate(certificate: Buffer, chain: Buffer[], padding: RsaPadding, hash?: HashName): SignerTemplate {
-  const x509 = new X509Certificate(certificate);
-  const publicKey = x509.publicKey;
-  const scheme = schemeFor(publicKey, padding, hash);
+  const publicKey = new X509Certificate(certificate).publicKey;
+  const scheme = schemeFor(publicKey, { padding, hash });
   const { issuer, serial } = issuerAndSerialOf(certificate);
   const digestAlg = digestAlgorithmDer(scheme.hash);
 
@@ -72,34 +68,37 @@ function buildTemplate(certificate: Buffer, chain: Buffer[], padding: RsaPadding
   const mdLen = hashLength(scheme.hash);
   const zero = Buffer.alloc(mdLen);
   const attrs = [
-    { key: 'ct', der: attribute(OID.contentType, derOid(OID.data)) },
-    { key: 'md', der: attribute(OID.messageDigest, tlv(TAG.OCTET_STRING, zero)) },
+    { key: 'ct', der: attribute(OID.contentType, oid(OID.data)) },
+    { key: 'md', der: attribute(OID.messageDigest, octetString(zero)) },
     { key: 'scv2', der: attribute(OID.signingCertificateV2, signingCertificateV2Der(certificate)) },
   ].sort((a, b) => Buffer.compare(a.der, b.der));
-  const whole = tlv(TAG.SET, ...attrs.map((a) => a.der));
+  // Already in DER SET OF order, so `set` (which keeps the order) rather than `setOf`.
+  const signed = set(...attrs.map((a) => a.der));
   let mdEnd = 0;
-  let off = whole.length - attrs.reduce((n, a) => n + a.der.length, 0);
+  let off = signed.length - attrs.reduce((n, a) => n + a.der.length, 0);
   for (const a of attrs) {
     off += a.der.length;
     if (a.key === 'md') mdEnd = off; // the digest is the last thing in the md attribute
   }
-  const attrsPrefix = whole.subarray(0, mdEnd - mdLen);
-  const attrsSuffix = whole.subarray(mdEnd);
+  const attrsPrefix = signed.subarray(0, mdEnd - mdLen);
+  const attrsSuffix = signed.subarray(mdEnd);
 
   const dedup = new Map<string, Buffer>();
   for (const c of [certificate, ...chain]) dedup.set(c.toString('base64'), c);
   const certs = [...dedup.values()];
-  const signerInfoHead = Buffer.concat([tlv(TAG.INTEGER, Buffer.from([1])), tlv(TAG.SEQUENCE, issuer, serial), digestAlg]);
+  const signerInfoHead = Buffer.concat([integer(1), seq(issuer, serial), digestAlg]);
   const signedDataHead = Buffer.concat([
-    tlv(TAG.INTEGER, Buffer.from([1])),
-    tlv(TAG.SET, digestAlg),
-    tlv(TAG.SEQUENCE, derOid(OID.data)), // detached: no eContent
-    tlv(TAG.CTX0, ...certs),
+    integer(1),
+    set(digestAlg),
+    seq(oid(OID.data)), // detached: no eContent
+    implicit(0, Buffer.concat(certs), true), // certificates [0] IMPLICIT SET OF
   ]);
   const signatureAlgorithm = signatureAlgorithmDer(scheme);
-  const fixedSize = signedDataHead.length + signerInfoHead.length + whole.length + signatureAlgorithm.length + 40;
+  const fixedSize = signedDataHead.length + signerInfoHead.length + signed.length + signatureAlgorithm.length + 40;
   return {
     scheme,
+    algorithm: parseSignatureAlgorithm(signatureAlgorithm),
+    maxSignatureSize: maxSignatureSize(publicKey),
     publicKey,
     certificate,
     chain: certs.slice(1),

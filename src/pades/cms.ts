@@ -1,8 +1,10 @@
-import type { HashName, RsaPadding, Signer } from '../crypto/signer.js';
+import type { Signer } from '../crypto/signer.js';
 import { OID } from '../asn1/oids.js';
 import { unprocessable } from '../errors.js';
-import { TAG, derOid, readTlv, tlv } from './der.js';
-import { digest, hashLength, verifySignatureValue } from './algorithms.js';
+import { children, content, DerError, expect, explicit, inner, oid, readDer, seq, set, TAG, tlv, type Tlv } from '../asn1/der.js';
+import {
+  digest, hashLength, parseSignatureAlgorithm, signatureAlgorithmDer, signWith, verifySignature, type HashName, type RsaPadding,
+} from '../crypto/algorithms.js';
 import { signerTemplate, type SignerTemplate } from './cms-template.js';
 
 export { parseSignedData, type ParsedSignedData } from './cms-parse.js';
@@ -43,7 +45,7 @@ export function buildSignedAttributes(contentDigest: Buffer, id: CmsSignerIdenti
 
 /** The unsigned attribute carrying a signature timestamp (ETSI: signature-time-stamp). */
 export function timestampAttribute(token: Buffer): Buffer {
-  return tlv(TAG.SEQUENCE, derOid(OID.timeStampToken), tlv(TAG.SET, token));
+  return seq(oid(OID.timeStampToken), set(token));
 }
 
 export interface AssembleOptions {
@@ -72,9 +74,10 @@ export function assembleSignedData(signedAttributes: Buffer, signatureValue: Buf
  */
 export function checkSignatureValue(signedAttributes: Buffer, signatureValue: Buffer, id: CmsSignerIdentity): CmsSignerIdentity {
   const t = templateFor(id);
-  if (verifySignatureValue(signedAttributes, signatureValue, t.publicKey, t.scheme)) return id;
+  const check = { publicKey: t.publicKey, data: signedAttributes, signature: signatureValue };
+  if (verifySignature({ ...check, algorithm: t.algorithm })) return id;
   const other: RsaPadding = t.scheme.padding === 'pss' ? 'pkcs1' : 'pss';
-  if (t.scheme.keyType === 'rsa' && verifySignatureValue(signedAttributes, signatureValue, t.publicKey, { ...t.scheme, padding: other })) {
+  if (t.scheme.keyType === 'rsa' && verifySignature({ ...check, algorithm: parseSignatureAlgorithm(signatureAlgorithmDer({ ...t.scheme, padding: other })) })) {
     return { ...id, padding: other };
   }
   throw unprocessable('signature-value-invalid', 'the signature value does not verify against the certificate public key');
@@ -88,25 +91,25 @@ export function checkSignatureValue(signedAttributes: Buffer, signatureValue: Bu
  * carry unsigned attributes (callers keep such a CMS as it is).
  */
 export function addTimestampToCms(cms: Buffer, token: Buffer): Buffer {
-  const ci = readTlv(cms, 0);
-  const oid = readTlv(cms, ci.contentStart);
-  const explicit = readTlv(cms, oid.end);
-  const sd = readTlv(cms, explicit.contentStart);
-  // SignedData's children: the last is the signerInfos SET.
-  let p = sd.contentStart;
-  let last = readTlv(cms, p);
-  while (last.end < sd.end) {
-    p = last.end;
-    last = readTlv(cms, p);
+  let signedData: Tlv;
+  let fields: Tlv[];
+  let signerInfo: Tlv;
+  try {
+    const [, contentT] = children(cms, readDer(cms, TAG.SEQUENCE, 'ContentInfo'));
+    signedData = expect(inner(cms, expect(contentT, TAG.CTX0, 'content')), TAG.SEQUENCE, 'SignedData');
+    fields = children(cms, signedData);
+    const signerInfos = children(cms, expect(fields[fields.length - 1], TAG.SET, 'signerInfos'));
+    if (signerInfos.length !== 1) throw unprocessable('cms-unsupported', 'only a CMS with one SignerInfo can be completed');
+    signerInfo = expect(signerInfos[0], TAG.SEQUENCE, 'SignerInfo');
+    if (children(cms, signerInfo).some((f) => f.tag === TAG.CTX1)) throw unprocessable('cms-unsupported', 'the SignerInfo already has unsigned attributes');
+  } catch (e) {
+    if (e instanceof DerError) throw unprocessable('cms-malformed', `the CMS signature is malformed: ${e.message}`);
+    throw e;
   }
-  const si = readTlv(cms, last.contentStart);
-  if (si.end !== last.end) throw unprocessable('cms-unsupported', 'only a CMS with one SignerInfo can be completed');
-  const siChildren: number[] = [];
-  for (let q = si.contentStart; q < si.end; q = readTlv(cms, q).end) siChildren.push(cms[q]);
-  if (siChildren.includes(TAG.CTX1)) throw unprocessable('cms-unsupported', 'the SignerInfo already has unsigned attributes');
-  const signerInfo = tlv(TAG.SEQUENCE, cms.subarray(si.contentStart, si.end), tlv(TAG.CTX1, timestampAttribute(token)));
-  const signedData = tlv(TAG.SEQUENCE, cms.subarray(sd.contentStart, p), tlv(TAG.SET, signerInfo));
-  return tlv(TAG.SEQUENCE, cms.subarray(ci.contentStart, oid.end), tlv(TAG.CTX0, signedData));
+  // SignedData's fields before signerInfos (its last field) stay byte for byte.
+  const head = cms.subarray(signedData.contentStart, fields[fields.length - 1].start);
+  const completed = seq(content(cms, signerInfo), explicit(1, timestampAttribute(token)));
+  return seq(SIGNED_DATA_OID, explicit(0, seq(head, set(completed))));
 }
 
 /** Hot path: frames the pre-encoded template around the variable parts. */
@@ -115,12 +118,13 @@ function encodeSignedData(t: SignerTemplate, signedAttributes: Buffer, signature
   const implicitAttrs = Buffer.from(signedAttributes);
   implicitAttrs[0] = TAG.CTX0;
   const parts: Buffer[] = [t.signerInfoHead, implicitAttrs, t.signatureAlgorithm, tlv(TAG.OCTET_STRING, signatureValue)];
-  if (timestampToken) parts.push(tlv(TAG.CTX1, timestampAttribute(timestampToken)));
-  const signerInfo = tlv(TAG.SEQUENCE, ...parts);
-  const signedData = tlv(TAG.SEQUENCE, t.signedDataHead, tlv(TAG.SET, signerInfo));
-  return tlv(TAG.SEQUENCE, SIGNED_DATA_OID, tlv(TAG.CTX0, signedData));
+  // unsignedAttrs [1] IMPLICIT SET OF Attribute: the constructed [1] holds the attribute itself.
+  if (timestampToken) parts.push(explicit(1, timestampAttribute(timestampToken)));
+  const signerInfo = seq(...parts);
+  const signedData = seq(t.signedDataHead, set(signerInfo));
+  return seq(SIGNED_DATA_OID, explicit(0, signedData));
 }
-const SIGNED_DATA_OID = derOid(OID.signedData);
+const SIGNED_DATA_OID = oid(OID.signedData);
 
 export interface DetachedSignature {
   cms: Buffer;
@@ -141,12 +145,10 @@ export async function signDigest(
 ): Promise<DetachedSignature> {
   const t = templateFor(id);
   const { signedAttributes } = buildSignedAttributes(contentDigest, id);
-  const signatureValue = signer.signSync
-    ? signer.signSync(signedAttributes, t.scheme.hash, t.scheme.padding)
-    : await signer.sign(signedAttributes, t.scheme.hash, t.scheme.padding);
+  const signatureValue = await signWith(signer, signedAttributes, t.scheme);
   // A held key signs with exactly the scheme asked for; checking costs a public-key
   // operation (~1/20 of an RSA private one) and catches a key that does not match the certificate.
-  if (!verifySignatureValue(signedAttributes, signatureValue, t.publicKey, t.scheme)) {
+  if (!verifySignature({ publicKey: t.publicKey, algorithm: t.algorithm, data: signedAttributes, signature: signatureValue })) {
     throw unprocessable('key-certificate-mismatch', 'the signing key does not match the certificate');
   }
   const token = timestamp ? await timestamp(signatureValue) : undefined;
@@ -157,6 +159,6 @@ export async function signDigest(
 export function estimateCmsSize(id: CmsSignerIdentity, timestampTokenSize = 0): number {
   const t = templateFor(id);
   const ts = timestampTokenSize > 0 ? timestampTokenSize + 32 : 0;
-  return t.fixedSize + t.scheme.maxSignatureSize + ts;
+  return t.fixedSize + t.maxSignatureSize + ts;
 }
 

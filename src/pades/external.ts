@@ -1,18 +1,19 @@
-import { X509Certificate } from 'node:crypto';
-import type { HashName, RsaPadding } from '../crypto/signer.js';
+import {
+  certificateSpki, digestFromOid, parseSignatureAlgorithm, publicKeyFromSpki, signaturePolicyProblem, verifySignature, type HashName, type RsaPadding,
+} from '../crypto/algorithms.js';
 import { PdfReader } from '../pdf/reader.js';
-import { IncrementalUpdate } from '../pdf/writer.js';
-import { embedSignature, prepareSignature, type PreparedSignature } from '../pdf/signature-field.js';
+import type { IncrementalUpdate } from '../pdf/writer.js';
+import { embedSignature, type PreparedSignature } from '../pdf/signature-field.js';
 import type { PdfRef } from '../pdf/objects.js';
 import type { TimestampProvider } from '../tsa/provider.js';
 import { unprocessable } from '../errors.js';
-import { addTimestampToCms, assembleSignedData, buildSignedAttributes, checkSignatureValue, estimateCmsSize, parseSignedData, type CmsSignerIdentity } from './cms.js';
-import { verifySignatureValue, schemeFor } from './algorithms.js';
+import {
+  addTimestampToCms, assembleSignedData, buildSignedAttributes, checkSignatureValue, estimateCmsSize, parseSignedData, templateFor, type CmsSignerIdentity,
+} from './cms.js';
 import { byteRangeDigest } from './byte-range.js';
-import { expectedTokenSize, timestampOf, PLACEHOLDER_MARGIN } from './placeholder-size.js';
-import { completeLevel, type PadesLevel, type PlacementOptions } from './signer.js';
+import { expectedTokenSize, signatureTimestamp, PLACEHOLDER_MARGIN } from './placeholder-size.js';
+import { completeLevel, prepareCadesSignature, type PadesLevel, type PlacementOptions } from './signer.js';
 import type { RevocationSource } from './sources.js';
-import { createHash } from 'node:crypto';
 
 /**
  * Two-step signing for keys the service does not hold (the school seal on a USB token, a
@@ -68,17 +69,8 @@ export function prepareExternalSignature(pdf: Buffer, opts: PrepareExternalOptio
   const reader = PdfReader.open(pdf);
   const tokenSize = opts.level === 'B-B' ? 0 : expectedTokenSize(opts.timestamps) || 8192;
   const contentsSize = estimateCmsSize(id, tokenSize) + PLACEHOLDER_MARGIN + EXTERNAL_EXTRA;
-  const update = new IncrementalUpdate(reader);
-  const appearance = opts.appearance?.(reader, update);
-  const prepared = prepareSignature(reader, update, {
-    ...opts.placement,
-    kind: 'signature',
-    subFilter: 'ETSI.CAdES.detached',
-    appearance,
-    signingTime: opts.signingTime ?? new Date(),
-    contentsSize,
-  });
-  const hash = opts.hash ?? schemeFor(new X509Certificate(opts.certificate).publicKey).hash;
+  const prepared = prepareCadesSignature(reader, { ...opts, signingTime: opts.signingTime ?? new Date() }, contentsSize);
+  const hash = templateFor(id).scheme.hash;
   const built = buildSignedAttributes(byteRangeDigest(prepared.bytes, prepared.byteRange, hash), { ...id, hash });
   const state: State = {
     v: 1,
@@ -128,7 +120,7 @@ export async function completeExternalSignature(
   const id: CmsSignerIdentity = { certificate, chain, padding: s.padding, hash: s.hash };
   const wantsTimestamp = s.level !== 'B-B';
   if (wantsTimestamp && !opts.timestamps) throw unprocessable('timestamp-provider-missing', `level ${s.level} needs a time-stamping authority`);
-  const tsOf = (sig: Buffer) => timestampOf(opts.timestamps!, createHash('sha256').update(sig).digest());
+  const tsOf = (sig: Buffer) => signatureTimestamp(opts.timestamps!, sig);
 
   let cms: Buffer;
   if (answer.signatureValue) {
@@ -157,11 +149,20 @@ async function acceptClientCms(der: Buffer, prepared: PreparedSignature, certifi
     throw unprocessable('cms-digest-mismatch', 'the CMS message digest does not match the prepared document');
   }
   if (!p.signerCertificate?.equals(certificate)) throw unprocessable('cms-signer-mismatch', 'the CMS is not signed with the prepared certificate');
-  const key = new X509Certificate(certificate).publicKey;
-  const scheme = { keyType: key.asymmetricKeyType === 'ec' ? ('ec' as const) : ('rsa' as const), hash: p.hashAlgorithm, padding: p.padding ?? 'pkcs1' };
-  if (!verifySignatureValue(p.signedAttributes, p.signature, key, scheme)) {
+  const publicKey = publicKeyFromSpki(certificateSpki(certificate));
+  let algorithm;
+  try {
+    algorithm = parseSignatureAlgorithm(p.signatureAlgorithmDer);
+  } catch {
+    throw unprocessable('cms-malformed', 'the CMS signature algorithm identifier is malformed');
+  }
+  const digest = digestFromOid(p.digestAlgorithm);
+  if (!verifySignature({ publicKey, algorithm, digest, data: p.signedAttributes, signature: p.signature })) {
     throw unprocessable('signature-value-invalid', 'the CMS signature does not verify against the certificate public key');
   }
+  // The digest is SHA-2 (hashAlgorithm above); the signature algorithm may name its own hash.
+  const weak = signaturePolicyProblem(algorithm, publicKey, digest);
+  if (weak) throw unprocessable('signature-algorithm-not-allowed', `the CMS signature is not acceptable: ${weak.reason}`);
   if (timestamp && p.timestampTokens.length === 0) return addTimestampToCms(der, await timestamp(p.signature));
   return der;
 }

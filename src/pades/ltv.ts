@@ -6,8 +6,9 @@ import { prepareSignature, embedSignature } from '../pdf/signature-field.js';
 import { PdfString } from '../pdf/objects.js';
 import type { TimestampProvider } from '../tsa/provider.js';
 import { unprocessable } from '../errors.js';
-import { readTlv } from './der.js';
+import { parseTimestampToken } from '../tsa/token.js';
 import { parseSignedData } from './cms.js';
+import { cmsFromContents } from './contents.js';
 import { byteRangeDigest, type PrefixDigests } from './byte-range.js';
 import { collectValidationData } from './validation-data.js';
 import { expectedTokenSize, timestampOf, PLACEHOLDER_MARGIN } from './placeholder-size.js';
@@ -24,49 +25,21 @@ export interface EmbeddedSignature {
   pool: Buffer[];
 }
 
-/** The DER CMS inside a /Contents value (which is zero-padded to the placeholder size). */
-export function cmsFromContents(contents: Uint8Array): Buffer {
-  const t = readTlv(contents, 0);
-  return Buffer.from(contents.subarray(0, t.end));
-}
-
 /** Leaves and pool of a CMS (a PAdES signature or a document timestamp token) and its timestamps. */
 export function describeCms(cms: Buffer, contents: Buffer = cms): EmbeddedSignature {
   const p = parseSignedData(cms);
   const leaves: Buffer[] = p.signerCertificate ? [p.signerCertificate] : [];
   const pool = [...p.certificates];
   for (const token of p.timestampTokens) {
-    const t = parseSignedData(token);
-    if (t.signerCertificate) leaves.push(t.signerCertificate);
-    pool.push(...t.certificates);
+    try {
+      const t = parseTimestampToken(token);
+      if (t.tsaCertificate) leaves.push(t.tsaCertificate);
+      pool.push(...t.certificates);
+    } catch {
+      // a token we cannot read adds no chain; the signature's own data is still collected
+    }
   }
   return { contents, leaves, pool };
-}
-
-/**
- * The certificates of a CMS (e.g. a timestamp token) by walking its DER, without pkijs:
- * pkijs's schema-checked parse costs milliseconds per certificate, which on the B-LT
- * signing path would cost more than the whole signature.
- */
-export function certificatesOf(cms: Buffer): Buffer[] {
-  const ci = readTlv(cms, 0);
-  const oid = readTlv(cms, ci.contentStart);
-  const explicit = readTlv(cms, oid.end);
-  const sd = readTlv(cms, explicit.contentStart);
-  for (let p = sd.contentStart; p < sd.end; ) {
-    const child = readTlv(cms, p);
-    if (cms[p] === 0xa0) {
-      const out: Buffer[] = [];
-      for (let q = child.contentStart; q < child.end; ) {
-        const c = readTlv(cms, q);
-        if (cms[q] === 0x30) out.push(Buffer.from(cms.subarray(q, c.end)));
-        q = c.end;
-      }
-      return out;
-    }
-    p = child.end;
-  }
-  return [];
 }
 
 /** Every signature and document timestamp in the file. */
@@ -76,8 +49,10 @@ export function signaturesIn(reader: PdfReader): EmbeddedSignature[] {
     const c = f.sig?.get('Contents');
     if (!(c instanceof PdfString)) continue;
     const contents = Buffer.from(c.bytes);
+    const cms = cmsFromContents(contents);
+    if (!cms) continue; // not a CMS at all: nothing to collect for it
     try {
-      out.push(describeCms(cmsFromContents(contents), contents));
+      out.push(describeCms(cms, contents));
     } catch {
       // A signature we cannot parse (another product's, or damaged) gets no validation data.
     }

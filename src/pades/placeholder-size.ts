@@ -1,3 +1,4 @@
+import { digest } from '../crypto/algorithms.js';
 import type { TimestampProvider } from '../tsa/provider.js';
 
 /**
@@ -30,4 +31,9 @@ export async function timestampOf(p: TimestampProvider, imprint: Buffer): Promis
   const token = await p.timestamp(imprint, 'sha256');
   recordTokenSize(p, token.length);
   return token;
+}
+
+/** ETSI EN 319 122-1 signature-time-stamp: the imprint is the SHA-256 of the signature value. */
+export function signatureTimestamp(p: TimestampProvider, signatureValue: Buffer): Promise<Buffer> {
+  return timestampOf(p, digest('sha256', signatureValue));
 }

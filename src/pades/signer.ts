@@ -1,16 +1,15 @@
-import { createHash } from 'node:crypto';
 import type { Signer, RsaPadding } from '../crypto/signer.js';
 import { PdfReader } from '../pdf/reader.js';
 import { IncrementalUpdate } from '../pdf/writer.js';
-import { prepareSignature, type SignaturePlacement } from '../pdf/signature-field.js';
+import { prepareSignature, type PreparedSignature, type SignaturePlacement } from '../pdf/signature-field.js';
 import type { PdfRef } from '../pdf/objects.js';
 import type { TimestampProvider } from '../tsa/provider.js';
 import { unprocessable } from '../errors.js';
-import { estimateCmsSize, signDigest, templateFor, type CmsSignerIdentity } from './cms.js';
+import { estimateCmsSize, parseSignedData, signDigest, templateFor, type CmsSignerIdentity } from './cms.js';
 import { PrefixDigests } from './byte-range.js';
-import { expectedTokenSize, timestampOf, PLACEHOLDER_MARGIN } from './placeholder-size.js';
+import { expectedTokenSize, signatureTimestamp, PLACEHOLDER_MARGIN } from './placeholder-size.js';
 import { embedWithRetry } from './embed.js';
-import { addDocumentTimestamp, addValidationData, certificatesOf, signaturesIn } from './ltv.js';
+import { addDocumentTimestamp, addValidationData, signaturesIn } from './ltv.js';
 import type { RevocationSource } from './sources.js';
 
 export type PadesLevel = 'B-B' | 'B-T' | 'B-LT' | 'B-LTA';
@@ -62,21 +61,12 @@ export async function signPdf(pdf: Buffer, opts: SignPdfOptions): Promise<SignPd
   const digests = new PrefixDigests(pdf);
   const signingTime = opts.signingTime ?? new Date();
   const tokenSize = needsTimestamp(opts.level) ? expectedTokenSize(opts.timestamps) : 0;
-  const timestamp = needsTimestamp(opts.level) ? (sig: Buffer) => timestampOf(opts.timestamps!, digestOf(sig)) : undefined;
+  const timestamp = needsTimestamp(opts.level) ? (sig: Buffer) => signatureTimestamp(opts.timestamps!, sig) : undefined;
 
   let cms: Buffer | undefined;
   let token: Buffer | undefined;
   const signed = await embedWithRetry(estimateCmsSize(id, tokenSize) + PLACEHOLDER_MARGIN, async (contentsSize) => {
-    const update = new IncrementalUpdate(reader);
-    const appearance = opts.appearance?.(reader, update);
-    const prepared = prepareSignature(reader, update, {
-      ...opts.placement,
-      kind: 'signature',
-      subFilter: 'ETSI.CAdES.detached',
-      appearance,
-      signingTime,
-      contentsSize,
-    });
+    const prepared = prepareCadesSignature(reader, { ...opts, signingTime }, contentsSize);
     const ts = timestamp ? async (sig: Buffer) => (token = await timestamp(sig)) : undefined;
     cms = (await signDigest(digests.byteRangeDigest(prepared.bytes, prepared.byteRange, hash), opts.signer, id, ts)).cms;
     return { prepared, cms };
@@ -84,6 +74,21 @@ export async function signPdf(pdf: Buffer, opts: SignPdfOptions): Promise<SignPd
 
   const out = await completeLevel(signed.bytes, cms!, signed.contentsSize, { ...opts, timestampToken: token, digests, previous: reader });
   return { pdf: out, fieldName: signed.fieldName, digestBefore: digests.prefixDigest().toString('hex'), digestAfter: digests.wholeDigest(out).toString('hex') };
+}
+
+/**
+ * Appends the signature field, its appearance and a CAdES-detached signature dictionary
+ * whose /Contents placeholder holds `contentsSize` bytes; what is left is to sign the
+ * byte ranges and embed the CMS. Shared by held keys (signPdf) and external ones.
+ */
+export function prepareCadesSignature(
+  reader: PdfReader,
+  opts: Pick<SignPdfOptions, 'placement' | 'appearance'> & { signingTime: Date },
+  contentsSize: number,
+): PreparedSignature {
+  const update = new IncrementalUpdate(reader);
+  const appearance = opts.appearance?.(reader, update);
+  return prepareSignature(reader, update, { ...opts.placement, kind: 'signature', subFilter: 'ETSI.CAdES.detached', appearance, signingTime: opts.signingTime, contentsSize });
 }
 
 /**
@@ -112,8 +117,9 @@ export async function completeLevel(
   if (needsDss(opts.level)) {
     const contents = Buffer.alloc(contentsSize);
     cms.copy(contents);
-    // Built from what we already know rather than by parsing our own CMS back (see certificatesOf).
-    const tsaCerts = opts.timestampToken ? certificatesOf(opts.timestampToken) : [];
+    // Built from what we already know rather than by parsing our own CMS back; only the
+    // token's certificates are read (the CMS walk: half the cost of the full token parser).
+    const tsaCerts = opts.timestampToken ? parseSignedData(opts.timestampToken).certificates : [];
     const self = { contents, leaves: [opts.certificate, ...tsaCerts], pool: [...opts.chain, ...tsaCerts] };
     out = await addValidationData(out, [self], { revocation: opts.revocation, trustChain: opts.trustChain, previous: opts.previous });
   }
@@ -146,6 +152,3 @@ export async function extendPdf(pdf: Buffer, opts: ExtendPdfOptions): Promise<Si
   if (opts.to === 'B-LTA') ({ pdf: out, fieldName } = await addDocumentTimestamp(out, opts.timestamps!, { digests, previous: reader }));
   return { pdf: out, fieldName, digestBefore: digests.prefixDigest().toString('hex'), digestAfter: digests.wholeDigest(out).toString('hex') };
 }
-
-/** ETSI EN 319 122-1 signature-time-stamp: the imprint is the hash of the signature value. */
-const digestOf = (signatureValue: Buffer) => createHash('sha256').update(signatureValue).digest();

@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { TAG, readTlv } from '../asn1/der.js';
+import { parseOcspResponse } from '../revocation/ocsp.js';
 import type { RevocationSource } from './sources.js';
 
 /** What goes into a /DSS (PAdES B-LT): certificates, OCSP responses, CRLs. */
@@ -104,47 +104,20 @@ export async function collectValidationData(leaves: Buffer[], pool: Buffer[], re
 }
 
 /**
- * The certificates a BasicOCSPResponse carries (a delegated responder's), exact DER.
- * Walked by hand rather than through pkijs: the same cached response is looked at for
- * every B-LT signature, and pkijs's schema-checked parse of it cost ~40% of a B-LT
- * signature. Memoised per response buffer (a caching RevocationSource hands out the same one).
+ * The certificates an OCSP response carries (a delegated responder's), exact DER.
+ * Memoised per response buffer: a caching RevocationSource hands out the same one for
+ * every B-LT signature of a class, and parsing checks the responder's signature.
  */
 export function ocspResponseCertificates(der: Buffer): Buffer[] {
   let certs = ocspCerts.get(der);
   if (!certs) {
-    certs = walkOcspCertificates(der);
+    try {
+      certs = parseOcspResponse(der).basic?.certs ?? [];
+    } catch {
+      certs = []; // an unreadable response carries nothing we can use
+    }
     ocspCerts.set(der, certs);
   }
   return certs;
 }
 const ocspCerts = new WeakMap<Buffer, Buffer[]>();
-
-function walkOcspCertificates(der: Buffer): Buffer[] {
-  try {
-    // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED, responseBytes [0] EXPLICIT ResponseBytes OPTIONAL }
-    const resp = readTlv(der, 0);
-    const status = readTlv(der, resp.contentStart);
-    if (status.end >= resp.end || der[status.end] !== TAG.CTX0) return [];
-    const explicit = readTlv(der, status.end);
-    // ResponseBytes ::= SEQUENCE { responseType OID, response OCTET STRING }
-    const rb = readTlv(der, explicit.contentStart);
-    const type = readTlv(der, rb.contentStart);
-    const octets = readTlv(der, type.end);
-    if (der[type.end] !== TAG.OCTET_STRING) return [];
-    // BasicOCSPResponse ::= SEQUENCE { tbsResponseData, signatureAlgorithm, signature, certs [0] EXPLICIT SEQUENCE OF Certificate OPTIONAL }
-    const basic = readTlv(der, octets.contentStart);
-    let p = basic.contentStart;
-    for (let i = 0; i < 3; i++) p = readTlv(der, p).end;
-    if (p >= basic.end || der[p] !== TAG.CTX0) return [];
-    const list = readTlv(der, readTlv(der, p).contentStart);
-    const out: Buffer[] = [];
-    for (let q = list.contentStart; q < list.end; ) {
-      const c = readTlv(der, q);
-      if (der[q] === TAG.SEQUENCE) out.push(Buffer.from(der.subarray(q, c.end)));
-      q = c.end;
-    }
-    return out;
-  } catch {
-    return [];
-  }
-}

@@ -1,22 +1,29 @@
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
-import * as pkijs from 'pkijs';
 import { OID } from '../asn1/oids.js';
+import { children, expect, inner, readBitString, readBoolean, readDer, readOid, TAG, whole, type Tlv } from '../asn1/der.js';
+import { parseSignatureAlgorithm, type SignatureAlgorithm } from '../crypto/algorithms.js';
 import { parseCertificateSummary, type CertificateSummary } from '../pki/certificate.js';
-import { parseDer } from './algorithms.js';
+import { certFields, type CertFields } from '../revocation/cert-fields.js';
 
 /** Extensions whose meaning path validation handles (nameConstraints deliberately not). */
 const PROCESSED = new Set<string>([OID.basicConstraints, OID.keyUsage, OID.extKeyUsage, OID.subjectKeyIdentifier, OID.authorityKeyIdentifier, OID.subjectAltName, OID.certificatePolicies, OID.authorityInfoAccess, OID.crlDistributionPoints, OID.ocspNoCheck, '2.5.29.18', '2.5.29.36', '2.5.29.54']);
 
+/** An AlgorithmIdentifier we could not read: nothing verifies under it. */
+const UNREADABLE_ALGORITHM: SignatureAlgorithm = { oid: 'unreadable', keyType: undefined, hash: undefined, padding: undefined };
+
 /**
  * One certificate as path validation needs it: the project's certificate summary (fields,
- * key usage, EKU, basic constraints, URLs), Node's X509Certificate for name chaining
- * (OpenSSL's X509_check_issued) and the public key, and pkijs for the to-be-signed bytes and
- * signature value. Parsed once per certificate and shared by every check of one validation.
+ * key usage, EKU, basic constraints, URLs), the DER fields revocation data is matched
+ * against (src/revocation/cert-fields.ts: issuer, key bits, serial as the CRL and OCSP
+ * parsers write it), Node's X509Certificate for name chaining (OpenSSL's
+ * X509_check_issued), and the signed part with its algorithm and signature. Parsed once
+ * per certificate and shared by every check of one validation.
  */
 export class CertView {
   readonly x509: X509Certificate;
-  readonly pk: pkijs.Certificate;
   readonly summary: CertificateSummary;
+  readonly fields: CertFields;
+  /** Serial as stored and reported (src/pki/certificate.ts). */
   readonly serialHex: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
@@ -31,26 +38,39 @@ export class CertView {
   readonly sha256: string;
   /** Critical extensions this verifier does not process (RFC 5280 says: reject the path). */
   readonly unknownCritical: string[];
+  /** DER of the TBSCertificate, what the issuer signed. */
+  readonly tbs: Buffer;
+  readonly signatureAlgorithm: SignatureAlgorithm;
+  readonly signatureValue: Buffer;
 
   private constructor(readonly der: Buffer) {
     this.x509 = new X509Certificate(der);
-    this.pk = new pkijs.Certificate({ schema: parseDer(der, 'certificate') });
     const s = parseCertificateSummary(der);
     this.summary = s;
+    this.fields = certFields(der);
     this.serialHex = s.serial;
     this.notBefore = s.notBefore;
     this.notAfter = s.notAfter;
     this.isCa = s.isCa;
     this.pathLen = s.pathLen ?? undefined;
-    const hasKu = (this.pk.extensions ?? []).some((e) => e.extnID === OID.keyUsage);
-    this.keyUsage = hasKu ? new Set<string>(s.keyUsage) : null;
-    const hasEku = (this.pk.extensions ?? []).some((e) => e.extnID === OID.extKeyUsage);
-    this.extKeyUsage = hasEku ? s.extKeyUsage : null;
     this.ocspUrls = s.ocspUrls;
     this.crlUrls = s.crlUrls;
     this.ocspNoCheck = s.ocspNoCheck;
     this.sha256 = s.fingerprint;
-    this.unknownCritical = (this.pk.extensions ?? []).filter((e) => e.critical && !PROCESSED.has(e.extnID)).map((e) => e.extnID);
+
+    // The summary reports absent and empty usages alike; the path rules need to know which.
+    const [tbsT, algT, sigT] = children(der, readDer(der, TAG.SEQUENCE, 'Certificate'));
+    this.tbs = whole(der, expect(tbsT, TAG.SEQUENCE, 'TBSCertificate'));
+    this.signatureValue = readBitString(der, sigT);
+    try {
+      this.signatureAlgorithm = parseSignatureAlgorithm(der, expect(algT, TAG.SEQUENCE, 'signatureAlgorithm'));
+    } catch {
+      this.signatureAlgorithm = UNREADABLE_ALGORITHM;
+    }
+    const extensions = extensionsOf(der, tbsT);
+    this.keyUsage = extensions.has(OID.keyUsage) ? new Set<string>(s.keyUsage) : null;
+    this.extKeyUsage = extensions.has(OID.extKeyUsage) ? s.extKeyUsage : null;
+    this.unknownCritical = [...extensions].filter(([id, critical]) => critical && !PROCESSED.has(id)).map(([id]) => id);
   }
 
   private static cache = new Map<string, CertView>();
@@ -78,7 +98,7 @@ export class CertView {
   }
 
   get publicKey(): KeyObject {
-    return this.x509.publicKey;
+    return this.fields.publicKey;
   }
   get subject(): string {
     return oneLine(this.x509.subject);
@@ -86,20 +106,27 @@ export class CertView {
   get issuer(): string {
     return oneLine(this.x509.issuer);
   }
+  get commonName(): string | null {
+    return this.summary.subjectFields.CN ?? null;
+  }
   get selfIssued(): boolean {
     return this.x509.checkIssued(this.x509);
-  }
-  /** DER of the issuer Name and of the serial INTEGER value, for matching IssuerAndSerialNumber. */
-  get issuerNameDer(): Buffer {
-    return Buffer.from(this.pk.issuer.toSchema().toBER());
-  }
-  /** SHA-1 of the subjectPublicKey BIT STRING value, as OCSP CertID and SKI method 1 use. */
-  get keyHashSha1(): Buffer {
-    return createHash('sha1').update(this.pk.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest();
   }
   validAt(t: Date): boolean {
     return t.getTime() >= this.notBefore.getTime() && t.getTime() <= this.notAfter.getTime();
   }
+}
+
+/** The extensions of a TBSCertificate: OID → critical. */
+function extensionsOf(der: Buffer, tbsT: Tlv): Map<string, boolean> {
+  const out = new Map<string, boolean>();
+  const wrapper = children(der, tbsT).find((t) => t.tag === TAG.CTX3); // extensions [3] EXPLICIT
+  if (!wrapper) return out;
+  for (const ext of children(der, expect(inner(der, wrapper), TAG.SEQUENCE, 'Extensions'))) {
+    const parts = children(der, expect(ext, TAG.SEQUENCE, 'Extension'));
+    out.set(readOid(der, parts[0]), parts.length === 3 && readBoolean(der, parts[1]));
+  }
+  return out;
 }
 
 /** Node prints names one attribute per line; the report wants one line, most specific first. */

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { OID } from '../asn1/oids.js';
+import { digest as digestWith, digestFromOid, parseSignatureAlgorithm, verifySignature, type SignatureAlgorithm } from '../crypto/algorithms.js';
 import type { ParsedSignedData } from '../pades/cms.js';
-import { hashName, verifySignature } from './algorithms.js';
 import { CertView } from './certificate-view.js';
-import { hashProblem, keyStrengthProblem } from './policy.js';
+import { hashProblem, keyStrengthProblem, signatureProblem } from './policy.js';
 import type { SubIndication } from './report.js';
 
 /**
@@ -21,13 +20,10 @@ export interface IntegrityResult {
   cryptoProblem: string | null;
 }
 
-/** Hashes the concatenation of `parts` with the digest algorithm `digestOid`. */
+/** Hashes the concatenation of `parts` with the digest algorithm `digestOid`; null when unknown. */
 export function digestOf(digestOid: string, parts: Uint8Array[]): Buffer | null {
-  const h = hashName(digestOid);
-  if (!h) return null;
-  const hash = createHash(h);
-  for (const p of parts) hash.update(p);
-  return hash.digest();
+  const h = digestFromOid(digestOid);
+  return h ? digestWith(h, ...parts) : null;
 }
 
 /**
@@ -54,31 +50,31 @@ export function checkSignerIntegrity(cms: ParsedSignedData, content: Uint8Array[
     candidates.push(...extraSigners);
   }
   if (candidates.length === 0) return { intact: false, signer: null, failure: { subIndication: 'NO_SIGNING_CERTIFICATE_FOUND', detail: 'the signer certificate is not in the signature' }, cryptoProblem: null };
-  const alg = { oid: cms.signatureAlgorithm, params: cms.signatureAlgorithmParams };
-  let signer: CertView | null = null;
-  let sigHash: string | undefined;
-  for (const c of candidates.slice(0, 50)) {
-    const r = verifySignature(alg, cms.signedAttributes, cms.signature, c.publicKey, cms.digestAlgorithm);
-    if (r.ok) {
-      signer = c;
-      sigHash = r.hash;
-      break;
-    }
+  let algorithm: SignatureAlgorithm;
+  try {
+    algorithm = parseSignatureAlgorithm(cms.signatureAlgorithmDer);
+  } catch {
+    return fail('FORMAT_FAILURE', 'the signature algorithm identifier is malformed');
   }
+  const digestName = digestFromOid(cms.digestAlgorithm);
+  const signedAttributes = cms.signedAttributes;
+  const signer = candidates
+    .slice(0, 50)
+    .find((c) => verifySignature({ publicKey: c.publicKey, algorithm, digest: digestName, data: signedAttributes, signature: cms.signature })) ?? null;
   if (!signer) return { intact: false, signer: null, failure: { subIndication: 'SIG_CRYPTO_FAILURE', detail: 'the signature value does not verify with the signer certificate' }, cryptoProblem: null };
 
   const ess = cms.signingCertificateV2;
   const hasV1 = cms.signedAttributeTypes.includes(OID.signingCertificate);
   if (ess && ess.length) {
     const first = ess[0];
-    const h = hashName(first.hashAlgorithm);
-    if (!h || !createHash(h).update(signer.der).digest().equals(first.certHash)) {
+    const h = digestFromOid(first.hashAlgorithm);
+    if (!h || !digestWith(h, signer.der).equals(first.certHash)) {
       return { intact: true, signer, failure: { subIndication: 'NO_SIGNING_CERTIFICATE_FOUND', detail: 'the signing-certificate-v2 attribute does not match the certificate that verified the signature' }, cryptoProblem: null };
     }
   } else if (!hasV1 && cms.eContentType === OID.data) {
     // PAdES baseline requires it; a missing attribute means the level is "none", not a failure here.
   }
-  const cryptoProblem = hashProblem(hashName(cms.digestAlgorithm), 'the message digest') ?? hashProblem(sigHash, 'the signature') ?? keyStrengthProblem(signer);
+  const cryptoProblem = hashProblem(digestName, 'the message digest') ?? signatureProblem(algorithm, 'the signature', digestName) ?? keyStrengthProblem(signer);
   return { intact: true, signer, failure: null, cryptoProblem };
 }
 

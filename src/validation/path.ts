@@ -1,6 +1,6 @@
-import { algorithmRef, verifySignature } from './algorithms.js';
+import { verifySignature } from '../crypto/algorithms.js';
 import type { CertView } from './certificate-view.js';
-import { hashProblem, keyStrengthProblem } from './policy.js';
+import { keyStrengthProblem, signatureProblem } from './policy.js';
 import type { SubIndication } from './report.js';
 
 /**
@@ -26,7 +26,7 @@ const MAX_STEPS = 500;
 /** True when `issuer` issued `cert`: names/key ids chain and the signature verifies. */
 export function issued(issuer: CertView, cert: CertView): boolean {
   if (!cert.x509.checkIssued(issuer.x509)) return false;
-  return verifySignature(algorithmRef(cert.pk.signatureAlgorithm), cert.pk.tbsView, cert.pk.signatureValue.valueBlock.valueHexView, issuer.publicKey).ok;
+  return verifySignature({ publicKey: issuer.publicKey, algorithm: cert.signatureAlgorithm, data: cert.tbs, signature: cert.signatureValue });
 }
 
 /** Finds paths from `leaf` to one of `anchors` through `pool`, depth-first, bounded. */
@@ -62,7 +62,8 @@ function checkConstraints(chain: CertView[]): PathResult['failure'] {
   for (let i = chain.length - 2; i >= 0; i--) {
     const cert = chain[i];
     const issuer = chain[i + 1];
-    const weak = hashProblem(verifySignature(algorithmRef(cert.pk.signatureAlgorithm), cert.pk.tbsView, cert.pk.signatureValue.valueBlock.valueHexView, issuer.publicKey).hash, `the signature on ${cert.subject}`);
+    // The path was built from signatures that verified; whether their algorithms are acceptable is asked here.
+    const weak = signatureProblem(cert.signatureAlgorithm, `the signature on ${cert.subject}`);
     if (weak) return { subIndication: 'CRYPTO_CONSTRAINTS_FAILURE', detail: weak };
     if (!issuer.isCa) return { subIndication: 'CHAIN_CONSTRAINTS_FAILURE', detail: `${issuer.subject} is not a CA (basicConstraints)` };
     if (issuer.keyUsage && !issuer.keyUsage.has('keyCertSign')) return { subIndication: 'CHAIN_CONSTRAINTS_FAILURE', detail: `${issuer.subject} may not sign certificates (keyUsage)` };

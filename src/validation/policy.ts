@@ -1,35 +1,28 @@
 import { OID } from '../asn1/oids.js';
-import { WEAK_HASHES } from './algorithms.js';
+import { keyPolicyProblem, signaturePolicyProblem, WEAK_DIGESTS, type DigestName, type SignatureAlgorithm } from '../crypto/algorithms.js';
 import type { CertView } from './certificate-view.js';
 
 /**
- * The algorithm and usage policy of Circular 15/2025/TT-BKHCN: SHA-2/SHA-3 only, RSA of at
- * least 2048 bits, ECDSA of at least 256 bits; a signer certificate fit for signing documents.
+ * The verifier's wording of the policy of Circular 15/2025/TT-BKHCN, whose rules (SHA-2/SHA-3
+ * only, RSA of at least 2048 bits, ECDSA of at least 256 bits) live in crypto/algorithms.ts;
+ * and what makes a certificate fit for signing documents or timestamps.
  * Each check returns null when fine, else an English reason.
  */
 
-export const MIN_RSA_BITS = 2048;
-export const MIN_EC_BITS = 256;
-
-const EC_BITS: Record<string, number> = { prime256v1: 256, 'P-256': 256, secp384r1: 384, 'P-384': 384, secp521r1: 521, 'P-521': 521, secp256k1: 256 };
-
 export function keyStrengthProblem(cert: CertView): string | null {
-  const key = cert.publicKey;
-  const d = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') {
-    const bits = d.modulusLength ?? 0;
-    return bits >= MIN_RSA_BITS ? null : `RSA key of ${bits} bits (at least ${MIN_RSA_BITS} required)`;
-  }
-  if (key.asymmetricKeyType === 'ec') {
-    const bits = EC_BITS[d.namedCurve ?? ''] ?? 0;
-    return bits >= MIN_EC_BITS ? null : `EC key on curve ${d.namedCurve ?? 'unknown'} (at least 256 bits required)`;
-  }
-  return `unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`;
+  return keyPolicyProblem(cert.publicKey)?.reason ?? null;
 }
 
-export function hashProblem(hash: string | undefined, what: string): string | null {
+/** A digest (message digest, timestamp imprint) the policy refuses or does not know. */
+export function hashProblem(hash: DigestName | undefined, what: string): string | null {
   if (!hash) return `${what}: unknown digest algorithm`;
-  return WEAK_HASHES.has(hash) ? `${what} uses ${hash.toUpperCase()}, which is no longer allowed` : null;
+  return WEAK_DIGESTS.has(hash) ? `${what} uses ${hash.toUpperCase()}, which is no longer allowed` : null;
+}
+
+/** A signature algorithm the policy refuses; `digest` for algorithms that do not name one (CMS). */
+export function signatureProblem(alg: SignatureAlgorithm, what: string, digest?: DigestName): string | null {
+  const p = signaturePolicyProblem(alg, undefined, digest);
+  return p ? `${what}: ${p.reason}` : null;
 }
 
 /** EKUs accepted for a document signer: emailProtection, documentSigning, Adobe's, any. */

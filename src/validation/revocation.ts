@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
 import { OID } from '../asn1/oids.js';
+import { children, readDer, TAG } from '../asn1/der.js';
+import { digest } from '../crypto/algorithms.js';
 import { parseCrl } from '../revocation/crl.js';
-import { buildOcspRequest, parseOcspResponse } from '../revocation/ocsp.js';
-import { parseDer } from './algorithms.js';
+import { buildOcspRequest, parseBasicOcspResponse, parseOcspResponse, type BasicOcspResponse } from '../revocation/ocsp.js';
 import { CertView } from './certificate-view.js';
 import { issued } from './path.js';
 import type { RevocationSource, RevocationStatus } from './report.js';
@@ -118,11 +117,10 @@ function memo<T>(der: Buffer, parse: () => T): T | null {
 }
 
 function ocspAnswer(der: Buffer, cert: CertView, issuer: CertView, pool: CertView[]): Answer | null {
-  const parsed = memo(der, () => parseOcspResponse(asOcspResponse(der)));
-  if (!parsed) return null;
-  const basic = parsed.basic;
+  const basic = memo(der, () => basicOcspResponse(der));
   if (!basic) return null;
-  const single = basic.responses.find((r) => r.certId.serial === cert.serialHex && r.hashName && createHash(r.hashName).update(issuer.pk.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest().equals(r.certId.issuerKeyHash));
+  // Serials compared in the form the OCSP and CRL parsers write (cert-fields), not the report's.
+  const single = basic.responses.find((r) => r.certId.serial === cert.fields.serialHex && r.hashName && digest(r.hashName, issuer.fields.publicKeyBits).equals(r.certId.issuerKeyHash));
   if (!single) return null;
   if (!signedByIssuerOrDelegate(basic, issuer, pool)) return null;
   const base = { producedAt: basic.producedAt, coversUntil: single.nextUpdate ?? single.thisUpdate };
@@ -136,21 +134,16 @@ function ocspAnswer(der: Buffer, cert: CertView, issuer: CertView, pool: CertVie
 }
 
 /**
- * DSS /OCSPs and Adobe's archival attribute hold OCSPResponse; CAdES revocation values hold
- * the bare BasicOCSPResponse. The parser takes the former, so the latter is wrapped.
+ * DSS /OCSPs and Adobe's archival attribute hold an OCSPResponse; CAdES revocation values
+ * hold the bare BasicOCSPResponse. Told apart by the first field (responseStatus is an
+ * ENUMERATED); null for an unsuccessful response.
  */
-function asOcspResponse(der: Buffer): Buffer {
-  const asn = parseDer(der, 'OCSP response');
-  const top = (asn as asn1js.Sequence).valueBlock?.value ?? [];
-  if (top[0] instanceof asn1js.Enumerated) return der;
-  const wrapped = new pkijs.OCSPResponse({
-    responseStatus: new asn1js.Enumerated({ value: 0 }),
-    responseBytes: new pkijs.ResponseBytes({ responseType: OID.ocspBasic, response: new asn1js.OctetString({ valueHex: der }) }),
-  });
-  return Buffer.from(wrapped.toSchema().toBER());
+function basicOcspResponse(der: Buffer): BasicOcspResponse | null {
+  const [first] = children(der, readDer(der, TAG.SEQUENCE, 'OCSP response'));
+  return first?.tag === TAG.ENUMERATED ? (parseOcspResponse(der).basic ?? null) : parseBasicOcspResponse(der);
 }
 
-function signedByIssuerOrDelegate(basic: NonNullable<ReturnType<typeof parseOcspResponse>['basic']>, issuer: CertView, pool: CertView[]): boolean {
+function signedByIssuerOrDelegate(basic: BasicOcspResponse, issuer: CertView, pool: CertView[]): boolean {
   if (basic.verify(issuer.der)) return true;
   const embedded = basic.certs.map((c) => CertView.tryOf(c)).filter((c): c is CertView => !!c);
   for (const responder of [...embedded, ...pool].slice(0, 50)) {
@@ -167,7 +160,7 @@ function crlAnswer(der: Buffer, cert: CertView, issuer: CertView): Answer | null
   if (crl.deltaBase !== undefined) return null; // delta CRLs only make sense with their base; not used by us
   if (!crl.verify(issuer.der)) return null;
   const base = { producedAt: crl.thisUpdate, coversUntil: crl.nextUpdate ?? crl.thisUpdate };
-  const entry = crl.entries.get(cert.serialHex);
+  const entry = crl.entries.get(cert.fields.serialHex);
   if (!entry) return { ...base, status: 'good', revokedAt: null, reason: null };
   const reason = entry.reason ?? null;
   return { ...base, status: reason === 'certificateHold' ? 'suspended' : 'revoked', revokedAt: entry.revokedAt, reason };

@@ -1,5 +1,4 @@
-import { OID } from '../asn1/oids.js';
-import { parseTimestampToken } from '../tsa/token.js';
+import { parseTimestampToken, type ParsedTimestampToken } from '../tsa/token.js';
 import { CertView } from './certificate-view.js';
 import { digestOf } from './integrity.js';
 import { validatePath } from './path.js';
@@ -25,12 +24,8 @@ export interface TimestampCheck {
 
 export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors: CertView[], pool: CertView[]): TimestampCheck {
   const bad = (problem: string, extra: Partial<TimestampCheck> = {}): TimestampCheck => ({ valid: false, time: null, tsa: null, tsaName: null, chain: [], problem, integrity: false, ...extra });
-  let tst: ReturnType<typeof parseTimestampToken>;
-  try {
-    tst = parseTimestampToken(token);
-  } catch (e) {
-    return bad(`the timestamp token is malformed: ${e instanceof Error ? e.message : String(e)}`);
-  }
+  const tst = readTimestampToken(token);
+  if (tst instanceof Error) return bad(`the timestamp token is malformed: ${tst.message}`);
   const time = tst.genTime;
   const expected = digestOf(tst.hashAlgorithm, imprintOver);
   if (!expected || !expected.equals(tst.imprint)) return bad('the timestamp’s message imprint does not match the data it should cover', { time });
@@ -38,7 +33,7 @@ export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors
   const carried = tst.tsaCertificate ? CertView.tryOf(tst.tsaCertificate) : undefined;
   const tsa = carried && tst.verify(carried.der) ? carried : pool.slice(0, 50).find((c) => tst.verify(c.der));
   if (!tsa) return bad('the TSA signature does not verify', { time });
-  const base = { time, tsa, tsaName: commonName(tsa), integrity: true };
+  const base = { time, tsa, tsaName: tsa.commonName, integrity: true };
   const weak = hashProblem(tst.hashName, 'the timestamp imprint') ?? keyStrengthProblem(tsa);
   if (weak) return { ...base, valid: false, chain: [], problem: weak };
   const eku = timestampingUsageProblem(tsa);
@@ -51,7 +46,21 @@ export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors
   return { ...base, valid: true, chain: path.chain, problem: null };
 }
 
-export function commonName(cert: CertView): string | null {
-  for (const tv of cert.pk.subject.typesAndValues) if (tv.type === OID.commonName) return String(tv.value.valueBlock.value);
-  return null;
+const tokens = new WeakMap<Buffer, ParsedTimestampToken | Error>();
+
+/**
+ * The parsed token, or why it could not be parsed; once per token Buffer, as a validation
+ * reads each signature timestamp twice (its certificates for the path pool, then the check).
+ */
+export function readTimestampToken(token: Buffer): ParsedTimestampToken | Error {
+  let r = tokens.get(token);
+  if (!r) {
+    try {
+      r = parseTimestampToken(token);
+    } catch (e) {
+      r = e instanceof Error ? e : new Error(String(e));
+    }
+    tokens.set(token, r);
+  }
+  return r;
 }

@@ -1,7 +1,8 @@
-import * as asn1js from 'asn1js';
 import { OID } from '../asn1/oids.js';
+import { children, expect, readDer, TAG, whole } from '../asn1/der.js';
 import { ClientError } from '../errors.js';
 import { parseSignedData, type ParsedSignedData } from '../pades/cms.js';
+import { cmsFromContents } from '../pades/contents.js';
 import { PdfDict, PdfString } from '../pdf/objects.js';
 import { PdfReader, type SignatureFieldInfo } from '../pdf/reader.js';
 import type { CertificateSummary } from '../pki/certificate.js';
@@ -30,7 +31,7 @@ import type {
 } from './report.js';
 import { combineAnswers, revocationAnswers, type RevocationMaterial, type RevocationOutcome } from './revocation.js';
 import { checkStructure, type SignatureStructure } from './structure.js';
-import { checkTimestamp, commonName, type TimestampCheck } from './timestamps.js';
+import { checkTimestamp, readTimestampToken, type TimestampCheck } from './timestamps.js';
 
 export type { ValidationContext } from './context.js';
 
@@ -376,68 +377,22 @@ function revocationMaterial(cms: ParsedSignedData, dss: ReturnType<typeof readDs
 
 /** CAdES RevocationValues ::= SEQUENCE { crlVals [0] SEQUENCE OF CertificateList OPTIONAL, ocspVals [1] SEQUENCE OF BasicOCSPResponse OPTIONAL, … } */
 function revocationValuesPart(v: Buffer, tag: number): Buffer[] {
-  const r = asn1js.fromBER(new Uint8Array(v));
-  if (r.offset === -1) return [];
-  const parts = ((r.result as asn1js.Sequence).valueBlock?.value ?? []) as asn1js.BaseBlock[];
-  const part = parts.find((p) => p.idBlock.tagClass === 3 && p.idBlock.tagNumber === tag) as asn1js.Constructed | undefined;
-  const list = part?.valueBlock.value?.[0] as asn1js.Sequence | undefined;
-  return ((list?.valueBlock.value ?? []) as asn1js.BaseBlock[]).map((x) => Buffer.from(x.toBER()));
-}
-const revocationValuesCrls = (v: Buffer) => revocationValuesPart(v, 0);
-const revocationValuesOcsps = (v: Buffer) => revocationValuesPart(v, 1);
-
-/**
- * The CMS inside a zero-padded /Contents: its first BER element. Found by reading tag and
- * length octets only (indefinite lengths, as NSS and hence pdfsig write them, by walking to
- * the end-of-contents), because parsing the whole CMS with asn1js just to learn its length
- * cost an eighth of a verification; parseSignedData parses it properly afterwards.
- */
-function cmsFromContents(contents: Buffer): Buffer | null {
-  const end = berEnd(contents, 0, 0);
-  return end > 0 ? contents.subarray(0, end) : null;
-}
-
-/** Offset just after the BER element at `at`, or -1 when it is not one (bounded nesting). */
-function berEnd(b: Buffer, at: number, depth: number): number {
-  if (depth > 64 || at >= b.length) return -1;
-  const tag = b[at];
-  let i = at + 1;
-  if ((tag & 0x1f) === 0x1f) {
-    while (i < b.length && b[i] & 0x80) i++;
-    i++;
-  }
-  if (i >= b.length) return -1;
-  const first = b[i++];
-  if (first === 0x80) {
-    if (!(tag & 0x20)) return -1; // indefinite length only for constructed encodings
-    while (i + 1 < b.length) {
-      if (b[i] === 0 && b[i + 1] === 0) return i + 2;
-      i = berEnd(b, i, depth + 1);
-      if (i < 0) return -1;
-    }
-    return -1;
-  }
-  let len = first;
-  if (first & 0x80) {
-    const n = first & 0x7f;
-    if (n > 4 || i + n > b.length) return -1;
-    len = 0;
-    for (let k = 0; k < n; k++) len = len * 256 + b[i++];
-  }
-  return i + len <= b.length ? i + len : -1;
-}
-
-/**
- * A timestamp token's certificates, for building paths. The token is a CMS SignedData, and
- * parseSignedData reads it some thirty times faster than the full token parser, which
- * checkTimestamp still runs once per token.
- */
-function tokenCerts(token: Buffer): Buffer[] {
   try {
-    return parseSignedData(token).certificates;
+    const part = children(v, readDer(v, TAG.SEQUENCE, 'RevocationValues')).find((p) => p.tag === tag);
+    if (!part) return [];
+    const [list] = children(v, part);
+    return children(v, expect(list, TAG.SEQUENCE, 'SEQUENCE OF')).map((x) => whole(v, x));
   } catch {
-    return [];
+    return []; // unreadable values contribute nothing; the status is then looked for elsewhere
   }
+}
+const revocationValuesCrls = (v: Buffer) => revocationValuesPart(v, TAG.CTX0);
+const revocationValuesOcsps = (v: Buffer) => revocationValuesPart(v, TAG.CTX1);
+
+/** A timestamp token's certificates, for building paths. */
+function tokenCerts(token: Buffer): Buffer[] {
+  const t = readTimestampToken(token);
+  return t instanceof Error ? [] : t.certificates;
 }
 
 function byteRanges(pdf: Buffer, s: SignatureStructure): Buffer[] {
@@ -538,7 +493,7 @@ function chainEntry(c: CertView, anchors: CertView[]): ChainEntry {
 }
 
 function timestampReport(kind: 'signature' | 'document', c: TimestampCheck): TimestampReport {
-  return { kind, time: c.time?.toISOString() ?? null, tsa: c.tsaName ?? (c.tsa ? commonName(c.tsa) : null), valid: c.valid, problem: c.problem };
+  return { kind, time: c.time?.toISOString() ?? null, tsa: c.tsaName ?? c.tsa?.commonName ?? null, valid: c.valid, problem: c.problem };
 }
 
 function revocationReport(o: RevocationOutcome | null): RevocationReport {
