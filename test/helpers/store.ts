@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Test } from 'tap';
 import { loadConfig, type Config } from '../../src/config.js';
+import { newSerial } from '../../src/pki/serial.js';
 import { dropSchema, openStore } from '../../src/store/index.js';
 import type { CertificateRecord, SchoolRecord, StaffRecord, Store } from '../../src/store/types.js';
 
@@ -191,9 +192,12 @@ export function sampleStaff(schoolId: string, o: Partial<StaffRecord> = {}): Sta
   };
 }
 
-/** A random positive serial in the store's lower-case hex form. */
+/**
+ * A random serial in the store's form: the CA's own newSerial (even-length, minimal,
+ * positive hex), so a CRL or OCSP response built from it reads back the same string.
+ */
 export function randomSerial(): string {
-  return (randomBytes(16).toString('hex').replace(/^0+/, '') || '1').replace(/^[89a-f]/, '7');
+  return newSerial();
 }
 
 export function sampleCertificate(o: Partial<CertificateRecord> = {}): CertificateRecord {
