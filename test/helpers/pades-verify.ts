@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from './tools.js';
@@ -35,27 +35,73 @@ export function findSignatures(pdf: Buffer): FoundSignature[] {
   return out;
 }
 
-export class Verifiers {
-  readonly dir = mkdtempSync(join(tmpdir(), 'pades-verify-'));
-  private readonly nss: string;
+/**
+ * An NSS database (certutil) trusting the given roots, optionally holding signing
+ * identities (pk12util), and poppler's pdfsig over it: the one way the tests verify with,
+ * and sign with, NSS. pdfsig runs with -no-ocsp: test certificates name responder URLs
+ * nobody serves here (revocation is our own verifier's business in these tests).
+ */
+export class NssDatabase {
+  readonly dir = mkdtempSync(join(tmpdir(), 'nss-'));
+  /** The -nssdir / -d argument. */
+  readonly nssdir = `sql:${this.dir}`;
   private n = 0;
-  constructor(readonly rootPath: string, readonly untrustedPem?: string) {
-    this.nss = join(this.dir, 'nss');
-    run('mkdir', ['-p', this.nss]);
-    const a = run('certutil', ['-N', '--empty-password', '-d', `sql:${this.nss}`]);
-    if (a.status !== 0) throw new Error(a.stderr);
-    const b = run('certutil', ['-A', '-n', 'root', '-t', 'CT,C,C', '-i', rootPath, '-d', `sql:${this.nss}`]);
-    if (b.status !== 0) throw new Error(b.stderr);
+
+  constructor(rootPemPaths: string[]) {
+    nss('certutil', ['-N', '--empty-password', '-d', this.nssdir]);
+    rootPemPaths.forEach((root, i) => nss('certutil', ['-A', '-n', `root${i}`, '-t', 'CT,C,C', '-i', root, '-d', this.nssdir]));
   }
+
+  /** Imports a key with its certificate and chain (PEM) as `nick`; returns the PKCS#12 file made for it (password "secret"). */
+  addIdentity(nick: string, pem: { certificate: string; key: string; chain: string }): string {
+    const base = join(this.dir, nick);
+    writeFileSync(`${base}.crt`, pem.certificate);
+    writeFileSync(`${base}.key`, pem.key);
+    writeFileSync(`${base}.chain`, pem.chain);
+    nss('openssl', ['pkcs12', '-export', '-inkey', `${base}.key`, '-in', `${base}.crt`, '-certfile', `${base}.chain`, '-name', nick, '-passout', 'pass:secret', '-out', `${base}.p12`]);
+    nss('pk12util', ['-i', `${base}.p12`, '-d', this.nssdir, '-W', 'secret']);
+    return `${base}.p12`;
+  }
+
   file(pdf: Buffer): string {
     const p = join(this.dir, `f${++this.n}.pdf`);
     writeFileSync(p, pdf);
     return p;
   }
+
+  /** pdfsig's report on the file, and its text per signature. */
   pdfsig(pdf: Buffer) {
-    const r = run('pdfsig', ['-nssdir', `sql:${this.nss}`, this.file(pdf)]);
-    const blocks = r.stdout.split(/^Signature #\d+:/m).slice(1);
-    return { ...r, signatures: blocks };
+    const r = run('pdfsig', ['-nssdir', this.nssdir, '-no-ocsp', this.file(pdf)]);
+    return { ...r, signatures: r.stdout.split(/^Signature #\d+:/m).slice(1) };
+  }
+
+  /** Signs with `pdfsig -add-signature` as `nick` (NSS writes the CMS with indefinite BER lengths). */
+  pdfsigSign(pdf: Buffer, nick: string, opts: { reason?: string } = {}): Buffer {
+    const out = join(this.dir, `signed${++this.n}.pdf`);
+    nss('pdfsig', ['-add-signature', '-nssdir', this.nssdir, '-nick', nick, '-digest', 'SHA256', ...(opts.reason ? ['-reason', opts.reason] : []), this.file(pdf), out]);
+    return readFileSync(out);
+  }
+}
+
+function nss(cmd: string, args: string[]) {
+  const r = run(cmd, args);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}${r.stdout}`);
+  return r;
+}
+
+/** The independent verifiers of the PAdES tests: pdfsig (NSS trusting the root), mutool, qpdf, openssl. */
+export class Verifiers {
+  readonly dir = mkdtempSync(join(tmpdir(), 'pades-verify-'));
+  readonly nss: NssDatabase;
+  private n = 0;
+  constructor(readonly rootPath: string, readonly untrustedPem?: string) {
+    this.nss = new NssDatabase([rootPath]);
+  }
+  file(pdf: Buffer): string {
+    return this.nss.file(pdf);
+  }
+  pdfsig(pdf: Buffer) {
+    return this.nss.pdfsig(pdf);
   }
   mutool(pdf: Buffer) {
     return run('mutool', ['sign', '-v', this.file(pdf)]);
