@@ -1,9 +1,8 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { keyObjectSigner, type Signer } from '../../src/crypto/signer.js';
-import { run } from './tools.js';
+import { openssl, OpensslCa } from './openssl-ca.js';
 
 /**
  * Certificates for the PAdES tests made with openssl (independent of our own CA code):
@@ -24,11 +23,6 @@ export interface PadesPki {
   tsa: PadesIdentity;
 }
 
-function sh(dir: string, args: string[]) {
-  const r = run('openssl', args, { cwd: dir });
-  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-}
-
 let cached: Promise<PadesPki> | undefined;
 export function makePadesPki(): Promise<PadesPki> {
   cached ??= Promise.resolve().then(build);
@@ -36,71 +30,35 @@ export function makePadesPki(): Promise<PadesPki> {
 }
 
 function build(): PadesPki {
-  const dir = mkdtempSync(join(tmpdir(), 'pades-pki-'));
-  writeFileSync(
-    join(dir, 'ext.cnf'),
-    [
-      '[req]',
-      'distinguished_name=dn',
-      'string_mask=utf8only',
-      '[dn]',
-      '[ca]',
-      'basicConstraints=critical,CA:TRUE',
-      'keyUsage=critical,keyCertSign,cRLSign',
-      'subjectKeyIdentifier=hash',
-      'authorityKeyIdentifier=keyid',
-      '[signer]',
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,nonRepudiation',
-      'extendedKeyUsage=emailProtection,1.3.6.1.5.5.7.3.36',
-      'subjectKeyIdentifier=hash',
-      'authorityKeyIdentifier=keyid',
-      '[tsa]',
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature',
-      'extendedKeyUsage=critical,timeStamping',
-      'subjectKeyIdentifier=hash',
-      'authorityKeyIdentifier=keyid',
-      '',
-    ].join('\n'),
-  );
-  const key = (name: string, alg: string) =>
-    alg.startsWith('EC')
-      ? sh(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${alg === 'EC384' ? 'P-384' : 'P-256'}`, '-out', `${name}.key`])
-      : sh(dir, ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', `${name}.key`]);
-  key('root', 'RSA');
-  sh(dir, ['req', '-x509', '-new', '-key', 'root.key', '-subj', '/C=VN/O=Sở GD&ĐT Phú Thọ (test)/CN=Test Root CA', '-utf8', '-days', '3650', '-config', 'ext.cnf', '-extensions', 'ca', '-out', 'root.pem']);
-  const issue = (name: string, subj: string, ext: string, issuer: string, alg = 'RSA') => {
-    key(name, alg);
-    sh(dir, ['req', '-new', '-key', `${name}.key`, '-subj', subj, '-utf8', '-config', 'ext.cnf', '-out', `${name}.csr`]);
-    sh(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', '1000', '-extfile', 'ext.cnf', '-extensions', ext, '-out', `${name}.pem`]);
-  };
-  issue('issuing', '/C=VN/O=Sở GD&ĐT Phú Thọ (test)/CN=Test Issuing CA', 'ca', 'root');
-  issue('rsa', '/C=VN/ST=Phú Thọ/O=Trường THPT Đoan Hùng/CN=Nguyễn Thị Hương', 'signer', 'issuing');
-  issue('principal', '/C=VN/ST=Phú Thọ/O=Trường THPT Đoan Hùng/CN=Trần Văn Đức', 'signer', 'issuing');
-  issue('school', '/C=VN/ST=Phú Thọ/O=Trường THPT Đoan Hùng/CN=Trường THPT Đoan Hùng', 'signer', 'issuing');
-  issue('ec', '/C=VN/O=Trường THPT Đoan Hùng/CN=Lê Minh EC', 'signer', 'issuing', 'EC');
-  issue('ec384', '/C=VN/O=Trường THPT Đoan Hùng/CN=Lê Minh EC384', 'signer', 'issuing', 'EC384');
-  issue('tsa', '/C=VN/O=Sở GD&ĐT Phú Thọ (test)/CN=Test TSA', 'tsa', 'issuing');
-  const der = (name: string) => Buffer.from(new X509Certificate(readFileSync(join(dir, `${name}.pem`))).raw);
-  const issuingDer = der('issuing');
+  const ca = new OpensslCa();
+  const dir = ca.dir;
+  const school = '/C=VN/ST=Phú Thọ/O=Trường THPT Đoan Hùng';
+  ca.issue('root', '/C=VN/O=Sở GD&ĐT Phú Thọ (test)/CN=Test Root CA', 'ca', { days: 3650 });
+  ca.issue('issuing', '/C=VN/O=Sở GD&ĐT Phú Thọ (test)/CN=Test Issuing CA', 'ca', { issuer: 'root' });
+  ca.issue('rsa', `${school}/CN=Nguyễn Thị Hương`, 'signer', { issuer: 'issuing' });
+  ca.issue('principal', `${school}/CN=Trần Văn Đức`, 'signer', { issuer: 'issuing' });
+  ca.issue('school', `${school}/CN=Trường THPT Đoan Hùng`, 'signer', { issuer: 'issuing' });
+  ca.issue('ec', '/C=VN/O=Trường THPT Đoan Hùng/CN=Lê Minh EC', 'signer', { issuer: 'issuing', key: 'EC' });
+  ca.issue('ec384', '/C=VN/O=Trường THPT Đoan Hùng/CN=Lê Minh EC384', 'signer', { issuer: 'issuing', key: 'EC384' });
+  ca.issue('tsa', '/C=VN/O=Sở GD&ĐT Phú Thọ (test)/CN=Test TSA', 'tsa', { issuer: 'issuing' });
+  const issuingDer = ca.der('issuing');
   const ident = (name: string): PadesIdentity => {
-    const keyPem = readFileSync(join(dir, `${name}.key`), 'utf8');
+    const keyPem = readFileSync(ca.keyPath(name), 'utf8');
     const privateKey = createPrivateKey(keyPem);
     return {
-      certificate: der(name),
+      certificate: ca.der(name),
       chain: name === 'issuing' ? [] : [issuingDer],
       privateKey,
       signer: keyObjectSigner(privateKey, createPublicKey(privateKey)),
-      pem: readFileSync(join(dir, `${name}.pem`), 'utf8'),
+      pem: readFileSync(ca.certPath(name), 'utf8'),
       keyPem,
     };
   };
   return {
     dir,
-    root: der('root'),
-    rootPem: readFileSync(join(dir, 'root.pem'), 'utf8'),
-    rootPath: join(dir, 'root.pem'),
+    root: ca.der('root'),
+    rootPem: readFileSync(ca.certPath('root'), 'utf8'),
+    rootPath: ca.certPath('root'),
     issuing: ident('issuing'),
     rsa: ident('rsa'),
     principal: ident('principal'),
@@ -141,8 +99,8 @@ export function opensslTimestamper(pki: PadesPki) {
       this.calls++;
       const q = join(pki.dir, `q${++n}.tsq`);
       const tok = join(pki.dir, `t${n}.der`);
-      sh(pki.dir, ['ts', '-query', '-digest', imprint.toString('hex'), `-${hash}`, '-cert', '-no_nonce', '-out', q]);
-      sh(pki.dir, ['ts', '-reply', '-config', cnf, '-queryfile', q, '-signer', join(pki.dir, 'tsa.pem'), '-inkey', join(pki.dir, 'tsa.key'), '-chain', join(pki.dir, 'issuing.pem'), '-token_out', '-out', tok]);
+      openssl(pki.dir, ['ts', '-query', '-digest', imprint.toString('hex'), `-${hash}`, '-cert', '-no_nonce', '-out', q]);
+      openssl(pki.dir, ['ts', '-reply', '-config', cnf, '-queryfile', q, '-signer', join(pki.dir, 'tsa.pem'), '-inkey', join(pki.dir, 'tsa.key'), '-chain', join(pki.dir, 'issuing.pem'), '-token_out', '-out', tok]);
       return readFileSync(tok);
     },
   };
@@ -182,8 +140,8 @@ export function opensslRevocation(pki: PadesPki, opts: { crlOnly?: boolean } = {
       if (!c || !i) return null;
       const req = join(d, `o${++n}.req`);
       const resp = join(d, `o${n}.resp`);
-      sh(d, ['ocsp', '-issuer', `${i}.pem`, '-cert', `${c}.pem`, '-no_nonce', '-reqout', req]);
-      sh(d, ['ocsp', '-index', index, '-rsigner', `${i}.pem`, '-rkey', `${i}.key`, '-CA', `${i}.pem`, '-reqin', req, '-respout', resp, '-ndays', '7']);
+      openssl(d, ['ocsp', '-issuer', `${i}.pem`, '-cert', `${c}.pem`, '-no_nonce', '-reqout', req]);
+      openssl(d, ['ocsp', '-index', index, '-rsigner', `${i}.pem`, '-rkey', `${i}.key`, '-CA', `${i}.pem`, '-reqin', req, '-respout', resp, '-ndays', '7']);
       return readFileSync(resp);
     },
     async crl(cert: Buffer, issuer: Buffer): Promise<Buffer | null> {
@@ -194,8 +152,8 @@ export function opensslRevocation(pki: PadesPki, opts: { crlOnly?: boolean } = {
       writeFileSync(cnf, ['[ca]', 'default_ca=x', '[x]', `database=${index}`, `certificate=${join(d, `${i}.pem`)}`, `private_key=${join(d, `${i}.key`)}`, 'default_md=sha256', 'default_crl_days=7', `crlnumber=${join(d, `crlnum-${i}`)}`, ''].join('\n'));
       writeFileSync(join(d, `crlnum-${i}`), '01\n');
       const out = join(d, `crl${++n}.pem`);
-      sh(d, ['ca', '-gencrl', '-config', cnf, '-out', out]);
-      sh(d, ['crl', '-in', out, '-outform', 'DER', '-out', `${out}.der`]);
+      openssl(d, ['ca', '-gencrl', '-config', cnf, '-out', out]);
+      openssl(d, ['crl', '-in', out, '-outform', 'DER', '-out', `${out}.der`]);
       return readFileSync(`${out}.der`);
     },
   };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { derToPem } from '../../src/pki/certificate.js';
 import { makeTestPki, type TestIdentity, type TestPki } from './pki.js';
-import { run } from './tools.js';
+import { OpensslCa } from './openssl-ca.js';
 
 /**
  * The revocation and TSA tests' PKI: `makeTestPki()` (our own CA) with each certificate
@@ -42,43 +42,17 @@ export interface RevPki {
   chainPath: string;
 }
 
-function openssl(dir: string, args: string[]) {
-  const r = run('openssl', args, { cwd: dir });
-  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-}
-
-const CNF = `
-[req]
-distinguished_name=dn
-[dn]
-[ca]
-basicConstraints=critical,CA:TRUE
-keyUsage=critical,keyCertSign,cRLSign
-subjectKeyIdentifier=hash
-[ee]
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature,nonRepudiation
-subjectKeyIdentifier=hash
-authorityKeyIdentifier=keyid
-`;
-
+/** The foreign chain: made by the openssl CLI, EC P-256, serials 4a… (distinct from our CA's). */
 function foreignChain(dir: string): { otherCa: ForeignIdentity; stranger: ForeignIdentity } {
-  writeFileSync(join(dir, 'foreign.cnf'), CNF);
-  const make = (name: string, subject: string, ext: string, issuer?: string): ForeignIdentity => {
-    openssl(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`]);
-    const common = ['-set_serial', '0x4a' + Date.now().toString(16), '-days', '365', '-sha256', '-extensions', ext, '-out', `${name}.pem`];
-    if (issuer) {
-      openssl(dir, ['req', '-new', '-key', `${name}.key`, '-subj', subject, '-config', 'foreign.cnf', '-out', `${name}.csr`]);
-      openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-extfile', 'foreign.cnf', ...common]);
-    } else {
-      openssl(dir, ['req', '-new', '-x509', '-key', `${name}.key`, '-subj', subject, '-config', 'foreign.cnf', ...common]);
-    }
-    const x = new X509Certificate(readFileSync(join(dir, `${name}.pem`)));
+  const ca = new OpensslCa(dir);
+  const make = (name: string, subject: string, profile: 'ca' | 'ee', issuer?: string): ForeignIdentity => {
+    ca.issue(name, subject, profile, { issuer, key: 'EC', days: 365, serial: '4a' + Date.now().toString(16) });
+    const x = new X509Certificate(readFileSync(ca.certPath(name)));
     return {
       certificate: x.raw,
-      privateKey: createPrivateKey(readFileSync(join(dir, `${name}.key`))),
-      certPath: join(dir, `${name}.pem`),
-      keyPath: join(dir, `${name}.key`),
+      privateKey: createPrivateKey(readFileSync(ca.keyPath(name))),
+      certPath: ca.certPath(name),
+      keyPath: ca.keyPath(name),
       serial: x.serialNumber.toLowerCase().replace(/^0+/, ''),
     };
   };
