@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import { pemBlocks } from '../pki/certificate.js';
 
 /**
  * Reads the trust anchors: every certificate in the given folders (the repository's `certs/`
@@ -40,15 +41,7 @@ export function loadTrustStore(dirs: string[]): Buffer[] {
 /** The DER certificates in a PEM bundle or a single DER file. */
 export function certificatesIn(data: Buffer): Buffer[] {
   const text = data.toString('latin1');
-  if (text.includes('-----BEGIN CERTIFICATE-----')) {
-    const out: Buffer[] = [];
-    const re = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
-    for (let m = re.exec(text); m; m = re.exec(text)) {
-      const der = Buffer.from(m[1].replace(/\s+/g, ''), 'base64');
-      if (isCertificate(der)) out.push(der);
-    }
-    return out;
-  }
+  if (text.includes('-----BEGIN CERTIFICATE-----')) return pemBlocks(text).filter(isCertificate);
   return isCertificate(data) ? [data] : [];
 }
 
