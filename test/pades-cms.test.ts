@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OID } from '../src/asn1/oids.js';
 import { assembleSignedData, buildSignedAttributes, parseSignedData, signDigest, addTimestampToCms } from '../src/pades/cms.js';
-import { parseSignedDataWithPkijs } from '../src/pades/cms-parse.js';
+import { parseSignedDataWithPkijs, signedDataCertificates } from '../src/pades/cms-parse.js';
 import { TimestampAuthority } from '../src/tsa/authority.js';
 import { TAG, children, readTlv, tlv, whole } from '../src/asn1/der.js';
 import { makePadesPki, opensslTimestamper } from './helpers/pades-pki.js';
@@ -107,6 +107,10 @@ t.test('signature timestamp: unsigned attribute over the signature value, openss
   const v = run('openssl', ['ts', '-verify', '-token_in', '-in', join(dir, 'token.der'), '-data', join(dir, 'sigvalue.bin'), '-CAfile', pki.rootPath, '-untrusted', join(pki.dir, 'issuing.pem')]);
   t.equal(v.status, 0, v.stderr + v.stdout);
   t.match(v.stdout, /Verification: OK/);
+  // the certificates-only walk (B-LT path) finds the chain openssl put in the token
+  const tokenCerts = signedDataCertificates(p.timestampTokens[0]);
+  t.same(tokenCerts, parseSignedData(p.timestampTokens[0]).certificates);
+  t.ok(tokenCerts.some((c) => c.equals(pki.tsa.certificate)) && tokenCerts.some((c) => c.equals(pki.issuing.certificate)), 'TSA and issuing CA certificates');
 
   // the same token spliced into a CMS without unsigned attributes gives an identical result
   const { cms: plain } = await signDigest(digest, pki.rsa.signer, id);

@@ -3,7 +3,7 @@ import * as pkijs from 'pkijs';
 import { OID } from '../asn1/oids.js';
 import { unprocessable } from '../errors.js';
 import { hashFromOid, type HashName } from '../crypto/algorithms.js';
-import { TAG, children as derChildren, content, DerError, expect, readOid, readSmallInt, readTime, readTlv, whole, type Tlv } from '../asn1/der.js';
+import { TAG, children as derChildren, content, DerError, expect, inner, readDer, readOid, readSmallInt, readTime, readTlv, whole, type Tlv } from '../asn1/der.js';
 import { issuerAndSerialOf } from './cms-template.js';
 
 /** What a verifier needs from a CMS SignedData (a PAdES signature or an RFC 3161 token). */
@@ -205,6 +205,18 @@ function essCertIdsV2(v: asn1js.AsnType): { hashAlgorithm: string; certHash: Buf
     const h = parts[i];
     return { hashAlgorithm, certHash: h instanceof asn1js.OctetString ? Buffer.from(h.valueBlock.valueHexView) : Buffer.alloc(0) };
   });
+}
+
+/**
+ * Only the certificates of a DER ContentInfo/SignedData (views into `der`): the B-LT step
+ * needs just a timestamp token's chain, on every signature, and the full walk costs several
+ * times more. Throws DerError on what is not DER.
+ */
+export function signedDataCertificates(der: Buffer): Buffer[] {
+  const [, contentT] = derChildren(der, readDer(der, TAG.SEQUENCE, 'ContentInfo'));
+  const sd = derChildren(der, expect(inner(der, expect(contentT, TAG.CTX0, 'content [0]')), TAG.SEQUENCE, 'SignedData'));
+  const certs = sd[3]?.tag === TAG.CTX0 ? sd[3] : undefined; // version, digestAlgorithms, encapContentInfo, [0] certificates
+  return certs ? derChildren(der, certs).filter((c) => c.tag === TAG.SEQUENCE).map((c) => whole(der, c)) : [];
 }
 
 const NOT_HANDLED = undefined;

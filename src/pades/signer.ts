@@ -5,7 +5,8 @@ import { prepareSignature, type PreparedSignature, type SignaturePlacement } fro
 import type { PdfRef } from '../pdf/objects.js';
 import type { TimestampProvider } from '../tsa/provider.js';
 import { unprocessable } from '../errors.js';
-import { estimateCmsSize, parseSignedData, signDigest, templateFor, type CmsSignerIdentity } from './cms.js';
+import { estimateCmsSize, signDigest, templateFor, type CmsSignerIdentity } from './cms.js';
+import { signedDataCertificates } from './cms-parse.js';
 import { PrefixDigests } from './byte-range.js';
 import { expectedTokenSize, signatureTimestamp, PLACEHOLDER_MARGIN } from './placeholder-size.js';
 import { embedWithRetry } from './embed.js';
@@ -117,9 +118,9 @@ export async function completeLevel(
   if (needsDss(opts.level)) {
     const contents = Buffer.alloc(contentsSize);
     cms.copy(contents);
-    // Built from what we already know rather than by parsing our own CMS back; only the
-    // token's certificates are read (the CMS walk: half the cost of the full token parser).
-    const tsaCerts = opts.timestampToken ? parseSignedData(opts.timestampToken).certificates : [];
+    // Built from what we already know rather than by parsing our own CMS back; of the
+    // token only its certificates are read.
+    const tsaCerts = opts.timestampToken ? signedDataCertificates(opts.timestampToken) : [];
     const self = { contents, leaves: [opts.certificate, ...tsaCerts], pool: [...opts.chain, ...tsaCerts] };
     out = await addValidationData(out, [self], { revocation: opts.revocation, trustChain: opts.trustChain, previous: opts.previous });
   }
