@@ -120,6 +120,92 @@ t.test('PIN cache: one slow hash per burst, never a bypass', async (t) => {
   for (const [, v] of cache) t.notOk(v.tag.includes(Buffer.from('482913')));
 });
 
+t.test('key cache: the unsealed key is kept with the verified PIN and goes with it', async (t) => {
+  const fake = new FakeCaStore();
+  let now = 1_000_000;
+  // Count unseals (AES-GCM + PKCS#8 parse) and slow PIN checks rather than timing them.
+  let unseals = 0;
+  let slowChecks = 0;
+  const custody = new SoftwareKeyCustody(fake.asStore(), kek, {
+    pinCacheTtlMs: 60_000,
+    pinCacheMaxEntries: 2,
+    now: () => now,
+    verifyPin: async (pin, stored) => {
+      slowChecks++;
+      return verifyPin(pin, stored);
+    },
+    openKey: (label, sealed) => {
+      unseals++;
+      return openPrivateKey(kek, label, sealed);
+    },
+  });
+  const { publicKey } = await custody.generate('k1', 'EC-P256', '482913');
+  await custody.generate('k2', 'EC-P256', '555777');
+  await custody.generate('k3', 'EC-P256', '918273');
+
+  const first = await custody.unlock('k1', '482913');
+  t.equal(unseals, 1, 'the first unlock unseals the key');
+  for (let i = 0; i < 20; i++) t.equal(await custody.unlock('k1', '482913'), first, 'later unlocks hand out the same signer');
+  t.equal(unseals, 1, 'a burst of 20 unlocks unseals once');
+  const data = Buffer.from('học bạ số');
+  t.ok(verify('sha256', data, publicKey, await first.sign(data, 'sha256')), 'the cached signer signs with the key');
+
+  // Another PIN never reaches the cached key: it is checked, counted and drops the entry.
+  await t.rejects(custody.unlock('k1', '482914'), { ...ce(403, 'pin-incorrect'), extra: { remainingAttempts: 4 } });
+  t.equal(fake.serverKeys.get('k1')!.failedAttempts, 1, 'the wrong PIN counted despite the cached key');
+  await custody.unlock('k1', '482913');
+  t.equal(unseals, 2, 'after a wrong PIN the key is unsealed again');
+
+  // Lock (read from the store on every unlock, e.g. set by another instance) wins, and drops the key.
+  fake.serverKeys.get('k1')!.locked = true;
+  await t.rejects(custody.unlock('k1', '482913'), ce(423, 'key-locked'));
+  fake.serverKeys.get('k1')!.locked = false;
+  const checksBefore = slowChecks;
+  await custody.unlock('k1', '482913');
+  t.equal(unseals, 3, 'after a lock the key is unsealed again');
+  t.equal(slowChecks, checksBefore + 1, 'and the PIN checked again');
+
+  // forget: revocation, suspension.
+  custody.forget('k1');
+  await custody.unlock('k1', '482913');
+  t.equal(unseals, 4, 'after forget the key is unsealed again');
+
+  // Expiry.
+  now += 61_000;
+  await custody.unlock('k1', '482913');
+  t.equal(unseals, 5, 'after the TTL the key is unsealed again');
+
+  // A changed row (new PIN hash, e.g. from another instance) is never served from the cache.
+  const oldHash = fake.serverKeys.get('k1')!.pinHash;
+  fake.serverKeys.get('k1')!.pinHash = await hashPin('246813');
+  await t.rejects(custody.unlock('k1', '482913'), ce(403, 'pin-incorrect'), 'the old PIN no longer works once the row changed');
+  fake.serverKeys.get('k1')!.pinHash = oldHash;
+  fake.serverKeys.get('k1')!.failedAttempts = 0;
+
+  // Bounded: with room for two, a third key pushes out the oldest.
+  await custody.unlock('k1', '482913');
+  await custody.unlock('k2', '555777');
+  const u = unseals;
+  await custody.unlock('k3', '918273');
+  await custody.unlock('k2', '555777');
+  t.equal(unseals, u + 1, 'k2 still cached');
+  await custody.unlock('k1', '482913');
+  t.equal(unseals, u + 2, 'k1 was dropped to make room and is unsealed again');
+
+  // TTL 0 disables the cache for keys as for PINs.
+  let uncachedUnseals = 0;
+  const uncached = new SoftwareKeyCustody(fake.asStore(), kek, {
+    pinCacheTtlMs: 0,
+    openKey: (label, sealed) => {
+      uncachedUnseals++;
+      return openPrivateKey(kek, label, sealed);
+    },
+  });
+  await uncached.unlock('k2', '555777');
+  await uncached.unlock('k2', '555777');
+  t.equal(uncachedUnseals, 2, 'no cache: one unseal per unlock');
+});
+
 t.test('KEK: configured, or created once with mode 0600 and never logged', async (t) => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'kek-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));

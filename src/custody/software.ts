@@ -1,4 +1,4 @@
-import { createHmac, createPublicKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createPublicKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { keyObjectSigner, type Signer } from '../crypto/signer.js';
 import { ClientError, notFound } from '../errors.js';
 import { generateKeyPair, type KeyAlgorithm } from '../pki/keys.js';
@@ -15,6 +15,18 @@ export interface SoftwareKeyCustodyOptions {
   now?: () => number;
   /** The slow PIN check; injectable so tests can count how often it runs instead of timing it. */
   verifyPin?: (pin: string, stored: string) => Promise<boolean>;
+  /** Decrypts and parses a stored key; injectable so tests can count unseals. */
+  openKey?: (label: string, sealed: Buffer) => KeyObject;
+}
+
+/** What is remembered of a key after a PIN verified: see the class comment. */
+interface Unlocked {
+  tag: Buffer;
+  expires: number;
+  /** The row the PIN was checked against and the key opened from: a changed row (new PIN, new key) misses. */
+  sealed: Buffer;
+  pinHash: string;
+  signer: Signer;
 }
 
 type KeyStore = Pick<StoreOps, 'insertServerKey' | 'getServerKey' | 'recordFailedPin' | 'resetPinFailures' | 'unlockServerKey'>;
@@ -32,14 +44,25 @@ type KeyStore = Pick<StoreOps, 'insertServerKey' | 'getServerKey' | 'recordFaile
  * dropped on any wrong PIN, on lock, and by `forget(serial)` on revocation or suspension,
  * and the lock state is still read from the store on every unlock, so the cache can make a
  * correct PIN faster but never makes a wrong PIN or a locked key work.
+ *
+ * The same entry keeps the unsealed key (a KeyObject-based Signer). Decrypting and parsing
+ * the PKCS#8 key costs about as much as the RSA signature itself, so doing it per use would
+ * halve the signing rate. Keeping it is what an HSM does after a PIN login: the key stays
+ * usable in the session until logout, and here the "session" is the same bounded,
+ * short-TTL entry that already stands for "this PIN verified" — it is reachable only with
+ * the same serial and the same PIN tag, and it goes with the entry on a wrong PIN, lock,
+ * expiry, or `forget` (revocation, suspension). The key lives in this process's memory
+ * anyway while it signs; the KEK that opens every key is held here for the process's
+ * whole life, so remembering one opened key for minutes exposes nothing new.
  */
 export class SoftwareKeyCustody implements KeyCustody {
   private readonly cacheKey = randomBytes(32);
-  private readonly cache = new Map<string, { tag: Buffer; expires: number }>();
+  private readonly cache = new Map<string, Unlocked>();
   private readonly ttl: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
   private readonly verifyPin: (pin: string, stored: string) => Promise<boolean>;
+  private readonly openKey: (label: string, sealed: Buffer) => KeyObject;
 
   constructor(
     private readonly store: KeyStore,
@@ -51,6 +74,7 @@ export class SoftwareKeyCustody implements KeyCustody {
     this.maxEntries = opts.pinCacheMaxEntries ?? 10_000;
     this.now = opts.now ?? Date.now;
     this.verifyPin = opts.verifyPin ?? verifyPin;
+    this.openKey = opts.openKey ?? ((label, sealed) => openPrivateKey(this.kek, label, sealed));
   }
 
   async generate(serial: string, alg: KeyAlgorithm, pin: string) {
@@ -75,19 +99,20 @@ export class SoftwareKeyCustody implements KeyCustody {
     }
     if (typeof pin !== 'string' || pin.length === 0) throw new ClientError(403, 'pin-incorrect', 'a PIN is required', { remainingAttempts: PIN_ATTEMPTS_BEFORE_LOCK - rec.failedAttempts });
     const tag = this.tag(serial, pin);
-    if (!this.cached(serial, tag)) {
-      if (!(await this.verifyPin(pin, rec.pinHash))) {
-        this.forget(serial);
-        const r = await this.store.recordFailedPin(serial, PIN_ATTEMPTS_BEFORE_LOCK);
-        if (r.locked) throw new ClientError(423, 'key-locked', 'wrong PIN; the key is now locked and an administrator must unlock it');
-        const remainingAttempts = PIN_ATTEMPTS_BEFORE_LOCK - r.failedAttempts;
-        throw new ClientError(403, 'pin-incorrect', `wrong PIN; ${remainingAttempts} attempt(s) left before the key locks`, { remainingAttempts });
-      }
-      if (rec.failedAttempts > 0) await this.store.resetPinFailures(serial);
-      this.remember(serial, tag);
+    const hit = this.cached(serial, tag);
+    if (hit && hit.pinHash === rec.pinHash && hit.sealed.equals(rec.encryptedKey)) return hit.signer;
+    if (!(await this.verifyPin(pin, rec.pinHash))) {
+      this.forget(serial);
+      const r = await this.store.recordFailedPin(serial, PIN_ATTEMPTS_BEFORE_LOCK);
+      if (r.locked) throw new ClientError(423, 'key-locked', 'wrong PIN; the key is now locked and an administrator must unlock it');
+      const remainingAttempts = PIN_ATTEMPTS_BEFORE_LOCK - r.failedAttempts;
+      throw new ClientError(403, 'pin-incorrect', `wrong PIN; ${remainingAttempts} attempt(s) left before the key locks`, { remainingAttempts });
     }
-    const privateKey = openPrivateKey(this.kek, certKeyLabel(serial), rec.encryptedKey);
-    return keyObjectSigner(privateKey, createPublicKey(privateKey));
+    if (rec.failedAttempts > 0) await this.store.resetPinFailures(serial);
+    const privateKey = this.openKey(certKeyLabel(serial), rec.encryptedKey);
+    const signer = keyObjectSigner(privateKey, createPublicKey(privateKey));
+    this.remember(serial, { tag, expires: this.now() + this.ttl, sealed: Buffer.from(rec.encryptedKey), pinHash: rec.pinHash, signer });
+    return signer;
   }
 
   async adminUnlock(serial: string): Promise<void> {
@@ -103,17 +128,18 @@ export class SoftwareKeyCustody implements KeyCustody {
     return createHmac('sha256', this.cacheKey).update(serial).update('\0').update(pin.normalize('NFC')).digest();
   }
 
-  private cached(serial: string, tag: Buffer): boolean {
+  /** The entry for `serial` if it is unexpired and was made with the same PIN. */
+  private cached(serial: string, tag: Buffer): Unlocked | null {
     const e = this.cache.get(serial);
-    if (!e) return false;
+    if (!e) return null;
     if (e.expires <= this.now()) {
       this.cache.delete(serial);
-      return false;
+      return null;
     }
-    return timingSafeEqual(e.tag, tag);
+    return timingSafeEqual(e.tag, tag) ? e : null;
   }
 
-  private remember(serial: string, tag: Buffer): void {
+  private remember(serial: string, entry: Unlocked): void {
     if (this.ttl <= 0) return;
     this.cache.delete(serial);
     while (this.cache.size >= this.maxEntries) {
@@ -121,6 +147,6 @@ export class SoftwareKeyCustody implements KeyCustody {
       if (oldest === undefined) break;
       this.cache.delete(oldest);
     }
-    this.cache.set(serial, { tag, expires: this.now() + this.ttl });
+    this.cache.set(serial, entry);
   }
 }
