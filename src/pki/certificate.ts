@@ -1,3 +1,4 @@
+import { normalizeSerial } from './serial.js';
 import { createHash } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import {
@@ -19,7 +20,7 @@ import { formatName, parseNameFields, type NameFields } from './name.js';
 
 /** What reports, the registry and the verifier need to know about a certificate, parsed once. */
 export interface CertificateSummary {
-  /** Lower-case hex of the serial INTEGER's content octets (the stored form). */
+  /** The serial in its one canonical form (`normalizeSerial`): lower-case hex, no leading zero octets. */
   serial: string;
   subject: string;
   issuer: string;
@@ -86,7 +87,7 @@ export function parseCertificateSummary(der: Buffer): CertificateSummary {
   const subject = formatName(tbs.subject);
   const issuer = formatName(tbs.issuer);
   return {
-    serial: Buffer.from(tbs.serialNumber).toString('hex'),
+    serial: normalizeSerial(Buffer.from(tbs.serialNumber).toString('hex')),
     subject,
     issuer,
     subjectFields,

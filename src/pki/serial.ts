@@ -33,7 +33,8 @@ export function normalizeSerial(hex: string): string {
   let h = hex.replace(/[:\s]/g, '').toLowerCase();
   if (!/^[0-9a-f]+$/.test(h)) throw new Error('serial must be hexadecimal');
   if (h.length % 2) h = `0${h}`;
-  // Keep one 00 only when it is needed to keep the INTEGER positive.
-  while (h.length > 2 && h.startsWith('00') && parseInt(h.slice(2, 4), 16) < 0x80) h = h.slice(2);
+  // The one canonical form everywhere (store keys, CRL and OCSP lookups, reports): the
+  // magnitude's octets without leading zero octets, as `integerHex` reads them from DER.
+  while (h.length > 2 && h.startsWith('00')) h = h.slice(2);
   return h;
 }

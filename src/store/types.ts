@@ -58,7 +58,7 @@ export interface ApiKeyRecord {
 }
 
 export interface CertificateRecord {
-  /** Lower-case hex, no leading zeros beyond what DER needs. */
+  /** Lower-case hex without leading zero octets (`normalizeSerial`, the form CRL/OCSP parsers read). */
   serial: string;
   /** Which CA issued it (a CA record name, e.g. "issuing"). */
   issuer: string;
