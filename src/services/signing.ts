@@ -13,6 +13,7 @@ import type { CertificateRecord, Role, StaffTitle, Store } from '../store/types.
 import type { TimestampProvider } from '../tsa/provider.js';
 import type { AuditService } from './audit.js';
 import type { CaChain } from './certificates.js';
+import { AuditGroupCommit } from './sign-audit.js';
 import { openPin, sealPin } from './sign-session.js';
 
 /**
@@ -117,9 +118,12 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 export class SigningService {
   private readonly now: () => Date;
+  /** Signature entries of concurrent requests share a transaction (see sign-audit.ts). */
+  private readonly signatureAudit: AuditGroupCommit;
 
   constructor(private readonly d: SigningServiceDeps) {
     this.now = d.now ?? (() => new Date());
+    this.signatureAudit = new AuditGroupCommit(d.store, d.audit);
   }
 
   /** The certificate, once the caller may sign with it and it may sign now. */
@@ -194,8 +198,9 @@ export class SigningService {
     return { placement, appearance: appearanceHook(spec) };
   }
 
+  /** Resolves once the signature's audit entry is committed: only then may the document leave. */
   private async record(caller: Caller, c: CertificateRecord, level: string, doc: { fieldName: string; digestBefore: string; digestAfter: string }, extra: Record<string, unknown> = {}) {
-    await this.d.audit.append(null, {
+    await this.signatureAudit.append({
       actor: `key:${caller.keyId}`,
       action: 'sign',
       subject: c.serial,
@@ -327,16 +332,19 @@ export class SigningService {
     const base = this.signOptions(c, signer, state.level);
     const where = await this.placement(c, todo.length && options.fieldName && options.visible && !options.rect ? pdfs[todo[0]!]! : null, options);
     const signed = await signBatch(todo.map((i) => pdfs[i]!), { ...base, ...where });
+    const recorded: Promise<void>[] = [];
     for (const [k, r] of signed.entries()) {
       const i = todo[k]!;
       if (r.ok) {
-        await this.record(caller, c, state.level, r, { batch: state.digest });
+        // All of the batch's entries go into one group commit, in document order.
+        recorded.push(this.record(caller, c, state.level, r, { batch: state.digest }));
         results[i] = { index: i, sha256: r.digestBefore, ok: true, fieldName: r.fieldName, digestAfter: r.digestAfter, pdf: r.pdf };
       } else {
         this.d.events?.signed?.(state.level, 'error');
         results[i] = { index: i, sha256: sha256(pdfs[i]!), ok: false, error: r.error };
       }
     }
+    await Promise.all(recorded);
     return results;
   }
 
