@@ -218,16 +218,15 @@ function editAcroForm(reader: PdfReader, update: IncrementalUpdate, field: PdfRe
   editCatalog(reader, update, (c) => c.set('AcroForm', af instanceof PdfDict ? edited : update.add(edited)));
 }
 
+/**
+ * Adds the widget to the page's /Annots as a new direct array on the page. An indirect
+ * /Annots array is not edited in place: optimisers that merge identical objects (`mutool
+ * clean -gggg`) let several pages share one array, and appending to it would put the widget
+ * on every one of those pages.
+ */
 function addToPageAnnots(update: IncrementalUpdate, pageRef: PdfRef, annot: PdfRef): void {
   const page = update.resolve(pageRef) as PdfDict;
-  const annots = page.get('Annots');
-  if (annots instanceof PdfRef) {
-    const arr = update.resolve(annots);
-    if (Array.isArray(arr)) {
-      update.set(annots, [...arr, annot]);
-      return;
-    }
-  }
+  const annots = update.resolve(page.get('Annots'));
   const c = page.clone();
   c.set('Annots', [...(Array.isArray(annots) ? annots : []), annot]);
   update.set(pageRef, c);
