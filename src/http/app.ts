@@ -8,7 +8,7 @@ import { CertificateService, type CaChain } from '../services/certificates.js';
 import type { ServerKeyFactory } from '../services/key-custody.js';
 import type { KeyCustody } from '../custody/custody.js';
 import { RegistryService } from '../services/registry.js';
-import { inProcessRevocationSource, timestampProviderFor } from '../services/sign-sources.js';
+import { signingRevocationSource, timestampProviderFor } from '../services/sign-sources.js';
 import { SigningService } from '../services/signing.js';
 import { VerificationService } from '../services/verification.js';
 import { registerAuth } from './auth.js';
@@ -142,7 +142,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     custody: deps.custody,
     audit,
     timestamps: timestampProviderFor(deps.config, deps.revocation.tsa),
-    revocation: inProcessRevocationSource({
+    revocation: signingRevocationSource({
       store: deps.store,
       issuing: deps.ca.issuing.certificate,
       root: deps.ca.rootCertificate,

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { Config } from '../config.js';
-import type { RevocationSource } from '../pades/sources.js';
+import { cachingRevocationSource, type RevocationSource } from '../pades/sources.js';
 import { parseCertificateSummary } from '../pki/certificate.js';
 import { normalizeSerial } from '../pki/serial.js';
 import type { CrlPublisher } from '../revocation/crl-publisher.js';
@@ -83,6 +83,23 @@ export function inProcessRevocationSource(d: InProcessRevocationDeps): Revocatio
       return fetchOnce(`crl:${urls[0]}`, urls, () => ({}));
     },
   };
+}
+
+/**
+ * What the signer uses for B-LT: the in-process source behind a cache that reuses each
+ * certificate's OCSP response or CRL until its nextUpdate (at most an hour). A class signed
+ * at B-LT then costs one lookup per certificate, not per document, and the B-LT path's
+ * memoised parse of a response (keyed by the Buffer the cache hands out) is done once.
+ *
+ * Why a cached answer is good enough: an OCSP response or CRL is a signed statement valid
+ * until its nextUpdate, which is exactly what a relying party accepts when it validates
+ * the DSS (our responder itself hands out the same signed response for half its validity).
+ * It is not what keeps a revoked or suspended certificate from signing: the signing
+ * service reads the certificate's status from the store before every signature, so a
+ * revocation committed on any instance is effective at once whatever is cached here.
+ */
+export function signingRevocationSource(d: InProcessRevocationDeps): RevocationSource {
+  return cachingRevocationSource(inProcessRevocationSource(d));
 }
 
 /** The built-in TSA in-process, or the external one the configuration names. */
