@@ -2,9 +2,7 @@ import {
   certificateSpki, digestFromOid, parseSignatureAlgorithm, publicKeyFromSpki, signaturePolicyProblem, verifySignature, type HashName, type RsaPadding,
 } from '../crypto/algorithms.js';
 import { PdfReader } from '../pdf/reader.js';
-import type { IncrementalUpdate } from '../pdf/writer.js';
 import { embedSignature, type PreparedSignature } from '../pdf/signature-field.js';
-import type { PdfRef } from '../pdf/objects.js';
 import type { TimestampProvider } from '../tsa/provider.js';
 import { unprocessable } from '../errors.js';
 import {
@@ -12,7 +10,7 @@ import {
 } from './cms.js';
 import { byteRangeDigest } from './byte-range.js';
 import { expectedTokenSize, signatureTimestamp, PLACEHOLDER_MARGIN } from './placeholder-size.js';
-import { completeLevel, prepareCadesSignature, type PadesLevel, type PlacementOptions } from './signer.js';
+import { completeLevel, prepareCadesSignature, type AppearanceHook, type PadesLevel, type PlacementOptions } from './signer.js';
 import type { RevocationSource } from './sources.js';
 
 /**
@@ -27,7 +25,7 @@ export interface PrepareExternalOptions {
   chain: Buffer[];
   level: PadesLevel;
   placement?: PlacementOptions;
-  appearance?: (reader: PdfReader, update: IncrementalUpdate) => PdfRef | undefined;
+  appearance?: AppearanceHook;
   signingTime?: Date;
   hash?: HashName;
   /** Expected RSA padding; a value signed with the other padding is still accepted. */

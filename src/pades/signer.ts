@@ -1,8 +1,8 @@
 import type { Signer, RsaPadding } from '../crypto/signer.js';
-import { PdfReader } from '../pdf/reader.js';
+import { PdfReader, type PageRotation } from '../pdf/reader.js';
 import { IncrementalUpdate } from '../pdf/writer.js';
 import { prepareSignature, type PreparedSignature, type SignaturePlacement } from '../pdf/signature-field.js';
-import type { PdfRef } from '../pdf/objects.js';
+import { PdfDict, PdfRef } from '../pdf/objects.js';
 import type { TimestampProvider } from '../tsa/provider.js';
 import { unprocessable } from '../errors.js';
 import { estimateCmsSize, signDigest, templateFor, type CmsSignerIdentity } from './cms.js';
@@ -20,6 +20,12 @@ export type PlacementOptions = Partial<
   Pick<SignaturePlacement, 'fieldName' | 'pageIndex' | 'rect' | 'name' | 'reason' | 'location' | 'contactInfo' | 'certify' | 'lock'>
 >;
 
+/** Where the appearance will be shown: its page's rotation, so it can be drawn upright for the reader. */
+export interface AppearanceTarget {
+  rotate: PageRotation;
+}
+export type AppearanceHook = (reader: PdfReader, update: IncrementalUpdate, target?: AppearanceTarget) => PdfRef | undefined;
+
 export interface SignPdfOptions {
   signer: Signer;
   certificate: Buffer;
@@ -30,8 +36,8 @@ export interface SignPdfOptions {
   /** Extra certificates to complete chains for B-LT (the root, the TSA's issuers). */
   trustChain?: Buffer[];
   placement?: PlacementOptions;
-  /** Builds the visible appearance into `update` and returns its Form XObject (appearance engineer's hook). */
-  appearance?: (reader: PdfReader, update: IncrementalUpdate) => PdfRef | undefined;
+  /** Builds the visible appearance into `update` and returns its Form XObject (see appearanceHook). */
+  appearance?: AppearanceHook;
   signingTime?: Date;
   padding?: RsaPadding;
 }
@@ -88,8 +94,16 @@ export function prepareCadesSignature(
   contentsSize: number,
 ): PreparedSignature {
   const update = new IncrementalUpdate(reader);
-  const appearance = opts.appearance?.(reader, update);
+  const appearance = opts.appearance ? opts.appearance(reader, update, appearanceTarget(reader, opts.placement ?? {})) : undefined;
   return prepareSignature(reader, update, { ...opts.placement, kind: 'signature', subFilter: 'ETSI.CAdES.detached', appearance, signingTime: opts.signingTime, contentsSize });
+}
+
+/** The page the signature's widget is on: the named field's, else the requested page (page 1 by default). */
+function appearanceTarget(reader: PdfReader, placement: PlacementOptions): AppearanceTarget {
+  const field = placement.fieldName !== undefined ? reader.formFields().find((f) => f.name === placement.fieldName) : undefined;
+  const p = field?.widgets[0]?.dict.get('P');
+  const page = p instanceof PdfRef ? reader.resolve(p) : undefined;
+  return { rotate: reader.pageRotation(page instanceof PdfDict ? page : reader.page(placement.pageIndex ?? 0).dict) };
 }
 
 /**

@@ -38,6 +38,9 @@ export interface FormField {
   widgets: { ref: PdfRef; dict: PdfDict }[];
 }
 
+/** Clockwise page rotation in degrees, as viewers apply /Rotate. */
+export type PageRotation = 0 | 90 | 180 | 270;
+
 interface ObjStm {
   data: Buffer;
   first: number;
@@ -240,6 +243,21 @@ export class PdfReader {
       if (!descended) break;
     }
     throw malformed(`page ${index} could not be found in the page tree (wrong /Count values?)`);
+  }
+
+  /**
+   * The page's /Rotate (inherited from the page tree when the page has none), as one of
+   * 0, 90, 180, 270: how far viewers turn the page clockwise when showing it.
+   */
+  pageRotation(page: PdfDict): PageRotation {
+    let node: PdfObject | undefined = page;
+    for (let depth = 0; depth < 64 && node instanceof PdfDict; depth++) {
+      const r = this.resolve(node.get('Rotate'));
+      if (typeof r === 'number' && Number.isInteger(r) && r % 90 === 0) return ((((r % 360) + 360) % 360) as PageRotation);
+      if (r !== undefined) return 0; // not a multiple of 90: invalid, viewers show the page unturned
+      node = this.resolve(node.get('Parent'));
+    }
+    return 0;
   }
 
   /** Index of a page object, walking up through /Parent and counting earlier siblings. */

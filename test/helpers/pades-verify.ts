@@ -130,3 +130,41 @@ export class Verifiers {
     return run('openssl', args);
   }
 }
+
+export interface WordBox {
+  text: string;
+  xMin: number;
+  yMin: number;
+  xMax: number;
+  yMax: number;
+}
+
+/**
+ * Words of one page with their boxes as the reader sees the page (poppler's `pdftotext
+ * -bbox`: after /Rotate, y downwards): text drawn sideways shows up as boxes taller than wide.
+ */
+export function wordBoxes(file: string, page = 1): WordBox[] {
+  const r = run('pdftotext', ['-f', String(page), '-l', String(page), '-bbox', file, '-']);
+  if (r.status !== 0) throw new Error(`pdftotext -bbox: ${r.stderr}`);
+  const unescape = (s: string) => s.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"');
+  return [...r.stdout.matchAll(/<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<\/word>/g)].map((m) => ({
+    xMin: Number(m[1]),
+    yMin: Number(m[2]),
+    xMax: Number(m[3]),
+    yMax: Number(m[4]),
+    text: unescape(m[5]),
+  }));
+}
+
+/** True when `words` appear on `boxes` in that order on one upright line (each wider than tall, left to right, same baseline band). */
+export function readsUpright(boxes: WordBox[], words: string[]): boolean {
+  for (let i = 0; i + words.length <= boxes.length; i++) {
+    const run = boxes.slice(i, i + words.length);
+    if (!run.every((b, k) => b.text === words[k])) continue;
+    const upright = run.every((b) => b.xMax - b.xMin > b.yMax - b.yMin || b.text.length === 1);
+    const ordered = run.every((b, k) => k === 0 || b.xMin > run[k - 1].xMax - 0.5);
+    const oneLine = run.every((b) => Math.abs(b.yMin - run[0].yMin) < 2);
+    if (upright && ordered && oneLine) return true;
+  }
+  return false;
+}

@@ -5,11 +5,14 @@ import { FontSubsetBuilder, loadFont, shapeText, type FontStyle, type ShapedText
 import { addImageXObject, prepareImage } from './image-xobject.js';
 import { layoutAppearance, type AppearanceLayout, type LayoutLine } from './layout.js';
 import { pdfNum } from './pdf-number.js';
-import type { PdfReader } from '../../pdf/reader.js';
+import type { PageRotation, PdfReader } from '../../pdf/reader.js';
 import type { IncrementalUpdate } from '../../pdf/writer.js';
 
 export interface AppearanceSpec {
-  /** Size of the signature widget in points. */
+  /**
+   * Size of the signature widget's /Rect in points (page user space). On a page turned by
+   * 90° or 270° the reader sees it the other way round, and the layout follows the reader.
+   */
   width: number;
   height: number;
   /** The signer's position, e.g. "GIÁO VIÊN CHỦ NHIỆM" or "HIỆU TRƯỞNG". */
@@ -95,8 +98,13 @@ function planAppearance(spec: AppearanceSpec): Plan {
 export function buildSignatureAppearance(
   update: IncrementalUpdate,
   spec: AppearanceSpec,
+  rotate: PageRotation = 0,
 ): { appearance: PdfRef; rect: [number, number, number, number] } {
-  const { layout, runs } = planAppearance(spec);
+  // Laid out as the reader sees the box, then turned back by /Matrix (ISO 32000-2 §12.5.5:
+  // the transformed /BBox is fitted to /Rect), so the text is upright on a rotated page.
+  const turned = rotate === 90 || rotate === 270;
+  const seen = turned ? { ...spec, width: spec.height, height: spec.width } : spec;
+  const { layout, runs } = planAppearance(seen);
   const fonts: Record<FontStyle, FontSubsetBuilder> = {
     regular: new FontSubsetBuilder(loadFont('regular')),
     bold: new FontSubsetBuilder(loadFont('bold')),
@@ -129,30 +137,44 @@ export function buildSignatureAppearance(
 
   const rect: [number, number, number, number] = [0, 0, spec.width, spec.height];
   const content = Buffer.from(ops.join('\n'), 'latin1');
-  const appearance = update.add(
-    new PdfStream(
-      new PdfDict({
-        Type: name('XObject'),
-        Subtype: name('Form'),
-        FormType: 1,
-        BBox: rect,
-        Resources: resources,
-        Filter: name('FlateDecode'),
-      }),
-      deflateSync(content),
-    ),
-  );
+  const dict = new PdfDict({
+    Type: name('XObject'),
+    Subtype: name('Form'),
+    FormType: 1,
+    BBox: [0, 0, seen.width, seen.height],
+    Resources: resources,
+    Filter: name('FlateDecode'),
+  });
+  const matrix = uprightMatrix(rotate, seen.width, seen.height);
+  if (matrix) dict.set('Matrix', matrix);
+  const appearance = update.add(new PdfStream(dict, deflateSync(content)));
   return { appearance, rect };
 }
 
 /**
- * The form the PAdES signer plugs in: given the document being signed and its update,
- * add the appearance and return its reference (then pass it to prepareSignature as
- * `appearance`, with a rect of the spec's width and height). The reader is not needed
- * today but is part of the hook so layouts may later depend on the page, e.g. its rotation.
+ * Turns a w×h box drawn upright counter-clockwise by the page's /Rotate, so that the
+ * viewer's clockwise turn of the page shows it upright; the result sits at the origin.
  */
-export function appearanceHook(spec: AppearanceSpec): (reader: PdfReader, update: IncrementalUpdate) => PdfRef {
-  return (_reader, update) => buildSignatureAppearance(update, spec).appearance;
+function uprightMatrix(rotate: PageRotation, w: number, h: number): number[] | undefined {
+  switch (rotate) {
+    case 90:
+      return [0, 1, -1, 0, h, 0];
+    case 180:
+      return [-1, 0, 0, -1, w, h];
+    case 270:
+      return [0, -1, 1, 0, 0, w];
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The form the PAdES signer plugs in: given the document being signed, its update and the
+ * target page's rotation, add the appearance and return its reference (then pass it to
+ * prepareSignature as `appearance`, with a rect of the spec's width and height).
+ */
+export function appearanceHook(spec: AppearanceSpec): (reader: PdfReader, update: IncrementalUpdate, target?: { rotate: PageRotation }) => PdfRef {
+  return (_reader, update, target) => buildSignatureAppearance(update, spec, target?.rotate ?? 0).appearance;
 }
 
 /**
