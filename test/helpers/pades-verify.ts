@@ -168,3 +168,18 @@ export function readsUpright(boxes: WordBox[], words: string[]): boolean {
   }
   return false;
 }
+
+/**
+ * A user-space rectangle as the reader sees it on a page of `size` (MediaBox width, height)
+ * turned clockwise by `rotate`, in pdftotext -bbox / pdftoppm coordinates (y downwards).
+ */
+export function seenBox([x1, y1, x2, y2]: number[], rotate: number, [W, H]: [number, number]) {
+  const map = (x: number, y: number): [number, number] =>
+    rotate === 90 ? [y, x] : rotate === 180 ? [W - x, y] : rotate === 270 ? [H - y, W - x] : [x, H - y];
+  const [a, b] = [map(x1, y1), map(x2, y2)];
+  return { xMin: Math.min(a[0], b[0]), xMax: Math.max(a[0], b[0]), yMin: Math.min(a[1], b[1]), yMax: Math.max(a[1], b[1]) };
+}
+
+export function insideBox(w: WordBox, box: ReturnType<typeof seenBox>, slack = 1): boolean {
+  return w.xMin >= box.xMin - slack && w.xMax <= box.xMax + slack && w.yMin >= box.yMin - slack && w.yMax <= box.yMax + slack;
+}
