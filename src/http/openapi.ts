@@ -79,6 +79,21 @@ export function requestMediaTypes(spec: OpenApiSpec, operationId: string): strin
   return Object.keys((rb?.content as Json | undefined) ?? {});
 }
 
+/**
+ * Every documented response of an operation: status code → media type → its JSON Schema
+ * (undefined for binary and text bodies). Tests hold the server's answers to this.
+ */
+export function documentedResponses(spec: OpenApiSpec, operationId: string): Record<string, Record<string, unknown>> {
+  const op = spec.operations.get(operationId)?.op;
+  if (!op) throw new Error(`openapi.yaml has no operation ${operationId}`);
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [code, r] of Object.entries((op.responses ?? {}) as Json)) {
+    const content = ((toJsonSchema(spec.doc, r) as Json).content ?? {}) as Record<string, Json>;
+    out[code] = Object.fromEntries(Object.entries(content).map(([type, media]) => [type, media?.schema]));
+  }
+  return out;
+}
+
 export interface RouteSchema {
   operationId: string;
   body?: unknown;

@@ -3,3 +3,4 @@ export { validatePdf, pdfDate } from './validate.js';
 export type { ValidationContext, StatusLookupResult } from './context.js';
 export { loadTrustStore, certificatesIn } from './trust-store.js';
 export type * from './report.js';
+export { CHANGE_KINDS } from './report.js';

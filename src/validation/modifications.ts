@@ -1,6 +1,6 @@
 import { PdfDict, PdfName, PdfRef, PdfStream, PdfString, type PdfObject } from '../pdf/objects.js';
 import type { PdfReader } from '../pdf/reader.js';
-import type { ChangeReport } from './report.js';
+import type { ChangeKind, ChangeReport } from './report.js';
 import { referenceGraph, refsIn, TRAILER } from './reference-graph.js';
 
 export { refsIn } from './reference-graph.js';
@@ -43,8 +43,8 @@ type Purpose = 'dss' | 'signature-field' | 'document-timestamp' | 'form-fill' | 
 
 export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpConstraints): ChangeReport[] {
   const changes: ChangeReport[] = [];
-  const allow = (kind: string, obj: PdfRef | null, detail: string) => changes.push({ kind, verdict: 'allowed', object: obj ? obj.key : null, detail });
-  const deny = (kind: string, obj: PdfRef | null, detail: string) => changes.push({ kind, verdict: 'disallowed', object: obj ? obj.key : null, detail });
+  const allow = (kind: ChangeKind, obj: PdfRef | null, detail: string) => changes.push({ kind, verdict: 'allowed', object: obj ? obj.key : null, detail });
+  const deny = (kind: ChangeKind, obj: PdfRef | null, detail: string) => changes.push({ kind, verdict: 'disallowed', object: obj ? obj.key : null, detail });
 
   if (signed.bytes.length === final.bytes.length) return changes;
 
@@ -465,7 +465,7 @@ function isLocked(name: string, mdp: MdpConstraints): boolean {
   return mdp.excludeLocks.some((ex) => !ex.includes(name));
 }
 
-function kindOf(d: PdfDict): string {
+function kindOf(d: PdfDict): ChangeKind {
   const t = d.getName('Type');
   if (t === 'Annot' || d.has('Subtype') && d.has('Rect')) return 'annotation';
   if (t === 'Font' || t === 'FontDescriptor') return 'font';

@@ -47,9 +47,34 @@ export interface SignerSummary {
   notAfter: string;
 }
 
+/**
+ * What a change after a signature touched. A closed list so machines can branch on it and
+ * openapi.yaml can name every value (its contract test compares the two).
+ */
+export const CHANGE_KINDS = [
+  'annotation',
+  'catalog',
+  'content',
+  'deleted-object',
+  'document-timestamp',
+  'dss',
+  'font',
+  'form',
+  'form-fill',
+  'metadata',
+  'object',
+  'page',
+  'redefined-object',
+  'resources',
+  'shadow',
+  'signature-field',
+  'trailing-data',
+  'unreadable',
+] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
 export interface ChangeReport {
-  /** What changed, e.g. "dss", "signature-field", "page-content", "annotation", "trailing-data". */
-  kind: string;
+  kind: ChangeKind;
   verdict: 'allowed' | 'disallowed';
   /** The object concerned ("12 0") when there is one. */
   object: string | null;

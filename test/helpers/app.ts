@@ -13,12 +13,14 @@ import { TimestampAuthority } from '../../src/tsa/authority.js';
 import { softwareKeyFactory } from '../../src/services/key-custody.js';
 import type { Role, Store } from '../../src/store/types.js';
 import { makeTestPki, type TestPki } from './pki.js';
+import { watchResponses } from './response-contract.js';
 import { forEachStore, type StoreContext } from './store.js';
 
 /**
  * The HTTP app on a fresh store (SQLite and PostgreSQL, via forEachStore) with the
  * in-memory test PKI, a random KEK and an admin key. Log lines are captured, not printed,
- * so tests can assert what reaches the log.
+ * so tests can assert what reaches the log. Every answer is held to openapi.yaml
+ * (response-contract.ts) and the test fails on the first drift.
  */
 export interface TestApp {
   app: FastifyInstance;
@@ -74,6 +76,7 @@ export async function withApp(
       ...opts.deps?.({ store, config, pki }),
     });
     t.teardown(() => app.close());
+    const contract = watchResponses(app);
 
     const createKey = async (role: Role, schoolId: string | null) => {
       const token = randomBytes(24).toString('base64url');
@@ -93,5 +96,6 @@ export async function withApp(
       return r.json().id as string;
     };
     await fn(t, { app, store, ctx, config, pki, adminToken, logs: () => captured, call, createSchool, createKey });
+    t.same(contract.violations, [], 'every answer matched openapi.yaml (status, media type, JSON schema)');
   });
 }
