@@ -333,11 +333,18 @@ export class SqlStoreOps implements StoreOps {
         prevHash: head.hash as string,
       };
       const hash = auditHash(entry);
-      await db.execute(
-        'INSERT INTO audit_log (seq, time, actor, action, subject, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-        [entry.seq, entry.time, entry.actor, entry.action, entry.subject, JSON.stringify(details), entry.prevHash, hash],
-      );
-      await db.execute('UPDATE audit_head SET hash = $1 WHERE id = 1', [hash]);
+      const row = [entry.seq, entry.time, entry.actor, entry.action, entry.subject, JSON.stringify(details), entry.prevHash, hash];
+      if (db.dialect === 'postgres') {
+        // One round trip for both writes (every signature appends an entry).
+        await db.execute(
+          `WITH entry AS (INSERT INTO audit_log (seq, time, actor, action, subject, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8))
+           UPDATE audit_head SET hash = $8 WHERE id = 1`,
+          row,
+        );
+      } else {
+        await db.execute('INSERT INTO audit_log (seq, time, actor, action, subject, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', row);
+        await db.execute('UPDATE audit_head SET hash = $1 WHERE id = 1', [hash]);
+      }
       return { ...entry, hash };
     });
   }
