@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-import { randomUUID } from 'node:crypto';
-import { loadConfig, randomToken, type Config } from './config.js';
+import { loadConfig, type Config } from './config.js';
 import { ClientError } from './errors.js';
-import { hashToken } from './http/auth.js';
 import { createLogger } from './log.js';
+import { ApiKeyService } from './services/api-keys.js';
 import { AuditService } from './services/audit.js';
+import { RegistryService } from './services/registry.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
 
@@ -64,12 +64,12 @@ export async function main(argv: string[], config: Config = loadConfig()): Promi
     }
     case 'admin-token': {
       return withStore(config, async (store) => {
-        const token = randomToken();
-        const id = randomUUID();
-        await store.transaction(async (tx) => {
-          await tx.insertApiKey({ id, tokenHash: hashToken(token), role: 'admin', schoolId: null, label: 'created with hocba admin-token', createdAt: new Date(), disabledAt: null });
-          await tx.appendAudit({ actor: 'cli', action: 'apikey.create', subject: id, details: { role: 'admin' } });
-        });
+        const audit = new AuditService(store);
+        const { token } = await new ApiKeyService(store, audit, new RegistryService(store, audit)).create(
+          { role: 'admin', label: 'created with hocba admin-token' },
+          null,
+          'cli',
+        );
         // Printed for the operator who ran the command; never logged.
         console.log(token);
         return 0;

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 
 /**
  * The one configuration module. `loadConfig` reads the environment once at start-up;
@@ -85,9 +84,4 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ...overrides,
   };
   return cfg;
-}
-
-/** A fresh random token, URL-safe. */
-export function randomToken(bytes = 32): string {
-  return randomBytes(bytes).toString('base64url');
 }

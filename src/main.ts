@@ -1,19 +1,20 @@
-import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig, randomToken, type Config } from './config.js';
+import { loadConfig, type Config } from './config.js';
 import { loadOrCreateKek } from './custody/kek.js';
 import { SoftwareKeyCustody } from './custody/software.js';
 import { buildApp } from './http/app.js';
-import { hashToken } from './http/auth.js';
 import { createLogger, type Logger } from './log.js';
 import { ensureCaHierarchy } from './pki/ca-store.js';
 import { publicationUrls } from './pki/profiles.js';
 import { CrlPublisher } from './revocation/crl-publisher.js';
 import { OcspResponder } from './revocation/ocsp-responder.js';
+import { ApiKeyService, randomToken } from './services/api-keys.js';
+import { AuditService } from './services/audit.js';
 import { softwareKeyFactory } from './services/key-custody.js';
+import { RegistryService } from './services/registry.js';
 import { sessionKeyFromKek } from './services/sign-session.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
@@ -49,14 +50,9 @@ export async function ensureBootstrapAdmin(store: Store, config: Config, log: Lo
       log.warn({ path: file }, 'created the bootstrap administrator token; read it from this file (set ADMIN_TOKEN to choose one)');
     }
   }
-  const tokenHash = hashToken(token);
-  if (await store.getApiKeyByHash(tokenHash)) return;
-  await store.transaction(async (tx) => {
-    const id = randomUUID();
-    await tx.insertApiKey({ id, tokenHash, role: 'admin', schoolId: null, label: 'bootstrap administrator', createdAt: new Date(), disabledAt: null });
-    await tx.appendAudit({ actor: 'system', action: 'apikey.create', subject: id, details: { role: 'admin', bootstrap: true } });
-  });
-  log.info({}, 'registered the bootstrap administrator key');
+  const audit = new AuditService(store);
+  const apiKeys = new ApiKeyService(store, audit, new RegistryService(store, audit));
+  if (await apiKeys.ensureAdmin(token)) log.info({}, 'registered the bootstrap administrator key');
 }
 
 export async function createService(config: Config, log: Logger): Promise<Service> {

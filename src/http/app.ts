@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { createLogger, type Logger } from '../log.js';
 import type { Store } from '../store/types.js';
+import { ApiKeyService } from '../services/api-keys.js';
 import { AuditService } from '../services/audit.js';
 import { CertificateService, type CaChain } from '../services/certificates.js';
 import type { ServerKeyFactory } from '../services/key-custody.js';
@@ -122,6 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     spec: deps.spec ?? loadOpenApi(),
     ca: deps.ca,
     audit,
+    apiKeys: new ApiKeyService(deps.store, audit, registry),
     registry,
     certificates,
     metrics,

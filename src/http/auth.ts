@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ClientError, forbidden, unauthorized } from '../errors.js';
 import type { Role, Store } from '../store/types.js';
+import { hashToken } from '../services/api-keys.js';
 import type { AuditService } from '../services/audit.js';
 import { RateLimiter } from './rate-limit.js';
 
@@ -26,10 +26,6 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
   }
-}
-
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
 /** The caller may act on `schoolId`: admins anywhere, others only in their own school. */

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Config } from '../config.js';
 import type { Store } from '../store/types.js';
+import type { ApiKeyService } from '../services/api-keys.js';
 import type { AuditService } from '../services/audit.js';
 import type { CaChain, CertificateService } from '../services/certificates.js';
 import type { RegistryService } from '../services/registry.js';
@@ -17,6 +18,7 @@ export interface RouteContext {
   spec: OpenApiSpec;
   ca: CaChain;
   audit: AuditService;
+  apiKeys: ApiKeyService;
   registry: RegistryService;
   certificates: CertificateService;
   metrics: Metrics;

@@ -5,7 +5,7 @@ import type { Test } from 'tap';
 import type { Config } from '../../src/config.js';
 import { SoftwareKeyCustody } from '../../src/custody/software.js';
 import { buildApp, type AppDeps } from '../../src/http/app.js';
-import { hashToken } from '../../src/http/auth.js';
+import { hashToken } from '../../src/services/api-keys.js';
 import { createLogger } from '../../src/log.js';
 import { CrlPublisher } from '../../src/revocation/crl-publisher.js';
 import { OcspResponder } from '../../src/revocation/ocsp-responder.js';

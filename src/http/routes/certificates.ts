@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { forbidden } from '../../errors.js';
 import type { CertificateRecord, CertStatus, Profile, RevocationReason } from '../../store/types.js';
 import type { IssueInput } from '../../services/certificates.js';
 import type { KeyAlgorithm } from '../../pki/keys.js';
@@ -62,9 +61,5 @@ export async function certificateRoutes(app: FastifyInstance, ctx: RouteContext)
     return reply.code(201).send(await show(renewed));
   });
 
-  operation(app, spec, 'unlockCertificate', ['admin'], async (req) => {
-    const c = await load(req);
-    if (req.principal!.role !== 'admin') throw forbidden();
-    return show(await certificates.unlock(c.serial, actorOf(req)));
-  });
+  operation(app, spec, 'unlockCertificate', ['admin'], async (req) => show(await certificates.unlock((await load(req)).serial, actorOf(req))));
 }
