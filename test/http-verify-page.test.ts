@@ -5,12 +5,8 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { signPdf } from '../src/pades/signer.js';
-import { buildOcspResponse, certIdFor } from '../src/revocation/ocsp.js';
-import { TimestampAuthority } from '../src/tsa/authority.js';
-import { localTimestampProvider } from '../src/tsa/provider.js';
 import { withApp, type TestApp } from './helpers/app.js';
-import { fixture, flipSignedByte } from './helpers/tamper.js';
+import { fixture, flipSignedByte, pkiSigning } from './helpers/tamper.js';
 import type { TestIdentity } from './helpers/pki.js';
 import { needTool } from './helpers/tools.js';
 
@@ -27,32 +23,8 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
  * A signature by a teacher certificate of the app's CA (by default B-LT: the timestamp and an
  * OCSP "good" are embedded, so the verdict needs nothing online).
  */
-async function signAsTeacher(a: TestApp, pdf: Buffer, o: { level?: 'B-B' | 'B-LT'; who?: TestIdentity; signingTime?: Date } = {}): Promise<Buffer> {
-  const { pki } = a;
-  const who = o.who ?? pki.teacher;
-  const tsa = new TimestampAuthority({ certificate: pki.tsa.certificate, chain: [pki.issuing.certificate], signer: pki.tsa.signer, policyOid: pki.tsaPolicyOid });
-  const signed = await signPdf(pdf, {
-    signer: who.signer,
-    certificate: who.certificate,
-    signingTime: o.signingTime,
-    chain: [pki.issuing.certificate],
-    trustChain: [pki.root.certificate],
-    level: o.level ?? 'B-LT',
-    timestamps: localTimestampProvider(tsa),
-    revocation: {
-      ocsp: async (cert, issuer) => {
-        const now = new Date();
-        const byRoot = issuer.equals(pki.root.certificate);
-        return buildOcspResponse({
-          responder: byRoot ? { certificate: pki.root.certificate, signer: pki.root.signer } : { certificate: pki.ocsp.certificate, signer: pki.ocsp.signer },
-          producedAt: now,
-          responses: [{ certId: certIdFor(cert, issuer), certStatus: { status: 'good' }, thisUpdate: now, nextUpdate: new Date(now.getTime() + 86_400_000) }],
-        });
-      },
-      crl: async () => null,
-    },
-  });
-  return signed.pdf;
+function signAsTeacher(a: TestApp, pdf: Buffer, o: { level?: 'B-B' | 'B-LT'; who?: TestIdentity; signingTime?: Date } = {}): Promise<Buffer> {
+  return pkiSigning(a.pki).sign(pdf, o.who ?? a.pki.teacher, o.level ?? 'B-LT', undefined, o.signingTime);
 }
 
 /** An attribute of a certificate's subject as OpenSSL (Node) prints it — not our parser. */

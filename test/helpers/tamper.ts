@@ -17,22 +17,26 @@ import type { RevocationSource } from '../../src/pades/sources.js';
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const fixture = (name: string): Buffer => readFileSync(resolve(repoRoot, '..', 'shared', 'fixtures', 'transcripts', name));
 
-export interface VerifierFixtures {
-  pki: TestPki;
+/** Signing with a test PKI's identities, its TSA and an OCSP "good" for everything. */
+export interface PkiSigning {
   tsa: ReturnType<typeof localTimestampProvider>;
   /** OCSP "good" for every certificate, signed by the delegated responder. */
   revocation: RevocationSource;
   sign(pdf: Buffer, who: TestIdentity, level: PadesLevel, placement?: PlacementOptions, signingTime?: Date): Promise<Buffer>;
 }
 
+export interface VerifierFixtures extends PkiSigning {
+  pki: TestPki;
+}
+
 let cached: Promise<VerifierFixtures> | undefined;
 export function verifierFixtures(): Promise<VerifierFixtures> {
-  cached ??= build();
+  cached ??= makeTestPki().then((pki) => ({ pki, ...pkiSigning(pki) }));
   return cached;
 }
 
-async function build(): Promise<VerifierFixtures> {
-  const pki = await makeTestPki();
+/** For a PKI of the caller's own (e.g. the one a test app's CA is built on). */
+export function pkiSigning(pki: TestPki): PkiSigning {
   const authority = new TimestampAuthority({ certificate: pki.tsa.certificate, chain: [pki.issuing.certificate], signer: pki.tsa.signer, policyOid: pki.tsaPolicyOid });
   const tsa = localTimestampProvider(authority);
   const revocation: RevocationSource = {
@@ -62,7 +66,7 @@ async function build(): Promise<VerifierFixtures> {
         signingTime,
       })
     ).pdf;
-  return { pki, tsa, revocation, sign };
+  return { tsa, revocation, sign };
 }
 
 /** The /ByteRange of the n-th signature (found textually, not with our reader). */
