@@ -1,11 +1,14 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { loadConfig, type Config } from './config.js';
 import { ClientError } from './errors.js';
 import { createLogger } from './log.js';
 import { ApiKeyService } from './services/api-keys.js';
 import { AuditService } from './services/audit.js';
 import { RegistryService } from './services/registry.js';
-import { openStore } from './store/index.js';
+import { isPostgresUrl, openStore } from './store/index.js';
+import { SQLITE_FILE } from './store/sqlite.js';
 import type { Store } from './store/types.js';
 
 /**
@@ -16,7 +19,8 @@ import type { Store } from './store/types.js';
 const USAGE = `usage: hocba <command>
   serve                 start the HTTP service (same as npm start)
   ca <subcommand>       CA hierarchy: init, import, request, accept, show (hocba ca --help)
-  verify <file.pdf>     verify a signed PDF offline with the local trust store (--json for JSON)
+  verify <file.pdf>     verify a signed PDF offline: our CA and store (when this machine has them),
+                        certs/, TRUST_DIR and --trust DIR (--json, --lang en, --online)
   audit verify          check the whole audit chain; exit 1 naming the first altered entry
   admin-token           create a new administrator API key and print its token once
 Configuration comes from the environment (see README: DATA_DIR, DATABASE_URL, KEK, …).`;
@@ -45,10 +49,10 @@ export async function main(argv: string[], config: Config = loadConfig()): Promi
       return withStore(config, (store) => caCommand(rest, { store, config, log }));
     }
     case 'verify': {
-      // The verifier's CLI module; imported by name so this dispatcher does not depend on it at build time.
-      const modulePath = './cli/verify.js';
-      const mod = (await import(modulePath)) as { verifyCommand(argv: string[], deps: { config: Config }): Promise<number> };
-      return mod.verifyCommand(rest, { config });
+      const { verifyCommand } = await import('./cli/verify.js');
+      // A machine that only verifies has no store, and verifying must not create one.
+      if (!isPostgresUrl(config.databaseUrl) && !existsSync(path.join(config.dataDir, SQLITE_FILE))) return verifyCommand(rest, { config });
+      return withStore(config, (store) => verifyCommand(rest, { config, store }));
     }
     case 'audit': {
       if (rest[0] !== 'verify') break;

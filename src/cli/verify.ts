@@ -1,21 +1,29 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import { isClientError } from '../errors.js';
-import { loadTrustStore, validatePdf, type ValidationReport } from '../validation/index.js';
-
-/** The repository's public trust anchors (e.g. the national root), beside src/ and dist/. */
-const CERTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'certs');
+import { CA_NAMES, loadCaCertificates } from '../pki/ca-store.js';
+import { VerificationService } from '../services/verification.js';
+import type { Store } from '../store/types.js';
+import type { ValidationReport } from '../validation/index.js';
 
 const USAGE = 'usage: verify FILE [--json] [--lang vi|en] [--trust DIR]... [--online]';
 
+export interface VerifyCommandDeps {
+  config: Config;
+  /**
+   * The service's store, when this machine has one: its root is then a trust anchor and its
+   * certificate statuses and newest CRLs are the revocation source for our own certificates,
+   * exactly as `POST /v1/verify` sees them. Without it only certs/, TRUST_DIR and --trust count.
+   */
+  store?: Store;
+}
+
 /**
- * `verify FILE` — verifies a signed PDF offline with the local trust store (certs/, TRUST_DIR,
- * and any --trust folders) and prints the report for people (Vietnamese by default) or as
- * JSON. Exit code 0 when valid, 1 when not, 2 on bad input.
+ * `verify FILE` — verifies a signed PDF offline with the local trust store and prints the
+ * report for people (Vietnamese by default) or as JSON. Exit code 0 when valid, 1 when not,
+ * 2 on bad input.
  */
-export async function verifyCommand(argv: string[], deps: { config: Config }, out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+export async function verifyCommand(argv: string[], deps: VerifyCommandDeps, out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
   let file: string | undefined;
   let json = false;
   let lang: 'vi' | 'en' = 'vi';
@@ -44,10 +52,20 @@ export async function verifyCommand(argv: string[], deps: { config: Config }, ou
     err(`cannot read ${file}: ${(e as Error).message}\n`);
     return 2;
   }
-  const anchors = loadTrustStore([CERTS_DIR, ...(deps.config.trustDir ? [deps.config.trustDir] : []), ...trust]);
+  const { store } = deps;
+  const verifier = new VerificationService({
+    store: store ?? { getCertificate: async () => null },
+    ca: store ? await loadCaCertificates(store) : undefined,
+    trustDirs: [...(deps.config.trustDir ? [deps.config.trustDir] : []), ...trust],
+    online,
+    crls: store && {
+      issuing: { current: () => store.getLatestCrl(CA_NAMES.issuing) },
+      root: { current: () => store.getLatestCrl(CA_NAMES.root) },
+    },
+  });
   let report: ValidationReport;
   try {
-    report = await validatePdf(pdf, { trustAnchors: anchors, online });
+    report = await verifier.verify(pdf);
   } catch (e) {
     if (isClientError(e)) {
       err(`${file}: ${e.message} (${e.type})\n`);

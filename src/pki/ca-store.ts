@@ -163,6 +163,16 @@ export async function ensureCaHierarchy(store: Store, kek: Buffer, config: Confi
   return ensureFreshResponder(store, kek, set, log);
 }
 
+/**
+ * The installed hierarchy's certificates without opening any key (verification needs no
+ * KEK); undefined while no complete hierarchy is installed.
+ */
+export async function loadCaCertificates(store: Pick<StoreOps, 'getCa'>): Promise<{ issuing: { certificate: Buffer }; rootCertificate: Buffer; chain: Buffer[] } | undefined> {
+  const [root, issuing] = [(await store.getCa(CA_NAMES.root))?.certificate, (await store.getCa(CA_NAMES.issuing))?.certificate];
+  if (!root || !issuing) return undefined;
+  return { issuing: { certificate: issuing }, rootCertificate: root, chain: [issuing, root] };
+}
+
 export async function loadCaSet(store: Pick<StoreOps, 'getCa'>, kek: Buffer): Promise<CaSet> {
   const need = async (name: string) => {
     const r = await store.getCa(name);

@@ -5,14 +5,22 @@ import type { CertificateSummary } from '../pki/certificate.js';
 import { parseCrl } from '../revocation/crl.js';
 import type { Store } from '../store/types.js';
 import { loadTrustStore, validatePdf, type StatusLookupResult, type ValidationContext, type ValidationReport } from '../validation/index.js';
-import type { CaChain } from './certificates.js';
 
 /** The repository's public trust anchors (e.g. the national root), beside src/ and dist/. */
 export const CERTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'certs');
 
+/** Our own CA's certificates; only their public parts are needed. */
+export interface OwnCa {
+  issuing: { certificate: Buffer };
+  rootCertificate: Buffer;
+  /** [issuing, root] */
+  chain: Buffer[];
+}
+
 export interface VerificationServiceDeps {
   store: Pick<Store, 'getCertificate'>;
-  ca: CaChain;
+  /** Absent where no CA has been set up (the CLI on a machine that only verifies). */
+  ca?: OwnCa;
   /** Folders of extra anchors (TRUST_DIR); `certs/` is always read. */
   trustDirs?: string[];
   /** Ask other CAs' OCSP/CRL URLs for certificates we did not issue. Default false. */
@@ -26,24 +34,26 @@ export interface VerificationServiceDeps {
 }
 
 interface CurrentCrl {
-  current(): Promise<{ der: Buffer }>;
+  /** The newest CRL; null when none was ever published. */
+  current(): Promise<{ der: Buffer } | null>;
 }
 
 /**
- * Verification as the service offers it: our root plus `certs/` and TRUST_DIR as trust
- * anchors (read once, at construction), our issuing chain as known intermediates, and our
- * own store as the live status source for certificates we issued, so a revocation is seen
- * the moment it is committed, even in a B-B file that carries no revocation data.
+ * Verification as the service and the CLI offer it: our root plus `certs/` and TRUST_DIR as
+ * trust anchors (read once, at construction), our issuing chain as known intermediates, and
+ * our own store as the live status source for certificates we issued, so a revocation is
+ * seen the moment it is committed, even in a B-B file that carries no revocation data.
  */
 export class VerificationService {
   private readonly context: ValidationContext<CertificateSummary>;
   readonly trustAnchors: Buffer[];
-  private readonly issuingFingerprint: string;
+  private readonly issuingFingerprint: string | null;
 
   constructor(private readonly d: VerificationServiceDeps) {
-    this.issuingFingerprint = createHash('sha256').update(d.ca.issuing.certificate).digest('hex');
+    this.issuingFingerprint = d.ca ? createHash('sha256').update(d.ca.issuing.certificate).digest('hex') : null;
     const seen = new Set<string>();
-    this.trustAnchors = [d.ca.rootCertificate, ...loadTrustStore([CERTS_DIR, ...(d.trustDirs ?? [])])].filter((c) => {
+    const ownRoot = d.ca ? [d.ca.rootCertificate] : [];
+    this.trustAnchors = [...ownRoot, ...loadTrustStore([CERTS_DIR, ...(d.trustDirs ?? [])])].filter((c) => {
       const k = c.toString('base64');
       if (seen.has(k)) return false;
       seen.add(k);
@@ -51,15 +61,17 @@ export class VerificationService {
     });
     this.context = {
       trustAnchors: this.trustAnchors,
-      extraCertificates: d.ca.chain,
+      extraCertificates: d.ca?.chain ?? [],
       statusLookup: (cert, issuer) => this.ownStatus(cert, issuer),
       online: d.online ?? false,
     };
   }
 
   private async ownStatus(cert: CertificateSummary, issuer: Buffer): Promise<StatusLookupResult | null> {
-    if (issuer.equals(this.d.ca.rootCertificate) && cert.fingerprint === this.issuingFingerprint) return this.crlStatus(this.d.crls?.root, cert.serial);
-    if (!issuer.equals(this.d.ca.issuing.certificate)) return null;
+    const ca = this.d.ca;
+    if (!ca) return null;
+    if (issuer.equals(ca.rootCertificate) && cert.fingerprint === this.issuingFingerprint) return this.crlStatus(this.d.crls?.root, cert.serial);
+    if (!issuer.equals(ca.issuing.certificate)) return null;
     const rec = await this.d.store.getCertificate(cert.serial);
     // Issued by our CA but not in the store (infrastructure set up elsewhere): our CRL decides.
     if (!rec) return this.crlStatus(this.d.crls?.issuing, cert.serial);
@@ -73,8 +85,9 @@ export class VerificationService {
   }
 
   private async crlStatus(crl: CurrentCrl | undefined, serial: string): Promise<StatusLookupResult | null> {
-    if (!crl) return null;
-    const entry = parseCrl((await crl.current()).der).entries.get(serial);
+    const current = await crl?.current();
+    if (!current) return null;
+    const entry = parseCrl(current.der).entries.get(serial);
     if (!entry) return { status: 'good', source: 'store' };
     const suspended = entry.reason === 'certificateHold';
     return { status: suspended ? 'suspended' : 'revoked', revokedAt: entry.revokedAt, reason: entry.reason ?? 'unspecified', source: 'store' };

@@ -1,0 +1,104 @@
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import t from 'tap';
+import type { Config } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { createService } from '../src/main.js';
+import { SQLITE_FILE } from '../src/store/sqlite.js';
+import { forEachStore } from './helpers/store.js';
+import { fixture } from './helpers/tamper.js';
+import { run } from './helpers/tools.js';
+
+/**
+ * The `hocba` command as an operator runs it (a child process on the service's own data
+ * folder or database): `verify` on a file signed through the API, and `admin-token`.
+ */
+const repoRoot = path.resolve(import.meta.dirname, '..');
+const quiet = () => createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+
+function hocba(config: Pick<Config, 'dataDir' | 'databaseUrl'>, args: string[]) {
+  const env = { ...process.env, DATA_DIR: config.dataDir, DATABASE_URL: config.databaseUrl ?? '', TRUST_DIR: '', LOG_LEVEL: 'warn' };
+  return run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli.ts'), ...args], { cwd: repoRoot, env });
+}
+
+interface Report {
+  valid: boolean;
+  signatures: { indication: string; subIndication: string | null; level: string; signer: { commonName: string }; revocation: { status: string; source: string } }[];
+}
+
+t.test('hocba verify: a file signed through the API, with the service’s own CA and store', async (t) => {
+  await forEachStore(t, 'cli verify', async (t, _store, ctx) => {
+    const service = await createService({ ...ctx.config, adminToken: 'cli-test-admin-token-0123456789' }, quiet());
+    const call = (method: 'GET' | 'POST', url: string, o: { payload?: object | Buffer; headers?: Record<string, string> } = {}) =>
+      service.app.inject({ method, url, payload: o.payload, headers: { authorization: 'Bearer cli-test-admin-token-0123456789', ...o.headers } });
+    let closed = false;
+    t.teardown(() => (closed ? undefined : service.close()));
+
+    let r = await call('POST', '/v1/schools', { payload: { code: '25000202', name: 'Trường THCS Văn Lang', province: 'Phú Thọ', commune: 'Phường Vân Phú', mns: '1056790' } });
+    const schoolId = r.json().id;
+    const fullName = 'Nguyễn Thị Thuỳ Dương';
+    r = await call('POST', '/v1/certificates', { payload: { profile: 'teacher', schoolId, holder: { fullName, citizenId: '025190008888' }, pin: '482913' } });
+    t.equal(r.statusCode, 201, 'teacher certificate', { body: r.body });
+    const serial = r.json().serial;
+    const sign = async (level: string) => {
+      const res = await call('POST', `/v1/sign?certificate=${serial}&level=${level}`, {
+        payload: fixture('reportlab.pdf'),
+        headers: { 'content-type': 'application/pdf', 'x-signer-pin': '482913' },
+      });
+      t.equal(res.statusCode, 200, `signed at ${level}`, { body: res.statusCode === 200 ? '' : res.body });
+      return res.rawPayload;
+    };
+    const dir = mkdtempSync(path.join(tmpdir(), 'hocba-cli-'));
+    const bLt = path.join(dir, 'b-lt.pdf');
+    const bB = path.join(dir, 'b-b.pdf');
+    writeFileSync(bLt, await sign('B-LT'));
+    writeFileSync(bB, await sign('B-B'));
+    r = await call('POST', `/v1/certificates/${serial}/revoke`, { payload: { reason: 'keyCompromise' } });
+    t.equal(r.json().status, 'revoked');
+    await service.close();
+    closed = true;
+
+    const lt = hocba(ctx.config, ['verify', bLt, '--json']);
+    t.equal(lt.status, 0, 'the B-LT file is valid: its timestamp proves it was signed before the revocation', { stderr: lt.stderr });
+    const ltReport = JSON.parse(lt.stdout) as Report;
+    t.equal(ltReport.valid, true);
+    t.equal(ltReport.signatures[0]!.signer.commonName, fullName, 'the signer, diacritics intact');
+    t.equal(ltReport.signatures[0]!.level, 'B-LT');
+
+    const b = hocba(ctx.config, ['verify', bB, '--json']);
+    t.equal(b.status, 1, 'the B-B file is not valid after the revocation');
+    const bReport = JSON.parse(b.stdout) as Report;
+    t.match(bReport.signatures[0]!.revocation, { status: 'revoked', source: 'store' }, 'the revocation comes from the service’s store');
+    t.not(bReport.signatures[0]!.indication, 'TOTAL_PASSED');
+
+    const human = hocba(ctx.config, ['verify', bLt]);
+    t.match(human.stdout, /Chữ ký hợp lệ/, 'the report for people, in Vietnamese');
+
+    // Elsewhere (no store, no trust folder) the same file has no trusted chain, and verifying creates no store.
+    const elsewhere = { dataDir: mkdtempSync(path.join(tmpdir(), 'hocba-cli-empty-')), databaseUrl: undefined };
+    const alone = hocba(elsewhere, ['verify', bLt, '--json']);
+    t.equal(alone.status, 1);
+    t.equal((JSON.parse(alone.stdout) as Report).signatures[0]!.subIndication, 'NO_CERTIFICATE_CHAIN_FOUND');
+    t.notOk(existsSync(path.join(elsewhere.dataDir, SQLITE_FILE)), 'no store was created by verifying');
+  });
+});
+
+t.test('hocba admin-token: a new administrator key that the API accepts', async (t) => {
+  await forEachStore(t, 'cli admin-token', async (t, _store, ctx) => {
+    const created = hocba(ctx.config, ['admin-token']);
+    t.equal(created.status, 0, created.stderr);
+    const token = created.stdout.trim();
+    t.match(token, /^[A-Za-z0-9_-]{43}$/, 'one URL-safe token on stdout');
+    const service = await createService({ ...ctx.config, adminToken: undefined }, quiet());
+    t.teardown(() => service.close());
+    const r = await service.app.inject({ method: 'GET', url: '/v1/schools', headers: { authorization: `Bearer ${token}` } });
+    t.equal(r.statusCode, 200, 'the token is an admin key');
+    const audit = await service.app.inject({ method: 'GET', url: '/v1/audit', headers: { authorization: `Bearer ${token}` } });
+    t.ok(
+      audit.json().items.some((e: { actor: string; action: string; details: { role: string } }) => e.actor === 'cli' && e.action === 'apikey.create' && e.details.role === 'admin'),
+      'its creation is audited',
+    );
+  });
+});
