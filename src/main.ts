@@ -7,10 +7,11 @@ import { loadOrCreateKek } from './custody/kek.js';
 import { SoftwareKeyCustody } from './custody/software.js';
 import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './log.js';
-import { ensureCaHierarchy } from './pki/ca-store.js';
+import { CA_NAMES, ensureCaHierarchy } from './pki/ca-store.js';
 import { publicationUrls } from './pki/profiles.js';
 import { CrlPublisher } from './revocation/crl-publisher.js';
 import { OcspResponder } from './revocation/ocsp-responder.js';
+import { startResponderRenewal } from './revocation/responder-renewal.js';
 import { ApiKeyService, randomToken } from './services/api-keys.js';
 import { AuditService } from './services/audit.js';
 import { softwareKeyFactory } from './services/key-custody.js';
@@ -63,10 +64,9 @@ export async function createService(config: Config, log: Logger): Promise<Servic
     await ensureBootstrapAdmin(store, config, log);
     const urls = publicationUrls(config.publicBaseUrl);
     const issuingCrl = new CrlPublisher({ store, issuing: cas.issuing, config, distributionPoint: urls.issuingCrl });
-    const rootCrl = cas.root ? new CrlPublisher({ store, issuing: cas.root, config, issuerName: 'root' }) : undefined;
+    const rootCrl = cas.root ? new CrlPublisher({ store, issuing: cas.root, config, issuerName: CA_NAMES.root }) : undefined;
     const ocsp = new OcspResponder({ store, issuing: cas.issuing, responder: cas.ocsp, config, onError: (err) => log.error({ err }, 'OCSP responder error') });
     const tsa = new TimestampAuthority({ certificate: cas.tsa.certificate, chain: cas.chain, signer: cas.tsa.signer, policyOid: config.tsaPolicyOid });
-    const stopCrl = issuingCrl.startSchedule({ onError: (err) => log.error({ err }, 'scheduled CRL publication failed') });
     const app = await buildApp({
       config,
       store,
@@ -77,11 +77,15 @@ export async function createService(config: Config, log: Logger): Promise<Servic
       revocation: { issuingCrl, rootCrl, ocsp, tsa },
       sessionKey: sessionKeyFromKek(kek),
     });
+    // Started once the app exists, so a failed start leaves no timers behind.
+    const stopCrl = issuingCrl.startSchedule({ onError: (err) => log.error({ err }, 'scheduled CRL publication failed') });
+    const stopResponderRenewal = startResponderRenewal({ store, kek, cas, ocsp, log, onError: (err) => log.error({ err }, 'OCSP responder renewal failed') });
     return {
       app,
       store,
       close: async () => {
         stopCrl();
+        stopResponderRenewal();
         await app.close();
         await store.close();
       },

@@ -9,6 +9,7 @@ import { parseCertificateSummary, derToPem, pemChain } from '../src/pki/certific
 import { createIssuingCa, createRootCa } from '../src/pki/ca.js';
 import { parseCsr } from '../src/pki/csr.js';
 import { caCommand } from '../src/cli/ca.js';
+import { startResponderRenewal } from '../src/revocation/responder-renewal.js';
 import { FakeCaStore } from './helpers/fake-ca-store.js';
 import { cachedKeyPair } from './helpers/pki.js';
 import { needTool, run } from './helpers/tools.js';
@@ -149,4 +150,40 @@ t.test('CLI: import an existing hierarchy with its issuing key', async (t) => {
   const set = await loadCaSet(fake.asStore(), config.kek!);
   t.equal(parseCertificateSummary(set.issuing.certificate).subjectFields.CN, 'Imported Issuing');
   t.equal(await caCommand(['import', '--root', files.root, '--issuing', files.issuing, '--key', files.key], deps), 1, 'not twice');
+});
+
+t.test('a running service renews the responder on schedule, and a second instance adopts that renewal', async (t) => {
+  const fake = new FakeCaStore();
+  const store = fake.asStore();
+  const set = await ensureCaHierarchy(store, config.kek!, config, log);
+  const old = parseCertificateSummary(set.ocsp.certificate);
+  const responderRows = () => [...fake.certificates.values()].filter((c) => c.profile === 'ocsp').length;
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 250 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
+    return cond();
+  };
+
+  const switched: Buffer[] = [];
+  const stop = startResponderRenewal({
+    store, kek: config.kek!, cas: set, log, intervalMs: 10,
+    ocsp: { setResponder: (r) => switched.push(r.certificate) },
+    // Six days before the responder expires: due.
+    now: () => new Date(old.notAfter.getTime() - 6 * 86_400_000),
+  });
+  t.ok(await until(() => switched.length > 0), 'the responder was switched without a restart');
+  stop();
+  t.equal(switched.length, 1, 'renewed once, not on every tick');
+  const fresh = parseCertificateSummary(switched[0]!);
+  t.not(fresh.serial, old.serial);
+  t.ok(fresh.notAfter > old.notAfter);
+  t.same(fake.cas.get('ocsp')?.certificate, switched[0], 'stored for other instances and the next start');
+  t.equal(responderRows(), 2, 'the new responder has its status row');
+
+  // Another instance still holds the old responder; today it is not due, but the store has a newer one.
+  const adopted: Buffer[] = [];
+  const stopOther = startResponderRenewal({ store, kek: config.kek!, cas: set, log, intervalMs: 10, ocsp: { setResponder: (r) => adopted.push(r.certificate) } });
+  t.ok(await until(() => adopted.length > 0));
+  stopOther();
+  t.same(adopted, [switched[0]], 'the other instance signs with the same renewed certificate');
+  t.equal(responderRows(), 2, 'and issued none of its own');
 });

@@ -207,9 +207,24 @@ export async function loadCaSet(store: Pick<StoreOps, 'getCa'>, kek: Buffer): Pr
 }
 
 /**
+ * The responder this instance should sign with now: the one in the store when another
+ * instance renewed it meanwhile (instances sharing a database then converge on one
+ * certificate instead of each issuing its own), renewed here when it is due.
+ */
+export async function refreshResponder(store: Pick<Store, 'serialExists' | 'transaction' | 'getCa'>, kek: Buffer, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  const stored = await store.getCa(CA_NAMES.ocsp);
+  let current = set;
+  if (stored?.certificate && stored.encryptedKey && !stored.certificate.equals(set.ocsp.certificate)) {
+    const { signer } = signerFrom(kek, CA_NAMES.ocsp, stored.encryptedKey);
+    current = { ...set, ocsp: { name: CA_NAMES.ocsp, certificate: stored.certificate, signer } };
+  }
+  return ensureFreshResponder(store, kek, current, log, now);
+}
+
+/**
  * Replaces the OCSP responder certificate (new key, new serial) when it has less than
- * seven days left, so responses never come from an expired responder. Call at start-up and
- * periodically (for example when a CRL is published).
+ * seven days left, so responses never come from an expired responder. Runs at start-up and
+ * on a schedule (revocation/responder-renewal.ts).
  */
 export async function ensureFreshResponder(store: Pick<Store, 'serialExists' | 'transaction'>, kek: Buffer, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
   const current = parseCertificateSummary(set.ocsp.certificate);
