@@ -8,16 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../src/config.js';
 import { OcspResponder } from '../src/revocation/ocsp-responder.js';
 import { buildOcspRequest, parseOcspRequest, parseOcspResponse } from '../src/revocation/ocsp.js';
-import { execFile } from 'node:child_process';
-import { needTool, run as runSync } from './helpers/tools.js';
-
-// The responder runs in this process, so the tools must run asynchronously (spawnSync would block its event loop).
-function run(cmd: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 20_000 }, (err, stdout, stderr) =>
-      resolve({ status: err ? ((err as { code?: number }).code ?? -1) : 0, stdout: String(stdout), stderr: String(stderr) }));
-  });
-}
+import { needTool, runAsync as run, run as runSync } from './helpers/tools.js';
 import { makeRevPki } from './helpers/revocation-pki.js';
 import { FakeRevocationStore } from './helpers/revocation-store.js';
 
@@ -29,7 +20,8 @@ fake.add(pki.bob.serial, { status: 'active' });
 const config = loadConfig({}, { ocspValidityHours: 4 });
 const responder = new OcspResponder({ store: fake.asStore(), issuing: pki.issuing, responder: pki.ocsp, config });
 
-// A tiny HTTP front like the service's routes: POST body, or GET /ocsp/<base64 request>.
+// A bare HTTP front, so the responder is tested on its own against a store that can be set to
+// anything; the service's real /ocsp routes are tested in http-revocation.test.ts.
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));

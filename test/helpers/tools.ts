@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 
 /**
  * Independent tools the suite checks our output with. In CI (CI=true) a missing tool is
@@ -40,4 +40,16 @@ export function needTool(...names: string[]): false | string {
 export function run(cmd: string, args: string[], opts: { input?: Buffer | string; cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
   const r = spawnSync(cmd, args, { input: opts.input, cwd: opts.cwd, env: opts.env ?? process.env, maxBuffer: 64 * 1024 * 1024 });
   return { status: r.status ?? -1, stdout: r.stdout?.toString('utf8') ?? '', stderr: r.stderr?.toString('utf8') ?? '' };
+}
+
+/**
+ * `run` without blocking: for tools that talk to a server running in this very process
+ * (spawnSync would stop its event loop, and the tool would wait for an answer forever).
+ */
+export function runAsync(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: opts.timeoutMs ?? 20_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ status: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0, stdout: String(stdout), stderr: String(stderr) }),
+    );
+  });
 }
