@@ -28,7 +28,7 @@ export { refsIn } from './reference-graph.js';
  */
 
 export interface MdpConstraints {
-  /** DocMDP P of a certification signature covering this revision, or null. */
+  /** The strictest DocMDP P in force: of a certification, or of a PDF 2.0 lock (/P) of a signature at or before this revision; null when none. */
   docMdp: number | null;
   /** Field names locked by FieldMDP of signatures at or before this revision; '*' = all. */
   lockedFields: Set<string>;
@@ -193,7 +193,7 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
         continue;
       }
       if (form.emptySigFields.has(ref.num) && diff.every((k) => ['V', 'AP', 'AS', 'F', 'MK', 'DA'].includes(k))) {
-        if (mdp.docMdp === 1) deny('signature-field', ref, 'an empty signature field was signed although the certification allows no changes');
+        if (mdp.docMdp === 1) deny('signature-field', ref, 'an empty signature field was signed although a certification or a locking signature permits no changes');
         else if (!isSignatureValue(final, after.get('V'))) deny('signature-field', ref, 'an empty signature field got an appearance but no signature');
         else {
           allow('signature-field', ref, 'an existing empty signature field was signed');
@@ -232,7 +232,7 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
     }
     const sig = final.resolve(f.get('V')) as PdfDict;
     const isDocTs = sig.getName('Type') === 'DocTimeStamp' || sig.getName('SubFilter') === 'ETSI.RFC3161';
-    if (!isDocTs && mdp.docMdp === 1) deny('signature-field', r, 'a signature was added although the certification allows no changes');
+    if (!isDocTs && mdp.docMdp === 1) deny('signature-field', r, 'a signature was added although a certification or a locking signature permits no changes');
     else {
       allow(isDocTs ? 'document-timestamp' : 'signature-field', r, isDocTs ? 'a document timestamp was added' : 'a signature field was added');
       for (const w of widgetsOf(final, r, f)) sigWidgets.add(w);

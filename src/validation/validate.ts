@@ -458,10 +458,21 @@ function mdpConstraints(reader: PdfReader, entries: Entry[]): (revision: number)
         if (action === 'All') c.lockedFields.add('*');
         else if (action === 'Include') names.forEach((n) => c.lockedFields.add(n));
         else if (action === 'Exclude') c.excludeLocks.push(names);
+        // PDF 2.0: a lock may also say what the whole document still permits after this signature
+        // (the final seal's P=1: nothing), exactly as a certification's DocMDP P does.
+        const p = lockPermissions(reader, tp) ?? lockPermissions(reader, reader.resolve(e.field.field.get('Lock')));
+        if (p !== null) c.docMdp = c.docMdp === null ? p : Math.min(c.docMdp, p);
       }
     }
     return c;
   };
+}
+
+/** /P of a FieldMDP transform's parameters or a signature field lock dictionary (ISO 32000-2 §12.7.5.5), when valid. */
+function lockPermissions(reader: PdfReader, d: unknown): number | null {
+  if (!(d instanceof PdfDict)) return null;
+  const p = reader.resolve(d.get('P'));
+  return typeof p === 'number' && p >= 1 && p <= 3 ? p : null;
 }
 
 function signerSummary(cert: CertView): SignerSummary {
