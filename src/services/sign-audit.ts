@@ -14,6 +14,10 @@ import type { AuditService } from './audit.js';
  * the transaction fails, every entry in it is rolled back and every caller in it gets the
  * error, exactly as if each had failed alone. At low load nothing waits: the flush runs in
  * the same loop turn's check phase (setImmediate), with no timer.
+ *
+ * Only for entries that stand alone: a change that must commit or roll back with its audit
+ * entry passes its own `tx` to AuditService.append instead. Awaiting `append` from inside a
+ * store transaction would wait for a commit that needs that transaction's lock.
  */
 export class AuditGroupCommit {
   private queue: { entry: NewAuditEntry; resolve: () => void; reject: (e: unknown) => void }[] = [];
