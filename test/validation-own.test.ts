@@ -52,6 +52,11 @@ t.test('report content for a teacher: identifiers, messages in both languages, B
   t.ok(s.messages.vi.some((m) => m.includes(s.signer!.commonName!)), 'Vietnamese messages name the signer');
   t.ok(s.messages.en.some((m) => /Certificate issued by/.test(m)));
   t.ok(s.messages.vi.some((m) => /Thời hạn chứng thư số/.test(m)), 'validity period stated');
+  // The Vietnam clock by arithmetic (UTC+7, no daylight saving), with the full year.
+  const at = new Date(Date.parse(s.signingTime!) + 7 * 3600_000);
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const local = `${p2(at.getUTCHours())}:${p2(at.getUTCMinutes())}:${p2(at.getUTCSeconds())} ${p2(at.getUTCDate())}/${p2(at.getUTCMonth() + 1)}/${at.getUTCFullYear()}`;
+  t.ok(s.messages.vi.some((m) => m.includes(`Thời điểm ký: ${local} (giờ Việt Nam)`)), `signing time in Vietnam time with a four-digit year (${local})`);
   t.equal(s.timestamps.length, 1);
   t.equal(s.timestamps[0].valid, true);
 });

@@ -31,7 +31,17 @@ export function reasonText(sub: SubIndication): { vi: string; en: string } {
 }
 
 // One formatter for the process: building an Intl.DateTimeFormat costs more than a report's other messages together.
-const VI_TIME = new Intl.DateTimeFormat('vi-VN', { timeZone: 'Asia/Ho_Chi_Minh', dateStyle: 'short', timeStyle: 'medium' });
+// Four-digit years: records are kept for decades, and "29/11/26" would be ambiguous in them.
+const VI_TIME = new Intl.DateTimeFormat('vi-VN', {
+  timeZone: 'Asia/Ho_Chi_Minh',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hourCycle: 'h23',
+});
 const viTime = (iso: string) => VI_TIME.format(new Date(iso)) + ' (giờ Việt Nam)';
 const enTime = (iso: string) => iso.replace(/\.\d{3}Z$/, 'Z');
 
