@@ -1,3 +1,5 @@
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import Fastify from 'fastify';
 import t from 'tap';
 import { operation } from '../src/http/context.js';
@@ -5,6 +7,8 @@ import { documentedResponses, HTTP_METHODS, loadOpenApi, routeSchema } from '../
 import { CHANGE_KINDS } from '../src/validation/index.js';
 import { withApp } from './helpers/app.js';
 import { watchResponses } from './helpers/response-contract.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 /**
  * openapi.yaml and the server agree: every registered route is a spec operation and every
@@ -76,3 +80,29 @@ t.test('the response guard withApp installs catches an answer that drifted from 
   t.match(crl, /^getRootCrl 200 answered text\/plain; openapi\.yaml documents application\/pkix-crl/, 'a wrong media type is caught');
   t.same(rest, [], 'a conforming answer passes');
 });
+
+t.test('every example in openapi.yaml matches its schema', async (t) => {
+  const spec = loadOpenApi();
+  const ajv = addFormats(new Ajv({ strict: false, allErrors: true }));
+  let examples = 0;
+  for (const id of spec.operations.keys()) {
+    const op = spec.operations.get(id)!.op as { responses?: Record<string, unknown> };
+    for (const [code, media] of Object.entries(documentedResponses(spec, id))) {
+      for (const [type, schema] of Object.entries(media)) {
+        const example = exampleOf(spec.doc, op.responses?.[code], type);
+        if (example === undefined || !schema) continue;
+        examples++;
+        const validate = ajv.compile(schema as object);
+        t.ok(validate(example), `${id} ${code} ${type}: ${ajv.errorsText(validate.errors)}`);
+      }
+    }
+  }
+  t.ok(examples >= 2, `${examples} examples checked`);
+});
+
+/** The `example` of a response's media type, following a `$ref` to components/responses. */
+function exampleOf(doc: Record<string, unknown>, response: unknown, type: string): unknown {
+  let r = response as { $ref?: string; content?: Record<string, { example?: unknown }> } | undefined;
+  if (r?.$ref) r = (doc.components as { responses: Record<string, typeof r> }).responses[r.$ref.split('/').pop()!];
+  return r?.content?.[type]?.example;
+}
