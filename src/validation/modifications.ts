@@ -1,5 +1,6 @@
 import { PdfDict, PdfName, PdfRef, PdfStream, PdfString, type PdfObject } from '../pdf/objects.js';
 import type { PdfReader } from '../pdf/reader.js';
+import type { MdpConstraints } from './mdp.js';
 import type { ChangeKind, ChangeReport } from './report.js';
 import { referenceGraph, refsIn, TRAILER } from './reference-graph.js';
 
@@ -27,14 +28,6 @@ export { refsIn } from './reference-graph.js';
  * not a complete update — is disallowed.
  */
 
-export interface MdpConstraints {
-  /** The strictest DocMDP P in force: of a certification, or of a PDF 2.0 lock (/P) of a signature at or before this revision; null when none. */
-  docMdp: number | null;
-  /** Field names locked by FieldMDP of signatures at or before this revision; '*' = all. */
-  lockedFields: Set<string>;
-  /** Names of fields NOT locked when the lock is an Exclude list. */
-  excludeLocks: string[][];
-}
 
 const MAX_OBJECTS_COMPARED = 200_000;
 const MAX_WALK = 20_000;

@@ -3,7 +3,7 @@ import { children, expect, readDer, TAG, whole } from '../asn1/der.js';
 import { ClientError } from '../errors.js';
 import { parseSignedData, type ParsedSignedData } from '../pades/cms.js';
 import { cmsFromContents } from '../pades/contents.js';
-import { PdfDict, PdfString } from '../pdf/objects.js';
+import { PdfString } from '../pdf/objects.js';
 import { PdfReader, type SignatureFieldInfo } from '../pdf/reader.js';
 import type { CertificateSummary } from '../pki/certificate.js';
 import { CertView } from './certificate-view.js';
@@ -12,7 +12,8 @@ import { readDss } from './dss.js';
 import { checkSignerIntegrity } from './integrity.js';
 import { padesLevel } from './level.js';
 import { documentMessages, documentTimestampMessages, signatureMessages } from './messages.js';
-import { analyseChanges, trailingDataChange, type MdpConstraints } from './modifications.js';
+import { certificationLevel, mdpConstraints } from './mdp.js';
+import { analyseChanges, trailingDataChange } from './modifications.js';
 import { dedupe, validatePath } from './path.js';
 import { signerUsageProblem } from './policy.js';
 import type {
@@ -422,57 +423,6 @@ export function pdfDate(s: string): Date | null {
   let t = Date.UTC(+y, +mo - 1, +da, +h, +mi, +se);
   if (z === '+' || z === '-') t -= (z === '+' ? 1 : -1) * (+oh * 60 + +om) * 60_000;
   return Number.isNaN(t) ? null : new Date(t);
-}
-
-function certificationLevel(sig: PdfDict | null): number | null {
-  const refs = sig?.get('Reference');
-  if (!Array.isArray(refs)) return null;
-  for (const r of refs) {
-    if (!(r instanceof PdfDict) || r.getName('TransformMethod') !== 'DocMDP') continue;
-    const params = r.get('TransformParams');
-    const p = params instanceof PdfDict ? params.get('P') : undefined;
-    return typeof p === 'number' && p >= 1 && p <= 3 ? p : 2;
-  }
-  return null;
-}
-
-/** DocMDP and FieldMDP constraints in force after each revision. */
-function mdpConstraints(reader: PdfReader, entries: Entry[]): (revision: number) => MdpConstraints {
-  return (revision) => {
-    const c: MdpConstraints = { docMdp: null, lockedFields: new Set(), excludeLocks: [] };
-    for (const e of entries) {
-      if (!e.structure || e.structure.revision > revision || !e.field.sig) continue;
-      const sig = e.field.sig;
-      const cert = certificationLevel(sig);
-      if (cert !== null) c.docMdp = c.docMdp === null ? cert : Math.min(c.docMdp, cert);
-      const refs = reader.resolve(sig.get('Reference'));
-      if (!Array.isArray(refs)) continue;
-      for (const r of refs) {
-        const rd = reader.resolve(r);
-        if (!(rd instanceof PdfDict) || rd.getName('TransformMethod') !== 'FieldMDP') continue;
-        const tp = reader.resolve(rd.get('TransformParams'));
-        if (!(tp instanceof PdfDict)) continue;
-        const action = tp.getName('Action');
-        const list = reader.resolve(tp.get('Fields'));
-        const names = Array.isArray(list) ? list.map((x) => reader.resolve(x)).filter((x): x is PdfString => x instanceof PdfString).map((x) => x.toText()) : [];
-        if (action === 'All') c.lockedFields.add('*');
-        else if (action === 'Include') names.forEach((n) => c.lockedFields.add(n));
-        else if (action === 'Exclude') c.excludeLocks.push(names);
-        // PDF 2.0: a lock may also say what the whole document still permits after this signature
-        // (the final seal's P=1: nothing), exactly as a certification's DocMDP P does.
-        const p = lockPermissions(reader, tp) ?? lockPermissions(reader, reader.resolve(e.field.field.get('Lock')));
-        if (p !== null) c.docMdp = c.docMdp === null ? p : Math.min(c.docMdp, p);
-      }
-    }
-    return c;
-  };
-}
-
-/** /P of a FieldMDP transform's parameters or a signature field lock dictionary (ISO 32000-2 §12.7.5.5), when valid. */
-function lockPermissions(reader: PdfReader, d: unknown): number | null {
-  if (!(d instanceof PdfDict)) return null;
-  const p = reader.resolve(d.get('P'));
-  return typeof p === 'number' && p >= 1 && p <= 3 ? p : null;
 }
 
 function signerSummary(cert: CertView): SignerSummary {
