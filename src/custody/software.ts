@@ -1,79 +1,42 @@
-import { createHmac, createPublicKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { keyObjectSigner, type Signer } from '../crypto/signer.js';
-import { ClientError, notFound } from '../errors.js';
 import { generateKeyPair, type KeyAlgorithm } from '../pki/keys.js';
-import type { StoreOps } from '../store/types.js';
-import { PIN_ATTEMPTS_BEFORE_LOCK, type KeyCustody } from './custody.js';
+import type { ServerKeyRecord } from '../store/types.js';
+import type { KeyCustody } from './custody.js';
 import { certKeyLabel, openPrivateKey, sealPrivateKey } from './envelope.js';
-import { assertPinPolicy, hashPin, verifyPin } from './pin.js';
+import { assertPinPolicy, hashPin } from './pin.js';
+import { PinGatedCustody, type KeyStore, type PinGateOptions } from './pin-gate.js';
+import { isPkcs11KeyRef } from './pkcs11-ref.js';
 
-export interface SoftwareKeyCustodyOptions {
-  /** How long a verified PIN is remembered, ms. Default five minutes; 0 disables the cache. */
-  pinCacheTtlMs?: number;
-  /** Bound on remembered (serial, PIN) pairs; the oldest go first. */
-  pinCacheMaxEntries?: number;
-  now?: () => number;
-  /** The slow PIN check; injectable so tests can count how often it runs instead of timing it. */
-  verifyPin?: (pin: string, stored: string) => Promise<boolean>;
+export interface SoftwareKeyCustodyOptions extends PinGateOptions {
   /** Decrypts and parses a stored key; injectable so tests can count unseals. */
   openKey?: (label: string, sealed: Buffer) => KeyObject;
 }
 
-/** What is remembered of a key after a PIN verified: see the class comment. */
-interface Unlocked {
-  tag: Buffer;
-  expires: number;
-  /** The row the PIN was checked against and the key opened from: a changed row (new PIN, new key) misses. */
-  sealed: Buffer;
-  pinHash: string;
-  signer: Signer;
-}
-
-type KeyStore = Pick<StoreOps, 'insertServerKey' | 'getServerKey' | 'recordFailedPin' | 'resetPinFailures' | 'unlockServerKey'>;
-
 /**
  * Server-held keys in the database, encrypted under the KEK (see envelope.ts), each usable
- * only with its holder's PIN.
+ * only with its holder's PIN (the PIN check, its cache and the lock: pin-gate.ts).
  *
- * Why a PIN cache: the PIN hash is deliberately slow (scrypt, ~50 ms and 16 MiB), and a
- * teacher signing a class of 40 records in a burst would pay it 40 times, which also makes
- * the server easy to exhaust. So after a PIN verifies we remember, for a short TTL, an
- * HMAC of it under a random key that exists only in this process's memory — never the PIN
- * itself, and nothing an attacker with the database could test guesses against. A later
- * request for the same serial whose PIN has the same HMAC skips scrypt. The entry is
- * dropped on any wrong PIN, on lock, and by `forget(serial)` on revocation or suspension,
- * and the lock state is still read from the store on every unlock, so the cache can make a
- * correct PIN faster but never makes a wrong PIN or a locked key work.
- *
- * The same entry keeps the unsealed key (a KeyObject-based Signer). Decrypting and parsing
- * the PKCS#8 key costs about as much as the RSA signature itself, so doing it per use would
- * halve the signing rate. Keeping it is what an HSM does after a PIN login: the key stays
- * usable in the session until logout, and here the "session" is the same bounded,
- * short-TTL entry that already stands for "this PIN verified" — it is reachable only with
- * the same serial and the same PIN tag, and it goes with the entry on a wrong PIN, lock,
- * expiry, or `forget` (revocation, suspension). The key lives in this process's memory
- * anyway while it signs; the KEK that opens every key is held here for the process's
- * whole life, so remembering one opened key for minutes exposes nothing new.
+ * The PIN cache entry keeps the unsealed key (a KeyObject-based Signer). Decrypting and
+ * parsing the PKCS#8 key costs about as much as the RSA signature itself, so doing it per
+ * use would halve the signing rate. Keeping it is what an HSM does after a PIN login: the
+ * key stays usable in the session until logout, and here the "session" is the same
+ * bounded, short-TTL entry that already stands for "this PIN verified" — it is reachable
+ * only with the same serial and the same PIN tag, and it goes with the entry on a wrong
+ * PIN, lock, expiry, or `forget` (revocation, suspension). The key lives in this process's
+ * memory anyway while it signs; the KEK that opens every key is held here for the
+ * process's whole life, so remembering one opened key for minutes exposes nothing new.
  */
-export class SoftwareKeyCustody implements KeyCustody {
-  private readonly cacheKey = randomBytes(32);
-  private readonly cache = new Map<string, Unlocked>();
-  private readonly ttl: number;
-  private readonly maxEntries: number;
-  private readonly now: () => number;
-  private readonly verifyPin: (pin: string, stored: string) => Promise<boolean>;
+export class SoftwareKeyCustody extends PinGatedCustody implements KeyCustody {
   private readonly openKey: (label: string, sealed: Buffer) => KeyObject;
 
   constructor(
-    private readonly store: KeyStore,
+    store: KeyStore,
     private readonly kek: Buffer,
     opts: SoftwareKeyCustodyOptions = {},
   ) {
+    super(store, opts);
     if (kek.length !== 32) throw new Error('the key-encryption key must be 32 bytes');
-    this.ttl = opts.pinCacheTtlMs ?? 5 * 60_000;
-    this.maxEntries = opts.pinCacheMaxEntries ?? 10_000;
-    this.now = opts.now ?? Date.now;
-    this.verifyPin = opts.verifyPin ?? verifyPin;
     this.openKey = opts.openKey ?? ((label, sealed) => openPrivateKey(this.kek, label, sealed));
   }
 
@@ -90,63 +53,9 @@ export class SoftwareKeyCustody implements KeyCustody {
     return { publicKey };
   }
 
-  async unlock(serial: string, pin: string): Promise<Signer> {
-    const rec = await this.store.getServerKey(serial);
-    if (!rec) throw notFound('key-not-found', 'no server-held key for this certificate');
-    if (rec.locked) {
-      this.forget(serial);
-      throw new ClientError(423, 'key-locked', 'the key is locked after too many wrong PINs; an administrator must unlock it');
-    }
-    if (typeof pin !== 'string' || pin.length === 0) throw new ClientError(403, 'pin-incorrect', 'a PIN is required', { remainingAttempts: PIN_ATTEMPTS_BEFORE_LOCK - rec.failedAttempts });
-    const tag = this.tag(serial, pin);
-    const hit = this.cached(serial, tag);
-    if (hit && hit.pinHash === rec.pinHash && hit.sealed.equals(rec.encryptedKey)) return hit.signer;
-    if (!(await this.verifyPin(pin, rec.pinHash))) {
-      this.forget(serial);
-      const r = await this.store.recordFailedPin(serial, PIN_ATTEMPTS_BEFORE_LOCK);
-      if (r.locked) throw new ClientError(423, 'key-locked', 'wrong PIN; the key is now locked and an administrator must unlock it');
-      const remainingAttempts = PIN_ATTEMPTS_BEFORE_LOCK - r.failedAttempts;
-      throw new ClientError(403, 'pin-incorrect', `wrong PIN; ${remainingAttempts} attempt(s) left before the key locks`, { remainingAttempts });
-    }
-    if (rec.failedAttempts > 0) await this.store.resetPinFailures(serial);
+  protected async openSigner(serial: string, rec: ServerKeyRecord): Promise<Signer> {
+    if (isPkcs11KeyRef(rec.encryptedKey)) throw new Error(`the key of certificate ${serial} is on a PKCS#11 token; the service must run with KEY_CUSTODY=pkcs11 to use it`);
     const privateKey = this.openKey(certKeyLabel(serial), rec.encryptedKey);
-    const signer = keyObjectSigner(privateKey, createPublicKey(privateKey));
-    this.remember(serial, { tag, expires: this.now() + this.ttl, sealed: Buffer.from(rec.encryptedKey), pinHash: rec.pinHash, signer });
-    return signer;
-  }
-
-  async adminUnlock(serial: string): Promise<void> {
-    this.forget(serial);
-    if (!(await this.store.unlockServerKey(serial))) throw notFound('key-not-found', 'no server-held key for this certificate');
-  }
-
-  forget(serial: string): void {
-    this.cache.delete(serial);
-  }
-
-  private tag(serial: string, pin: string): Buffer {
-    return createHmac('sha256', this.cacheKey).update(serial).update('\0').update(pin.normalize('NFC')).digest();
-  }
-
-  /** The entry for `serial` if it is unexpired and was made with the same PIN. */
-  private cached(serial: string, tag: Buffer): Unlocked | null {
-    const e = this.cache.get(serial);
-    if (!e) return null;
-    if (e.expires <= this.now()) {
-      this.cache.delete(serial);
-      return null;
-    }
-    return timingSafeEqual(e.tag, tag) ? e : null;
-  }
-
-  private remember(serial: string, entry: Unlocked): void {
-    if (this.ttl <= 0) return;
-    this.cache.delete(serial);
-    while (this.cache.size >= this.maxEntries) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest === undefined) break;
-      this.cache.delete(oldest);
-    }
-    this.cache.set(serial, entry);
+    return keyObjectSigner(privateKey, createPublicKey(privateKey));
   }
 }
