@@ -34,7 +34,7 @@ t.test('client mistakes are problem+json naming the problem', { skip: needTool('
       return p;
     };
 
-    await expect(post('/v1/schools', '{"code": "A", "name": '), 400, 'malformed-json');
+    await expect(post('/v1/schools', '{"code": "A", "name": '), 400, 'json-malformed');
     await expect(post('/v1/schools', { code: 12, name: 'a', province: 'b', commune: 'c' }), 400, 'validation', /"code" must be string/);
     await expect(post('/v1/schools', { code: 'A', name: 'a', province: 'b', commune: 'c', admin: true }), 400, 'validation', /unknown field "admin"/);
     await expect(post('/v1/schools', { name: 'a', province: 'b', commune: 'c' }), 400, 'validation', /"code" is required/);

@@ -87,7 +87,7 @@ t.test('subordinate mode: request, external root answers, answer accepted', { sk
   const other = await createSubordinateRequest({ subject: { commonName: 'other' }, keyAlgorithm: 'EC-P256' });
   t.throws(() => acceptSubordinateCertificate(other.publicKey, answered.issued.der, extRoot.issued.der), ce(422, 'certificate-key-mismatch'));
   const pki = await makeTestPki();
-  t.throws(() => acceptSubordinateCertificate(pki.teacher.publicKey, pki.teacher.certificate, pki.root.certificate), ce(422, 'not-a-ca-certificate'));
+  t.throws(() => acceptSubordinateCertificate(pki.teacher.publicKey, pki.teacher.certificate, pki.root.certificate), ce(422, 'certificate-not-ca'));
   t.throws(() => acceptSubordinateCertificate(sub.publicKey, answered.issued.der, pki.root.certificate), ce(422, 'certificate-signature-invalid'));
   t.equal(parseCertificateSummary(answered.issued.der).aki, parseCertificateSummary(extRoot.issued.der).ski);
 });

@@ -227,8 +227,8 @@ t.test('validity: at most 5 years, never beyond the issuing CA', async (t) => {
   const late = new Date(pki.issuing.notAfter.getTime() - 30 * 86_400_000);
   const c = await issueTeacherCertificate(pki.issuing, { ...base, validityDays: 5 * 365, notBefore: late });
   t.equal(c.notAfter.getTime(), pki.issuing.notAfter.getTime(), 'clamped to the CA notAfter');
-  await t.rejects(issueTeacherCertificate(pki.issuing, { ...base, holder: { fullName: 'X', citizenId: '123' }, validityDays: 10 }), ce(422, 'invalid-citizen-id'));
-  await t.rejects(issueTeacherCertificate(pki.issuing, { ...base, holder: { fullName: 'X\u0000Y', citizenId: '025199000111' }, validityDays: 10 }), ce(422, 'invalid-subject'));
+  await t.rejects(issueTeacherCertificate(pki.issuing, { ...base, holder: { fullName: 'X', citizenId: '123' }, validityDays: 10 }), ce(422, 'citizen-id-invalid'));
+  await t.rejects(issueTeacherCertificate(pki.issuing, { ...base, holder: { fullName: 'X\u0000Y', citizenId: '025199000111' }, validityDays: 10 }), ce(422, 'subject-invalid'));
 });
 
 t.test('key strength', async (t) => {

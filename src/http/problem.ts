@@ -43,12 +43,12 @@ export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<str
 
 /** Fastify's own client-error codes and the slug each gets. */
 const FASTIFY_SLUGS: Record<string, string> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: 'malformed-json',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'empty-body',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'json-malformed',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'body-empty',
   FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad-content-length',
-  FST_ERR_BAD_URL: 'bad-url',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'content-length-invalid',
+  FST_ERR_BAD_URL: 'url-invalid',
 };
 
 interface AjvLikeError {

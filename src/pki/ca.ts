@@ -101,7 +101,7 @@ function certificateKeyId(der: Buffer): Buffer {
 async function sign(issuer: { name: Name; signer: Signer }, t: Template): Promise<IssuedCertificate> {
   const notBefore = wholeSeconds(t.notBefore);
   const notAfter = wholeSeconds(t.notAfter);
-  if (notAfter <= notBefore) throw unprocessable('invalid-validity', 'the certificate would expire before it starts');
+  if (notAfter <= notBefore) throw unprocessable('validity-invalid', 'the certificate would expire before it starts');
   const serial = t.serial ?? newSerial();
   const tbs = new TBSCertificate({
     version: Version.v3,
@@ -130,7 +130,7 @@ function checkIssuerKey(ca: CertificateAuthority): void {
 
 /** notAfter from a validity in days, never beyond `max` days and never beyond the issuer's own notAfter. */
 function validity(ca: CertificateAuthority | null, notBeforeIn: Date | undefined, days: number, maxDays: number) {
-  if (!Number.isInteger(days) || days <= 0) throw unprocessable('invalid-validity', 'validity must be a positive number of days');
+  if (!Number.isInteger(days) || days <= 0) throw unprocessable('validity-invalid', 'validity must be a positive number of days');
   if (days > maxDays) throw unprocessable('validity-too-long', `validity may not exceed ${maxDays} days`);
   const notBefore = notBeforeIn ?? new Date(Date.now() - BACKDATE_MS);
   let notAfter = new Date(notBefore.getTime() + days * DAY);

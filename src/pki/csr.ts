@@ -108,9 +108,9 @@ export function acceptSubordinateCertificate(pendingPublicKey: KeyObject, certif
     throw unprocessable('certificate-key-mismatch', 'the certificate does not certify the pending issuing CA key');
   }
   if (!summary.isCa || !summary.keyUsage.includes('keyCertSign')) {
-    throw unprocessable('not-a-ca-certificate', 'the certificate is not a CA certificate allowed to sign certificates');
+    throw unprocessable('certificate-not-ca', 'the certificate is not a CA certificate allowed to sign certificates');
   }
-  if (!rootSummary.isCa || !rootSummary.selfIssued) throw unprocessable('not-a-root-certificate', 'the root certificate is not a self-signed CA certificate');
+  if (!rootSummary.isCa || !rootSummary.selfIssued) throw unprocessable('certificate-not-root', 'the root certificate is not a self-signed CA certificate');
   const cert = parseCertificate(certificate);
   const rootKey = certificatePublicKey(rootCertificate);
   const check = checkSignature(Buffer.from(AsnConvert.serialize(cert.signatureAlgorithm)), new Uint8Array(cert.tbsCertificateRaw ?? AsnConvert.serialize(cert.tbsCertificate)), new Uint8Array(cert.signatureValue), rootKey);

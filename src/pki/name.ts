@@ -37,10 +37,10 @@ const MAX_ATTRIBUTE_LENGTH = 128;
 
 function text(kind: string, v: string): string {
   const s = v.normalize('NFC').trim();
-  if (s.length === 0) throw unprocessable('invalid-subject', `${kind} must not be empty`);
-  if (s.length > MAX_ATTRIBUTE_LENGTH) throw unprocessable('invalid-subject', `${kind} is longer than ${MAX_ATTRIBUTE_LENGTH} characters`);
+  if (s.length === 0) throw unprocessable('subject-invalid', `${kind} must not be empty`);
+  if (s.length > MAX_ATTRIBUTE_LENGTH) throw unprocessable('subject-invalid', `${kind} is longer than ${MAX_ATTRIBUTE_LENGTH} characters`);
   // Control characters in a DN confuse every viewer and are a classic spoofing trick.
-  if (/[\u0000-\u001f\u007f]/.test(s)) throw unprocessable('invalid-subject', `${kind} contains control characters`);
+  if (/[\u0000-\u001f\u007f]/.test(s)) throw unprocessable('subject-invalid', `${kind} contains control characters`);
   return s;
 }
 
@@ -51,7 +51,7 @@ function rdn(type: string, value: AttributeValue): RelativeDistinguishedName {
 export function buildSubjectName(f: SubjectFields): Name {
   const rdns: RelativeDistinguishedName[] = [];
   const country = (f.country ?? 'VN').toUpperCase();
-  if (!/^[A-Z]{2}$/.test(country)) throw unprocessable('invalid-subject', 'country must be a two-letter ISO 3166 code');
+  if (!/^[A-Z]{2}$/.test(country)) throw unprocessable('subject-invalid', 'country must be a two-letter ISO 3166 code');
   // RFC 5280 Appendix A: countryName is a PrintableString of two letters.
   rdns.push(rdn(OID.countryName, new AttributeValue({ printableString: country })));
   const utf8 = (oid: string, kind: string, v: string | undefined) => {
@@ -72,19 +72,19 @@ export function subjectNameDer(f: SubjectFields): Buffer {
 
 /** `UID=CCCD:<12 digits>`: the citizen identity card number. */
 export function citizenIdUid(cccd: string): string {
-  if (!/^\d{12}$/.test(cccd)) throw unprocessable('invalid-citizen-id', 'a citizen ID (CCCD) has exactly 12 digits');
+  if (!/^\d{12}$/.test(cccd)) throw unprocessable('citizen-id-invalid', 'a citizen ID (CCCD) has exactly 12 digits');
   return `CCCD:${cccd}`;
 }
 
 /** `UID=MNS:<code>`: the budget-relation code of a public body (7 digits). */
 export function budgetCodeUid(mns: string): string {
-  if (!/^\d{7}$/.test(mns)) throw unprocessable('invalid-mns', 'a budget-relation code (MNS) has 7 digits');
+  if (!/^\d{7}$/.test(mns)) throw unprocessable('mns-invalid', 'a budget-relation code (MNS) has 7 digits');
   return `MNS:${mns}`;
 }
 
 /** `UID=MST:<code>`: the tax code, 10 digits or 10-3 for a dependent unit. */
 export function taxCodeUid(mst: string): string {
-  if (!/^\d{10}(-\d{3})?$/.test(mst)) throw unprocessable('invalid-mst', 'a tax code (MST) has 10 digits, or 10-3 for a branch');
+  if (!/^\d{10}(-\d{3})?$/.test(mst)) throw unprocessable('mst-invalid', 'a tax code (MST) has 10 digits, or 10-3 for a branch');
   return `MST:${mst}`;
 }
 

@@ -58,7 +58,7 @@ function signerExtensions(ctx: SubscriberContext, email: string | null | undefin
 function checkEmail(email: string): string {
   // rfc822Name is an IA5String: an internationalised mailbox cannot be written there (RFC 8398 needs SmtpUTF8Mailbox).
   if (!/^[\x21-\x7e]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(email) || email.length > 254) {
-    throw unprocessable('invalid-email', 'the e-mail address is not a valid ASCII mailbox');
+    throw unprocessable('email-invalid', 'the e-mail address is not a valid ASCII mailbox');
   }
   return email;
 }
@@ -69,7 +69,7 @@ function schoolSubject(school: SchoolIdentity, commonName: string, uids: string[
 }
 
 export function teacherProfile(school: SchoolIdentity, holder: TeacherIdentity, ctx: SubscriberContext): ProfileContent {
-  if (!holder.citizenId) throw unprocessable('invalid-citizen-id', 'a teacher certificate needs the holder\'s 12-digit citizen ID (CCCD)');
+  if (!holder.citizenId) throw unprocessable('citizen-id-invalid', 'a teacher certificate needs the holder\'s 12-digit citizen ID (CCCD)');
   return {
     subject: schoolSubject(school, holder.fullName, [citizenIdUid(holder.citizenId)]),
     extensions: signerExtensions(ctx, holder.email),

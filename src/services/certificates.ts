@@ -284,7 +284,7 @@ export class CertificateService {
   }
 
   revoke(serial: string, reason: RevocationReason, invalidityDate: Date | null, actor: string): Promise<CertificateRecord> {
-    if (!REVOCATION_REASONS.includes(reason)) throw badRequest('bad-reason', `unknown revocation reason ${reason}`);
+    if (!REVOCATION_REASONS.includes(reason)) throw badRequest('reason-invalid', `unknown revocation reason ${reason}`);
     if (invalidityDate && invalidityDate.getTime() > Date.now()) {
       throw badRequest('invalidity-date-in-future', 'invalidityDate is when the key is known or suspected to have been compromised; it cannot be in the future');
     }
