@@ -13,7 +13,8 @@ import { run } from './helpers/tools.js';
 
 /**
  * The `hocba` command as an operator runs it (a child process on the service's own data
- * folder or database): `verify` on a file signed through the API, and `admin-token`.
+ * folder or database): `verify` on a file signed through the API, `admin-token` and
+ * `audit verify`.
  */
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const quiet = () => createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
@@ -100,5 +101,18 @@ t.test('hocba admin-token: a new administrator key that the API accepts', async 
       audit.json().items.some((e: { actor: string; action: string; details: { role: string } }) => e.actor === 'cli' && e.action === 'apikey.create' && e.details.role === 'admin'),
       'its creation is audited',
     );
+  });
+});
+
+t.test('hocba audit verify: intact, then names the first entry someone altered in the database', async (t) => {
+  await forEachStore(t, 'cli audit verify', async (t, _store, ctx) => {
+    for (let i = 0; i < 3; i++) t.equal(hocba(ctx.config, ['admin-token']).status, 0);
+    const intact = hocba(ctx.config, ['audit', 'verify']);
+    t.equal(intact.status, 0);
+    t.match(intact.stdout, /audit chain intact: 3 entries checked/);
+    await ctx.sql(`UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2`);
+    const broken = hocba(ctx.config, ['audit', 'verify']);
+    t.equal(broken.status, 1, 'exit 1');
+    t.match(broken.stdout, /audit chain BROKEN at entry 2/);
   });
 });

@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { derToPem } from '../src/pki/certificate.js';
+import { parseCrl } from '../src/revocation/crl.js';
+import { CrlPublisher } from '../src/revocation/crl-publisher.js';
 import { buildOcspRequest, parseOcspResponse } from '../src/revocation/ocsp.js';
+import { OcspResponder } from '../src/revocation/ocsp-responder.js';
 import { withApp } from './helpers/app.js';
 import { needTool, runAsync } from './helpers/tools.js';
 
@@ -92,6 +95,22 @@ t.test('OCSP and CRLs through the real routes, checked with openssl', { skip: ne
       t.ok(etag && res.headers.get('last-modified'), 'ETag and Last-Modified');
       t.equal(parseOcspResponse(Buffer.from(await res.arrayBuffer())).basic?.responses[0]?.certStatus.status, 'revoked');
       t.equal((await fetch(url, { headers: { 'if-none-match': etag! } })).status, 304, 'If-None-Match → 304');
+    });
+
+    await t.test('another instance on the same store sees the revocation at once, in OCSP and in its CRL', async (t) => {
+      // A second service instance: its own store connection, responder and publisher, no shared memory.
+      const other = await a.ctx.openAnother();
+      const ocsp = new OcspResponder({ store: other, issuing: a.pki.issuing, responder: a.pki.ocsp, config: a.config });
+      const crl = new CrlPublisher({ store: other, issuing: a.pki.issuing, config: a.config, distributionPoint: `${a.config.publicBaseUrl}/crl/issuing.crl` });
+      const fresh = await issue();
+      const der = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+      const status = async () =>
+        parseOcspResponse((await ocsp.respond(buildOcspRequest(der(fresh.certificate), a.pki.issuing.certificate))).body).basic?.responses[0]?.certStatus.status;
+      t.equal(await status(), 'good', 'good before (and now cached by the other instance)');
+      t.equal((await a.call(a.adminToken, { method: 'POST', url: `/v1/certificates/${fresh.serial}/suspend` })).statusCode, 200);
+      t.equal(await status(), 'revoked', 'revoked (on hold) as soon as the call returned, despite the cached answer');
+      const entry = parseCrl((await crl.current()).der).entries.get(fresh.serial);
+      t.equal(entry?.reason, 'certificateHold', "the other instance's current CRL lists it");
     });
 
     await t.test('/crl/issuing.crl and /crl/root.crl: signed by their CA, and openssl verify -crl_check_all judges with them', async (t) => {
