@@ -35,11 +35,6 @@ export function assertSchool(p: Principal | null, schoolId: string | null): asse
   if (!schoolId || p.schoolId !== schoolId) throw forbidden('this API key belongs to another school');
 }
 
-export function assertRole(p: Principal | null, roles: readonly Role[]): asserts p is Principal {
-  if (!p) throw unauthorized();
-  if (!roles.includes(p.role)) throw forbidden(`this operation needs the role ${roles.join(' or ')}`);
-}
-
 /** The audit actor for a request. */
 export function actorOf(req: FastifyRequest): string {
   return req.principal ? `key:${req.principal.keyId}` : 'anonymous';

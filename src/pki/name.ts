@@ -66,10 +66,6 @@ export function buildSubjectName(f: SubjectFields): Name {
   return new Name(rdns);
 }
 
-export function subjectNameDer(f: SubjectFields): Buffer {
-  return Buffer.from(AsnConvert.serialize(buildSubjectName(f)));
-}
-
 /** `UID=CCCD:<12 digits>`: the citizen identity card number. */
 export function citizenIdUid(cccd: string): string {
   if (!/^\d{12}$/.test(cccd)) throw unprocessable('citizen-id-invalid', 'a citizen ID (CCCD) has exactly 12 digits');

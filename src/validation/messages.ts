@@ -26,10 +26,6 @@ const REASON: Record<SubIndication, { vi: string; en: string }> = {
   TRY_LATER: { vi: 'chưa kiểm tra được tình trạng thu hồi của chứng thư số (không có dữ liệu OCSP/CRL)', en: 'the certificate’s revocation status could not be checked (no OCSP/CRL data)' },
 };
 
-export function reasonText(sub: SubIndication): { vi: string; en: string } {
-  return REASON[sub];
-}
-
 // One formatter for the process: building an Intl.DateTimeFormat costs more than a report's other messages together.
 // Four-digit years: records are kept for decades, and "29/11/26" would be ambiguous in them.
 const VI_TIME = new Intl.DateTimeFormat('vi-VN', {

@@ -1,4 +1,4 @@
-import { PdfRef, PdfString } from '../pdf/objects.js';
+import { PdfString } from '../pdf/objects.js';
 import type { PdfReader, SignatureFieldInfo } from '../pdf/reader.js';
 
 /**
@@ -81,4 +81,3 @@ export function checkStructure(reader: PdfReader, field: SignatureFieldInfo): St
   };
 }
 
-export const refKey = (r: PdfRef | null): string => (r ? r.key : '');
