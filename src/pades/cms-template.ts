@@ -33,6 +33,9 @@ export interface SignerTemplate {
   readonly signedDataHead: Buffer;
   /** Bytes of a B-B CMS excluding the signature value, for sizing the placeholder. */
   readonly fixedSize: number;
+  /** What the template was asked for (the cache's key besides the certificates). */
+  readonly padding: RsaPadding;
+  readonly requestedHash: HashName | undefined;
 }
 
 /** The issuer Name and serialNumber INTEGER exactly as encoded in the certificate. */
@@ -108,32 +111,59 @@ function buildTemplate(certificate: Buffer, chain: Buffer[], padding: RsaPadding
     signatureAlgorithm,
     signedDataHead,
     fixedSize,
+    padding,
+    requestedHash: hash,
   };
 }
 
-const cache = new Map<string, SignerTemplate>();
+interface CacheEntry {
+  template: SignerTemplate;
+  /** The chain exactly as given (the template's is deduplicated). */
+  chain: Buffer[];
+}
+
+const cache = new Map<string, CacheEntry[]>();
+let cached = 0;
 const CACHE_LIMIT = 2000;
+/** Same certificate Buffer (tests, benches, batches): found without reading its bytes. */
+const byIdentity = new WeakMap<Buffer, CacheEntry[]>();
+
+const sameChain = (a: Buffer[], b: Buffer[]) => a.length === b.length && a.every((c, i) => c === b[i] || c.equals(b[i]));
+const matches = (e: CacheEntry, certificate: Buffer, chain: Buffer[], padding: RsaPadding, hash: HashName | undefined) =>
+  e.template.padding === padding && e.template.requestedHash === hash && (e.template.certificate === certificate || e.template.certificate.equals(certificate)) && sameChain(e.chain, chain);
 
 /**
- * The template for this certificate, chain and scheme, built on first use. The cache key
- * is a hash of the inputs (certificates usually arrive as fresh Buffers from the store,
- * so identity would not hit); hashing a few KB costs microseconds.
+ * The template for this certificate, chain and scheme, built on first use. Looked up once
+ * per signature (signPdf passes it on), so this runs about once per document.
+ *
+ * Keyed without hashing: certificates usually arrive as fresh Buffers from the store, so
+ * the key is the certificate's last 16 bytes — the end of its signature value, which
+ * differs between any two certificates — and a hit is confirmed by comparing the bytes of
+ * the certificate and chain (a memcmp of a few KB; a SHA-256 over them cost ~4 µs a lookup).
  */
 export function signerTemplate(certificate: Buffer, chain: Buffer[], padding: RsaPadding = 'pkcs1', hash?: HashName): SignerTemplate {
-  const h = createHash('sha256');
-  h.update(`${padding}:${hash ?? ''}:`);
-  h.update(certificate);
-  for (const c of chain) h.update(c);
-  const key = h.digest('base64');
-  let t = cache.get(key);
-  if (t) {
+  const known = byIdentity.get(certificate)?.find((e) => matches(e, certificate, chain, padding, hash));
+  if (known) return known.template;
+  const key = certificate.toString('latin1', Math.max(0, certificate.length - 16));
+  const bucket = cache.get(key);
+  let entry = bucket?.find((e) => matches(e, certificate, chain, padding, hash));
+  if (entry) {
     // refresh recency for the bounded cache
     cache.delete(key);
-    cache.set(key, t);
-    return t;
+    cache.set(key, bucket!);
+  } else {
+    entry = { template: buildTemplate(certificate, chain, padding, hash), chain: [...chain] };
+    if (cached >= CACHE_LIMIT) {
+      const oldest = cache.keys().next().value as string;
+      cached -= cache.get(oldest)!.length;
+      cache.delete(oldest);
+    }
+    if (bucket) bucket.push(entry);
+    else cache.set(key, [entry]);
+    cached++;
   }
-  t = buildTemplate(certificate, chain, padding, hash);
-  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
-  cache.set(key, t);
-  return t;
+  const mine = byIdentity.get(certificate);
+  if (mine) mine.push(entry);
+  else byIdentity.set(certificate, [entry]);
+  return entry.template;
 }
