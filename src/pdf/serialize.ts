@@ -12,6 +12,8 @@ export class ByteSink {
   private readonly parts: Buffer[] = [];
   private cur = '';
   private flushed = 0;
+  /** Index in `parts` of the /Contents placeholder, which digestInto leaves out. */
+  private placeholderPart = -1;
   /** Spans of placeholders written so far (relative to the sink's start). */
   contents: Span | undefined;
   byteRange: Span | undefined;
@@ -28,14 +30,36 @@ export class ByteSink {
     this.parts.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
     this.flushed += b.byteLength;
   }
-  /** Feeds everything written so far to a hash. */
+  /**
+   * The zero-filled /Contents hex string `<00…>` of `size` bytes. Kept as its own part from
+   * a shared buffer of '0's rather than built as a string: it is most of an update's bytes.
+   */
+  contentsPlaceholder(size: number): void {
+    const start = this.length;
+    this.str('<');
+    this.flush();
+    this.placeholderPart = this.parts.length;
+    this.parts.push(zeroHex(size * 2));
+    this.flushed += size * 2;
+    this.str('>');
+    this.contents = { start, end: this.length };
+  }
+  /**
+   * Feeds everything written so far to a hash, except the /Contents placeholder: its bytes
+   * are only zeros (they say nothing the span's length does not) and would be most of the
+   * hashing.
+   */
   digestInto(h: { update(b: Uint8Array): unknown }): void {
     this.flush();
-    for (const p of this.parts) h.update(p);
+    this.parts.forEach((p, i) => {
+      if (i !== this.placeholderPart) h.update(p);
+      else h.update(Buffer.from(String(p.length)));
+    });
   }
-  toBuffer(): Buffer {
+  /** Copies everything written into `target` at `offset` (no intermediate concatenation). */
+  copyInto(target: Buffer, offset: number): void {
     this.flush();
-    return this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
+    for (const p of this.parts) offset += p.copy(target, offset);
   }
   private flush(): void {
     if (this.cur) {
@@ -44,6 +68,13 @@ export class ByteSink {
       this.cur = '';
     }
   }
+}
+
+/** A read-only view of `n` ASCII '0's, from one buffer that grows to the largest asked for. */
+let zeros = Buffer.alloc(0);
+function zeroHex(n: number): Buffer {
+  if (zeros.length < n) zeros = Buffer.alloc(Math.max(n, 2 * zeros.length), 0x30);
+  return zeros.subarray(0, n);
 }
 
 /** Integers as integers; reals with at most 6 decimals, no exponent, no trailing zeros. */
@@ -103,10 +134,8 @@ export function writeObject(sink: ByteSink, o: PdfObject): void {
     sink.str('\nendstream');
   } else if (o instanceof PdfSignaturePlaceholder) {
     const start = sink.length;
-    if (o.kind === 'contents') {
-      sink.str('<' + '0'.repeat(o.size * 2) + '>');
-      sink.contents = { start, end: sink.length };
-    } else {
+    if (o.kind === 'contents') sink.contentsPlaceholder(o.size);
+    else {
       sink.str('[' + ' '.repeat(BYTE_RANGE_WIDTH) + ']');
       sink.byteRange = { start, end: sink.length };
     }

@@ -128,11 +128,11 @@ export class IncrementalUpdate {
 
     const contents = sink.contents && { start: base + sink.contents.start, end: base + sink.contents.end };
     const byteRangeSpan = sink.byteRange && { start: base + sink.byteRange.start, end: base + sink.byteRange.end };
-    const update = sink.toBuffer();
-    const bytes = Buffer.allocUnsafe(base + update.length);
+    // The one copy of the input: straight into the output, the update's parts after it.
+    const bytes = Buffer.allocUnsafe(base + sink.length);
     prefix.copy(bytes, 0);
     if (needsEol) bytes[prefix.length] = 10;
-    update.copy(bytes, base);
+    sink.copyInto(bytes, base);
     if (contents && byteRangeSpan) {
       const br = formatByteRange([0, contents.start, contents.end, bytes.length - contents.end]);
       bytes.write(br, byteRangeSpan.start, 'latin1');
@@ -145,7 +145,9 @@ export class IncrementalUpdate {
 
   /**
    * Keeps the permanent first /ID element and derives a new second one from this update's
-   * content, so the same update always yields the same bytes.
+   * content, so the same update always yields the same bytes. MD5 over the update's objects
+   * only (without the zero-filled /Contents, see ByteSink.digestInto) and the input's length
+   * and startxref, which identify the input: a few hundred bytes, not the file.
    */
   private newId(prev: PdfDict, sink: ByteSink): PdfString[] {
     const old = this.reader.resolve(prev.get('ID'));
