@@ -28,6 +28,7 @@ export interface HttpBenchOptions {
   /** Per case, ms. */
   durationMs?: number;
   levels?: ('B-B' | 'B-T' | 'B-LT')[];
+  files?: ('2-page' | '80-page')[];
 }
 
 /** Plain JS for the client process: N keep-alive clients in a loop until the deadline; reports signatures/s. */
@@ -110,6 +111,7 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
   const clients = opts.clients ?? 8;
   const durationMs = opts.durationMs ?? 5000;
   const levels = opts.levels ?? ['B-B', 'B-T', 'B-LT'];
+  const files = opts.files ?? ['2-page', '80-page'];
   const dataDir = mkdtempSync(join(tmpdir(), 'hocba-bench-http-'));
   const adminToken = 'bench-admin-token-0123456789abcdef';
   const config = loadConfig({}, { dataDir, databaseUrl: undefined, adminToken, host: '127.0.0.1', port: 0, logLevel: 'warn', kek: Buffer.alloc(32, 9) });
@@ -144,6 +146,7 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
       ['2-page', 'wkhtmltopdf-qt.pdf'],
       ['80-page', 'class-10A1-40-students.pdf'],
     ] as const) {
+      if (!files.includes(label)) continue;
       const pdf = readFileSync(resolve(fixtures, file));
       for (const level of levels) {
         const url = `${base}/v1/sign?certificate=${cert.serial}&level=${level}`;
@@ -179,5 +182,8 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
-  console.log(await benchHttp());
+  // A quick single case: HTTP_BENCH_LEVELS=B-B HTTP_BENCH_FILES=2-page HTTP_BENCH_MS=4000
+  const list = <T extends string>(v: string | undefined) => (v ? (v.split(',') as T[]) : undefined);
+  const env = process.env;
+  console.log(await benchHttp({ levels: list(env.HTTP_BENCH_LEVELS), files: list(env.HTTP_BENCH_FILES), durationMs: env.HTTP_BENCH_MS ? Number(env.HTTP_BENCH_MS) : undefined }));
 }
