@@ -34,6 +34,28 @@ export interface Config {
   logLevel: string;
   /** Province written into the development CA's subject. */
   province: string;
+  /** Where new server-held keys are generated: sealed under the KEK, or on a PKCS#11 token (HSM). */
+  keyCustody: 'software' | 'pkcs11';
+  /** The token for KEY_CUSTODY=pkcs11; `pin` is the token user's PIN (the log scrubs fields named pin). */
+  pkcs11: Pkcs11Config | undefined;
+}
+
+export interface Pkcs11Config {
+  module: string;
+  tokenLabel: string;
+  pin: string;
+}
+
+/** KEY_CUSTODY and the PKCS11_* variables (all read, so the README's table can be checked against them). */
+function parseKeyCustody(env: NodeJS.ProcessEnv): Pick<Config, 'keyCustody' | 'pkcs11'> {
+  const custody = env.KEY_CUSTODY || 'software';
+  const module = env.PKCS11_MODULE || undefined;
+  const tokenLabel = env.PKCS11_TOKEN_LABEL || undefined;
+  const pin = env.PKCS11_PIN || undefined;
+  if (custody === 'software') return { keyCustody: 'software', pkcs11: undefined };
+  if (custody !== 'pkcs11') throw new Error('configuration: KEY_CUSTODY must be software or pkcs11');
+  if (!module || !tokenLabel || !pin) throw new Error('configuration: KEY_CUSTODY=pkcs11 needs PKCS11_MODULE, PKCS11_TOKEN_LABEL and PKCS11_PIN');
+  return { keyCustody: 'pkcs11', pkcs11: { module, tokenLabel, pin } };
 }
 
 export const MAX_SUBSCRIBER_VALIDITY_DAYS = 5 * 365 + 1;
@@ -81,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     bodyLimit: int(env, 'BODY_LIMIT', 64 * 1024 * 1024),
     logLevel: env.LOG_LEVEL || 'info',
     province: env.PROVINCE || 'Phú Thọ',
+    ...parseKeyCustody(env),
     ...overrides,
   };
   return cfg;

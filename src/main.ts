@@ -4,7 +4,6 @@ import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from './config.js';
 import { loadOrCreateKek } from './custody/kek.js';
-import { SoftwareKeyCustody } from './custody/software.js';
 import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './log.js';
 import { CA_NAMES, ensureCaHierarchy } from './pki/ca-store.js';
@@ -14,7 +13,7 @@ import { OcspResponder } from './revocation/ocsp-responder.js';
 import { startResponderRenewal } from './revocation/responder-renewal.js';
 import { ApiKeyService, randomToken } from './services/api-keys.js';
 import { AuditService } from './services/audit.js';
-import { softwareKeyFactory } from './services/key-custody.js';
+import { openKeyCustody } from './services/key-custody.js';
 import { RegistryService } from './services/registry.js';
 import { sessionKeyFromKek } from './services/sign-session.js';
 import { openStore } from './store/index.js';
@@ -67,13 +66,14 @@ export async function createService(config: Config, log: Logger): Promise<Servic
     const rootCrl = cas.root ? new CrlPublisher({ store, issuing: cas.root, config, issuerName: CA_NAMES.root }) : undefined;
     const ocsp = new OcspResponder({ store, issuing: cas.issuing, responder: cas.ocsp, config, onError: (err) => log.error({ err }, 'OCSP responder error') });
     const tsa = new TimestampAuthority({ certificate: cas.tsa.certificate, chain: cas.chain, signer: cas.tsa.signer, policyOid: config.tsaPolicyOid });
+    const keyCustody = await openKeyCustody(config, kek);
+    log.info({ keyCustody: keyCustody.description }, 'server-held keys');
     const app = await buildApp({
       config,
       store,
       log,
       ca: cas,
-      custody: new SoftwareKeyCustody(store, kek),
-      keys: softwareKeyFactory(kek),
+      ...keyCustody.forStore(store),
       revocation: { issuingCrl, rootCrl, ocsp, tsa },
       sessionKey: sessionKeyFromKek(kek),
     });
@@ -87,6 +87,7 @@ export async function createService(config: Config, log: Logger): Promise<Servic
         stopCrl();
         stopResponderRenewal();
         await app.close();
+        keyCustody.close();
         await store.close();
       },
     };

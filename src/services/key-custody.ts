@@ -1,4 +1,7 @@
 import type { KeyObject } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { KeyCustody } from '../custody/custody.js';
+import type { KeyStore } from '../custody/pin-gate.js';
 import { SoftwareKeyCustody } from '../custody/software.js';
 import type { KeyAlgorithm } from '../pki/keys.js';
 import type { ServerKeyRecord, StoreOps } from '../store/types.js';
@@ -15,14 +18,13 @@ export interface ServerKeyFactory {
   create(serial: string, alg: KeyAlgorithm, pin: string): Promise<{ publicKey: KeyObject; persist(tx: StoreOps): Promise<void> }>;
 }
 
-type StagingStore = ConstructorParameters<typeof SoftwareKeyCustody>[0];
-
-export function softwareKeyFactory(kek: Buffer): ServerKeyFactory {
+/** A factory over any custody's `generate`, given the staging store to write to. */
+export function stagedKeyFactory(custodyOver: (staging: KeyStore) => Pick<KeyCustody, 'generate'>): ServerKeyFactory {
   return {
     async create(serial, alg, pin) {
       let staged: ServerKeyRecord | null = null;
       const refuse = () => Promise.reject(new Error('key staging store: only insertServerKey is expected'));
-      const staging: StagingStore = {
+      const staging: KeyStore = {
         insertServerKey: async (r) => {
           staged = r;
         },
@@ -31,7 +33,7 @@ export function softwareKeyFactory(kek: Buffer): ServerKeyFactory {
         resetPinFailures: refuse,
         unlockServerKey: refuse,
       };
-      const { publicKey } = await new SoftwareKeyCustody(staging, kek).generate(serial, alg, pin);
+      const { publicKey } = await custodyOver(staging).generate(serial, alg, pin);
       return {
         publicKey,
         persist: async (tx) => {
@@ -40,5 +42,43 @@ export function softwareKeyFactory(kek: Buffer): ServerKeyFactory {
         },
       };
     },
+  };
+}
+
+export function softwareKeyFactory(kek: Buffer): ServerKeyFactory {
+  return stagedKeyFactory((staging) => new SoftwareKeyCustody(staging, kek));
+}
+
+/** The custody the configuration asks for, bound to a store: what buildApp takes as `custody` and `keys`. */
+export interface KeyCustodySetup {
+  /** e.g. `pkcs11 token "hocba" (/usr/lib/softhsm/libsofthsm2.so)`, for the start-up log. */
+  description: string;
+  forStore(store: KeyStore): { custody: KeyCustody; keys: ServerKeyFactory };
+  close(): void;
+}
+
+/**
+ * KEY_CUSTODY=software: keys sealed under the KEK. KEY_CUSTODY=pkcs11: new keys on the
+ * token, and rows sealed before the switch still opened with the KEK. The PKCS#11 modules
+ * are imported only then, so an instance without an HSM never loads the native binding.
+ */
+export async function openKeyCustody(config: Pick<Config, 'keyCustody' | 'pkcs11'>, kek: Buffer): Promise<KeyCustodySetup> {
+  if (config.keyCustody !== 'pkcs11') {
+    return {
+      description: 'software (sealed under the KEK)',
+      forStore: (store) => ({ custody: new SoftwareKeyCustody(store, kek), keys: softwareKeyFactory(kek) }),
+      close: () => undefined,
+    };
+  }
+  if (!config.pkcs11) throw new Error('KEY_CUSTODY=pkcs11 without a PKCS#11 token configured');
+  const [{ Pkcs11Token }, { Pkcs11KeyCustody }] = await Promise.all([import('../custody/pkcs11-token.js'), import('../custody/pkcs11.js')]);
+  const token = Pkcs11Token.open(config.pkcs11);
+  return {
+    description: `pkcs11 token ${JSON.stringify(token.label)} (${config.pkcs11.module})`,
+    forStore: (store) => ({
+      custody: new Pkcs11KeyCustody(store, token, { kek }),
+      keys: stagedKeyFactory((staging) => new Pkcs11KeyCustody(staging, token)),
+    }),
+    close: () => token.close(),
   };
 }
