@@ -1,6 +1,7 @@
 import t from 'tap';
 import { constants, createPublicKey, randomBytes, sign as nodeSign, verify, type KeyObject } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as graphene from 'graphene-pk11';
 import { loadConfig } from '../src/config.js';
@@ -16,6 +17,7 @@ import { SoftwareKeyCustody } from '../src/custody/software.js';
 import { keyObjectSigner, type HashName, type Signer } from '../src/crypto/signer.js';
 import { isClientError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
+import { createService } from '../src/main.js';
 import { signPdf } from '../src/pades/signer.js';
 import { issueTeacherCertificate } from '../src/pki/ca.js';
 import { derToPem } from '../src/pki/certificate.js';
@@ -386,6 +388,29 @@ t.test('HTTP with KEY_CUSTODY=pkcs11: issue a server-held certificate, sign thro
     },
     { deps: ({ store }) => setup.forStore(store) },
   );
+});
+
+t.test('the service starts with KEY_CUSTODY=pkcs11 (main.ts) and issues onto the token', { skip }, async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'hocba-pkcs11-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const adminToken = randomBytes(24).toString('base64url');
+  const config = loadConfig({ DATA_DIR: dataDir, ADMIN_TOKEN: adminToken, KEY_CUSTODY: 'pkcs11', PKCS11_MODULE: hsm!.module, PKCS11_TOKEN_LABEL: hsm!.tokenLabel, PKCS11_PIN: hsm!.pin });
+  let lines = '';
+  const service = await createService(config, createLogger({ destination: { write: (s: string) => void (lines += s) } }));
+  try {
+    t.match(lines, /"keyCustody":"pkcs11 token \\"hocba-test\\"/, 'the log says where keys go');
+    const call = (url: string, payload: object) => service.app.inject({ method: 'POST', url, payload, headers: { authorization: `Bearer ${adminToken}` } });
+    const school = await call('/v1/schools', { code: 'PT-HSM-1', name: 'Trường THCS Hùng Vương', province: 'Phú Thọ', commune: 'Phường Tiên Cát', mns: '1045679' });
+    t.equal(school.statusCode, 201, school.body);
+    const r = await call('/v1/certificates', { profile: 'school', schoolId: school.json().id, pin: PIN, keyAlgorithm: 'EC-P256' });
+    t.equal(r.statusCode, 201, r.body);
+    const row = await service.store.getServerKey(r.json().serial);
+    t.ok(row && isPkcs11KeyRef(row.encryptedKey), 'the seal key is on the token');
+    t.ok(await token!.findKey(tokenKeyId(r.json().serial)));
+  } finally {
+    await service.close();
+  }
+  t.notOk(lines.includes(hsm!.pin), 'the token PIN never reached the log');
 });
 
 t.test('figures: signatures per second, token vs software (RSA-2048, PKCS#1 v1.5)', { skip }, async (t) => {

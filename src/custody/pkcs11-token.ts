@@ -207,6 +207,8 @@ export class Pkcs11Token {
   /** C_SignInit + C_Sign, the latter on a worker thread. */
   async sign(handle: graphene.Handle, mechanism: SignMechanism, data: Buffer): Promise<Buffer> {
     return this.withSession((s) => {
+      // Token-object handles hold in every session of the application (PKCS#11 §2.4), and
+      // graphene's Sign reads only the handle, so the key found once serves every session.
       const op = s.createSign(mechanism, { handle } as graphene.Key);
       return new Promise<Buffer>((resolve, reject) => op.once(data, (err, sig) => (err ? reject(err) : resolve(sig))));
     });
