@@ -10,10 +10,15 @@
  * besides signatures/s (which on a shared 2-core machine also depends on what else runs)
  * the bench reports the server's CPU time per signature and the raw RSA signature's CPU time
  * over it — the per-core ratio, which other load disturbs much less.
+ *
+ * With `workers` > 1 the service runs as it would with WORKERS=n: `src/main.ts` in a child
+ * process (node:cluster primary and n workers on one port), and the server CPU time is the
+ * workers' (from /proc, Linux only). The clients still share the machine's cores with them.
  */
 import { sign as nodeSign, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
@@ -29,6 +34,8 @@ export interface HttpBenchOptions {
   durationMs?: number;
   levels?: ('B-B' | 'B-T' | 'B-LT')[];
   files?: ('2-page' | '80-page')[];
+  /** Server processes (WORKERS); 1 = createService in this process. */
+  workers?: number;
 }
 
 /** Plain JS for the client process: N keep-alive clients in a loop until the deadline; reports signatures/s. */
@@ -63,10 +70,13 @@ interface ClientRun {
   serverCpuUs: number;
 }
 
-function runClients(job: { url: string; headers: Record<string, string>; pdf: Buffer; clients: number; durationMs: number }): Promise<ClientRun> {
+function runClients(
+  job: { url: string; headers: Record<string, string>; pdf: Buffer; clients: number; durationMs: number },
+  serverCpuUs: () => number,
+): Promise<ClientRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', CLIENT_SOURCE], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let cpu0: NodeJS.CpuUsage | undefined;
+    let cpu0 = 0;
     const done = (e: Error | null, r?: ClientRun) => {
       child.kill();
       if (e) reject(e);
@@ -75,13 +85,13 @@ function runClients(job: { url: string; headers: Record<string, string>; pdf: Bu
     child.on('message', (m: { warm?: boolean; signatures?: number; ms?: number; error?: string }) => {
       if (m.error) return done(new Error(m.error));
       if (m.warm) {
-        cpu0 = process.cpuUsage();
+        cpu0 = serverCpuUs();
         child.send('go');
         return;
       }
-      const cpu = process.cpuUsage(cpu0);
+      const cpu = serverCpuUs() - cpu0;
       const n = m.signatures!;
-      done(null, { perSecond: Math.round((n * 1000) / m.ms!), serverCpuUs: n ? Math.round((cpu.user + cpu.system) / n) : 0 });
+      done(null, { perSecond: Math.round((n * 1000) / m.ms!), serverCpuUs: n ? Math.round(cpu / n) : 0 });
     });
     child.once('error', reject);
     child.once('exit', (code) => {
@@ -89,6 +99,11 @@ function runClients(job: { url: string; headers: Record<string, string>; pdf: Bu
     });
     child.send({ ...job, pdf: job.pdf.toString('base64') });
   });
+}
+
+/** `npm run bench`'s second HTTP case: the 2-page file with WORKERS=2 (the machine has 2 cores). */
+export function benchHttpWorkers(): Promise<Record<string, number>> {
+  return benchHttp({ workers: 2, files: ['2-page'], levels: ['B-B', 'B-LT'] });
 }
 
 /** Raw RSA-2048 signatures: per second of wall time, and CPU µs each (what other load disturbs least). */
@@ -107,24 +122,100 @@ function rawRsa(minMs = 1500): { perSecond: number; cpuUs: number } {
   return { perSecond: Math.round((n * 1000) / (performance.now() - start)), cpuUs: (cpu.user + cpu.system) / n };
 }
 
+interface RunningServer {
+  base: string;
+  /** The server processes' CPU time so far, µs. */
+  cpuUs(): number;
+  close(): Promise<void>;
+}
+
+async function inProcessServer(dataDir: string, adminToken: string): Promise<RunningServer> {
+  const config = loadConfig({}, { dataDir, databaseUrl: undefined, adminToken, host: '127.0.0.1', port: 0, logLevel: 'warn', kek: Buffer.alloc(32, 9) });
+  const service = await createService(config, createLogger({ level: 'warn' }));
+  try {
+    await service.app.listen({ host: '127.0.0.1', port: 0 });
+  } catch (e) {
+    await service.close();
+    throw e;
+  }
+  const addr = service.app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('no listening address');
+  return {
+    base: `http://127.0.0.1:${addr.port}`,
+    cpuUs: () => {
+      const c = process.cpuUsage();
+      return c.user + c.system;
+    },
+    close: () => service.close(),
+  };
+}
+
+const CLOCK_TICK_US = 10_000; // USER_HZ is 100 on Linux
+const childrenOf = (pid: number) => readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean));
+
+/** utime + stime of a process, µs (fields after the ")" that ends the command name: utime is the 14th, stime the 15th). */
+function processCpuUs(pid: number | string): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * CLOCK_TICK_US;
+  } catch {
+    return 0; // a worker that just exited
+  }
+}
+
+/** The cluster's CPU time: the primary (it accepts connections and hands them over) and its workers. */
+const clusterCpuUs = (pid: number) => processCpuUs(pid) + childrenOf(pid).reduce((n, c) => n + processCpuUs(c), 0);
+
+/** The service as `WORKERS=n npm start` runs it: src/main.ts in a child process. */
+async function clusterServer(dataDir: string, adminToken: string, workers: number): Promise<RunningServer> {
+  const port = await new Promise<number>((ok, fail) => {
+    const s = createNetServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (a && typeof a === 'object' ? ok(a.port) : fail(new Error('no port'))));
+    });
+  });
+  const main = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.ts');
+  const env = { ...process.env, WORKERS: String(workers), DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', KEK: Buffer.alloc(32, 9).toString('hex'), DATABASE_URL: '' };
+  const child = spawn(process.execPath, ['--import', 'tsx', main], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+  const base = `http://127.0.0.1:${port}`;
+  // Up when every worker has started (each opens the store; the port answers from the first).
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}`);
+    const ok = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+    const started = ok ? childrenOf(child.pid!).length : 0;
+    if (started >= workers) break;
+    if (i > 600) throw new Error('the service did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    base,
+    cpuUs: () => clusterCpuUs(child.pid!),
+    close: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<string, number>> {
   const clients = opts.clients ?? 8;
   const durationMs = opts.durationMs ?? 5000;
   const levels = opts.levels ?? ['B-B', 'B-T', 'B-LT'];
   const files = opts.files ?? ['2-page', '80-page'];
+  const workers = opts.workers ?? 1;
   const dataDir = mkdtempSync(join(tmpdir(), 'hocba-bench-http-'));
   const adminToken = 'bench-admin-token-0123456789abcdef';
-  const config = loadConfig({}, { dataDir, databaseUrl: undefined, adminToken, host: '127.0.0.1', port: 0, logLevel: 'warn', kek: Buffer.alloc(32, 9) });
   // Measured before and after the HTTP run; the better of the two is the machine's rate
   // (other load on a shared machine only lowers it).
   const rawBefore = rawRsa();
-  const service = await createService(config, createLogger({ level: 'warn' }));
+  const server = workers > 1 ? await clusterServer(dataDir, adminToken, workers) : await inProcessServer(dataDir, adminToken);
   const out: Record<string, number> = {};
+  const http = workers > 1 ? `HTTP ${workers} workers` : 'HTTP';
   try {
-    await service.app.listen({ host: '127.0.0.1', port: 0 });
-    const addr = service.app.server.address();
-    if (!addr || typeof addr === 'string') throw new Error('no listening address');
-    const base = `http://127.0.0.1:${addr.port}`;
+    const base = server.base;
     const json = async (url: string, body: object) => {
       const r = await fetch(base + url, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
       if (!r.ok) throw new Error(`${url}: ${r.status} ${await r.text()}`);
@@ -151,32 +242,32 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
       for (const level of levels) {
         const url = `${base}/v1/sign?certificate=${cert.serial}&level=${level}`;
         const headers = { authorization: `Bearer ${signerKey.token}`, 'content-type': 'application/pdf', 'x-signer-pin': pin };
-        const n = await runClients({ url, headers, pdf, clients, durationMs });
+        const n = await runClients({ url, headers, pdf, clients, durationMs }, server.cpuUs);
         peak = Math.max(peak, process.memoryUsage().rss);
-        out[`HTTP ${label} ${level} signatures/s (${clients} clients)`] = n.perSecond;
-        out[`HTTP ${label} ${level} server CPU µs/signature`] = n.serverCpuUs;
+        out[`${http} ${label} ${level} signatures/s (${clients} clients)`] = n.perSecond;
+        out[`${http} ${label} ${level} server CPU µs/signature`] = n.serverCpuUs;
       }
     }
-    out['HTTP peak RSS MB'] = Math.round(peak / 1048576);
+    if (workers === 1) out['HTTP peak RSS MB'] = Math.round(peak / 1048576);
   } finally {
-    await service.close();
+    await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
   const rawAfter = rawRsa();
   const raw = Math.max(rawBefore.perSecond, rawAfter.perSecond);
   const rawCpuUs = Math.min(rawBefore.cpuUs, rawAfter.cpuUs);
-  out['raw RSA-2048 sign/s (same run)'] = raw;
-  out['raw RSA-2048 CPU µs/signature'] = Math.round(rawCpuUs);
+  out[`raw RSA-2048 sign/s, one core (same run${workers > 1 ? `, ${workers} workers` : ''})`] = raw;
+  out[`raw RSA-2048 CPU µs/signature${workers > 1 ? ` (${workers} workers run)` : ''}`] = Math.round(rawCpuUs);
   const r = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
   for (const label of ['2-page', '80-page']) {
-    const bb = out[`HTTP ${label} B-B signatures/s (${clients} clients)`];
-    const blt = out[`HTTP ${label} B-LT signatures/s (${clients} clients)`];
-    const bbCpu = out[`HTTP ${label} B-B server CPU µs/signature`];
-    const bltCpu = out[`HTTP ${label} B-LT server CPU µs/signature`];
-    if (bb) out[`HTTP ${label} B-B / raw RSA`] = r(bb / raw, 3);
-    if (bbCpu) out[`HTTP ${label} B-B / raw RSA (per core: RSA CPU µs / server CPU µs)`] = r(rawCpuUs / bbCpu, 3);
-    if (bb && blt) out[`HTTP ${label} B-LT cost / B-B cost`] = r(bb / blt, 2);
-    if (bbCpu && bltCpu) out[`HTTP ${label} B-LT cost / B-B cost (server CPU)`] = r(bltCpu / bbCpu, 2);
+    const bb = out[`${http} ${label} B-B signatures/s (${clients} clients)`];
+    const blt = out[`${http} ${label} B-LT signatures/s (${clients} clients)`];
+    const bbCpu = out[`${http} ${label} B-B server CPU µs/signature`];
+    const bltCpu = out[`${http} ${label} B-LT server CPU µs/signature`];
+    if (bb) out[`${http} ${label} B-B / raw RSA${workers > 1 ? ' (one core)' : ''}`] = r(bb / raw, 3);
+    if (bbCpu) out[`${http} ${label} B-B / raw RSA (per core: RSA CPU µs / server CPU µs)`] = r(rawCpuUs / bbCpu, 3);
+    if (bb && blt) out[`${http} ${label} B-LT cost / B-B cost`] = r(bb / blt, 2);
+    if (bbCpu && bltCpu) out[`${http} ${label} B-LT cost / B-B cost (server CPU)`] = r(bltCpu / bbCpu, 2);
   }
   return out;
 }
@@ -185,5 +276,12 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
   // A quick single case: HTTP_BENCH_LEVELS=B-B HTTP_BENCH_FILES=2-page HTTP_BENCH_MS=4000
   const list = <T extends string>(v: string | undefined) => (v ? (v.split(',') as T[]) : undefined);
   const env = process.env;
-  console.log(await benchHttp({ levels: list(env.HTTP_BENCH_LEVELS), files: list(env.HTTP_BENCH_FILES), durationMs: env.HTTP_BENCH_MS ? Number(env.HTTP_BENCH_MS) : undefined }));
+  console.log(
+    await benchHttp({
+      levels: list(env.HTTP_BENCH_LEVELS),
+      files: list(env.HTTP_BENCH_FILES),
+      durationMs: env.HTTP_BENCH_MS ? Number(env.HTTP_BENCH_MS) : undefined,
+      workers: env.WORKERS === 'auto' ? availableParallelism() : env.WORKERS ? Number(env.WORKERS) : undefined,
+    }),
+  );
 }

@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark in one run, one table. Each is guarded, so one that is
  * missing or fails is reported and the others still run.
  */
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 
 type Bench = () => Promise<Record<string, number>>;
 
@@ -12,10 +12,12 @@ const SUITES: [string, string, string][] = [
   ['revocation', './revocation.ts', 'benchRevocation'],
   ['verify', './verify.ts', 'benchVerify'],
   ['http', './http.ts', 'benchHttp'],
+  ['http, WORKERS=2', './http.ts', 'benchHttpWorkers'],
 ];
 
 const rows: [string, string, string][] = [];
 const started = Date.now();
+const loadAtStart = loadavg().map((n) => n.toFixed(2));
 for (const [suite, file, fn] of SUITES) {
   const t0 = performance.now();
   try {
@@ -34,7 +36,7 @@ for (const [suite, file, fn] of SUITES) {
 
 const w = [Math.max(...rows.map((r) => r[0].length), 5), Math.max(...rows.map((r) => r[1].length), 6), Math.max(...rows.map((r) => r[2].length), 5)];
 const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |`;
-console.log(`hocba-sign benchmarks, ${new Date(started).toISOString()}, Node ${process.version}, ${availableParallelism()} × ${cpus()[0]?.model ?? 'CPU'}`);
+console.log(`hocba-sign benchmarks, ${new Date(started).toISOString()}, Node ${process.version}, ${availableParallelism()} × ${cpus()[0]?.model ?? 'CPU'}, load average at start ${loadAtStart.join(' ')}, at end ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
 console.log(line(['suite', 'metric', 'value']));
 console.log(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`);
 for (const r of rows) console.log(line(r));

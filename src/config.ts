@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
 /**
@@ -34,6 +35,8 @@ export interface Config {
   logLevel: string;
   /** Province written into the development CA's subject. */
   province: string;
+  /** HTTP server processes sharing the port (node:cluster); 1 serves from this process. WORKERS=auto: one per CPU. */
+  workers: number;
   /** Where new server-held keys are generated: sealed under the KEK, or on a PKCS#11 token (HSM). */
   keyCustody: 'software' | 'pkcs11';
   /** The token for KEY_CUSTODY=pkcs11; `pin` is the token user's PIN (the log scrubs fields named pin). */
@@ -103,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     bodyLimit: int(env, 'BODY_LIMIT', 64 * 1024 * 1024),
     logLevel: env.LOG_LEVEL || 'info',
     province: env.PROVINCE || 'Phú Thọ',
+    workers: env.WORKERS === 'auto' ? availableParallelism() : Math.max(1, int(env, 'WORKERS', 1)),
     ...parseKeyCustody(env),
     ...overrides,
   };

@@ -1,3 +1,4 @@
+import cluster, { type Worker } from 'node:cluster';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -55,12 +56,38 @@ export async function ensureBootstrapAdmin(store: Store, config: Config, log: Lo
   if (await apiKeys.ensureAdmin(token)) log.info({}, 'registered the bootstrap administrator key');
 }
 
-export async function createService(config: Config, log: Logger): Promise<Service> {
+export interface ServiceRole {
+  /**
+   * Creates what the first start needs (bootstrap administrator). False in cluster workers:
+   * the primary did it once before forking them (see runServer).
+   */
+  bootstrap?: boolean;
+  /**
+   * Runs the scheduled CRL publication and renews the OCSP responder certificate. Only one
+   * process of a cluster does; the others adopt the renewed responder from the store.
+   */
+  scheduler?: boolean;
+}
+
+/**
+ * The migrated store, the KEK, the CA hierarchy and the bootstrap administrator, created
+ * when missing. Done once before serving, by the single process or by a cluster's primary.
+ */
+async function prepareFirstStart(store: Store, config: Config, log: Logger): Promise<void> {
+  const kek = loadOrCreateKek(config, log);
+  await ensureCaHierarchy(store, kek, config, log);
+  await ensureBootstrapAdmin(store, config, log);
+}
+
+export async function createService(config: Config, log: Logger, role: ServiceRole = {}): Promise<Service> {
+  const bootstrap = role.bootstrap ?? true;
+  const scheduler = role.scheduler ?? true;
   const store = await openStore(config);
   try {
+    // In a worker the KEK and the hierarchy exist (the primary created them): they are only loaded.
     const kek = loadOrCreateKek(config, log);
     const cas = await ensureCaHierarchy(store, kek, config, log);
-    await ensureBootstrapAdmin(store, config, log);
+    if (bootstrap) await ensureBootstrapAdmin(store, config, log);
     const urls = publicationUrls(config.publicBaseUrl);
     const issuingCrl = new CrlPublisher({ store, issuing: cas.issuing, config, distributionPoint: urls.issuingCrl });
     const rootCrl = cas.root ? new CrlPublisher({ store, issuing: cas.root, config, issuerName: CA_NAMES.root }) : undefined;
@@ -78,8 +105,19 @@ export async function createService(config: Config, log: Logger): Promise<Servic
       sessionKey: sessionKeyFromKek(kek),
     });
     // Started once the app exists, so a failed start leaves no timers behind.
-    const stopCrl = issuingCrl.startSchedule({ onError: (err) => log.error({ err }, 'scheduled CRL publication failed') });
-    const stopResponderRenewal = startResponderRenewal({ store, kek, cas, ocsp, log, onError: (err) => log.error({ err }, 'OCSP responder renewal failed') });
+    const stopCrl = scheduler ? issuingCrl.startSchedule({ onError: (err) => log.error({ err }, 'scheduled CRL publication failed') }) : () => {};
+    const stopResponderRenewal = startResponderRenewal({
+      store,
+      kek,
+      cas,
+      ocsp,
+      log,
+      // The other workers only adopt what the scheduler renewed: seen from the epoch, the
+      // responder certificate is never due for renewal, and a newer one in the store is
+      // still taken over and switched in place.
+      ...(scheduler ? {} : { now: () => new Date(0) }),
+      onError: (err) => log.error({ err }, 'OCSP responder renewal failed'),
+    });
     return {
       app,
       store,
@@ -97,10 +135,26 @@ export async function createService(config: Config, log: Logger): Promise<Servic
   }
 }
 
-/** `npm start` / `hocba serve`: listen until SIGINT or SIGTERM, then finish requests in flight and close. */
-export async function runServer(config: Config = loadConfig()): Promise<Service> {
+/** Set by runServer in the processes it forks. */
+const WORKER_INDEX_ENV = 'HOCBA_WORKER_INDEX';
+/** Test hook: when set, every response names the worker process that answered (header x-hocba-worker). */
+const WORKER_PID_HEADER_ENV = 'HOCBA_WORKER_PID_HEADER';
+
+/**
+ * `npm start` / `hocba serve`: listen until SIGINT or SIGTERM, then finish requests in flight
+ * and close. With WORKERS > 1 this process becomes a node:cluster primary: it does the
+ * start-up work once, forks the workers (each opens the store and serves on the shared
+ * port) and returns undefined; each worker comes back here and serves.
+ */
+export async function runServer(config: Config = loadConfig()): Promise<Service | undefined> {
   const log = createLogger({ level: config.logLevel });
-  const service = await createService(config, log);
+  if (config.workers > 1 && cluster.isPrimary) {
+    await runPrimary(config, log);
+    return undefined;
+  }
+  const index = cluster.isWorker ? Number(process.env[WORKER_INDEX_ENV] ?? 0) : 0;
+  const service = await createService(config, log, cluster.isWorker ? { bootstrap: false, scheduler: index === 0 } : {});
+  if (process.env[WORKER_PID_HEADER_ENV]) service.app.server.prependListener('request', (_req, res) => res.setHeader('x-hocba-worker', String(process.pid)));
   await service.app.listen({ host: config.host, port: config.port });
   let closing = false;
   const shutdown = (signal: string) => {
@@ -120,6 +174,64 @@ export async function runServer(config: Config = loadConfig()): Promise<Service>
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   return service;
+}
+
+/**
+ * The cluster primary: migrations, KEK, CA hierarchy and administrator once, then
+ * `config.workers` workers. What must hold across workers already lives in the store
+ * (certificate status read per request, PIN failures, the audit chain's head, SQLite in WAL
+ * mode with busy retry, or PostgreSQL), so the workers need nothing from each other. A
+ * worker that dies is replaced under the same index (index 0 runs the schedules); one that
+ * dies before it ever listened stops the cluster, since its replacement would fail alike.
+ */
+async function runPrimary(config: Config, log: Logger): Promise<void> {
+  const store = await openStore(config);
+  try {
+    await prepareFirstStart(store, config, log);
+  } finally {
+    await store.close();
+  }
+  let closing = false;
+  const indexOf = new Map<Worker, number>();
+  const listening = new Set<Worker>();
+  const fork = (index: number) => {
+    const w = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
+    indexOf.set(w, index);
+    w.once('listening', () => listening.add(w));
+  };
+  const stopAll = (signal: NodeJS.Signals) => {
+    for (const w of indexOf.keys()) if (!w.isDead()) w.process.kill(signal);
+  };
+  cluster.on('exit', (w, code, signal) => {
+    const index = indexOf.get(w);
+    indexOf.delete(w);
+    if (closing || index === undefined) {
+      if (indexOf.size === 0) process.exit();
+      return;
+    }
+    if (!listening.has(w)) {
+      log.error({ pid: w.process.pid, code, signal }, 'a worker failed to start; stopping');
+      closing = true;
+      process.exitCode = 1;
+      stopAll('SIGTERM');
+      if (indexOf.size === 0) process.exit();
+      return;
+    }
+    log.error({ pid: w.process.pid, code, signal, index }, 'a worker died; starting another');
+    fork(index);
+  });
+  for (let i = 0; i < config.workers; i++) fork(i);
+  log.info({ workers: config.workers, host: config.host, port: config.port }, 'serving with a cluster of workers');
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down the workers');
+    const force = setTimeout(() => process.exit(1), 20_000);
+    force.unref();
+    stopAll('SIGTERM');
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
