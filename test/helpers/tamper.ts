@@ -4,6 +4,7 @@
  * them as plain byte edits or hand-written incremental updates — never through our PDF
  * writer, so a writer bug cannot hide a verifier bug.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,12 @@ import { localTimestampProvider } from '../../src/tsa/provider.js';
 import { buildOcspResponse, certIdFor } from '../../src/revocation/ocsp.js';
 import { signPdf, type PadesLevel, type PlacementOptions } from '../../src/pades/signer.js';
 import type { RevocationSource } from '../../src/pades/sources.js';
+import { OID } from '../../src/asn1/oids.js';
+import { children as derChildren, content, explicit, implicit, integer, NULL, octetString, oid, readDer, seq, set, setOf, TAG, whole } from '../../src/asn1/der.js';
+import { buildCrl } from '../../src/revocation/crl.js';
+import { PdfReader } from '../../src/pdf/reader.js';
+import { IncrementalUpdate } from '../../src/pdf/writer.js';
+import { embedSignature, prepareSignature } from '../../src/pdf/signature-field.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const fixture = (name: string): Buffer => readFileSync(resolve(repoRoot, '..', 'shared', 'fixtures', 'transcripts', name));
@@ -156,4 +163,100 @@ export function withEntry(dictText: string, key: string, value: string): string 
 /** A stream object's text for appendUpdate. */
 export function streamBody(content: string, dict = ''): string {
   return `<< /Length ${Buffer.byteLength(content, 'latin1')} ${dict} >>\nstream\n${content}\nendstream`;
+}
+
+/** Where a hand-made CMS carries its revocation data. */
+export type CmsRevocationCarrier = 'adobe-archival' | 'revocation-values';
+
+export interface CmsRevocationOptions {
+  carrier: CmsRevocationCarrier;
+  /** The signer's status in the archived OCSP response (revoked one hour before the signing time). */
+  signerStatus: 'good' | 'revoked';
+  signingTime?: Date;
+  /** Who signs the OCSP response; default the test PKI's delegated responder. */
+  ocspResponder?: TestIdentity;
+}
+
+/**
+ * Signs `pdf` (PAdES B-B layout, through our PDF engine's prepareSignature/embedSignature)
+ * with a CMS written here with src/asn1/der.ts rather than by src/pades, so the revocation
+ * data rides where other software puts it: in Adobe's revocation archival signed attribute
+ * (1.2.840.113583.1.1.8; Acrobat's "embed revocation info") or in a CAdES revocation-values
+ * unsigned attribute. Carried: an OCSP response for the signer from the test PKI's delegated
+ * responder and the root's CRL covering the issuing CA, so the whole path has a status
+ * without any lookup. Signed attributes: content-type, message-digest,
+ * signing-certificate-v2 (+ the Adobe attribute).
+ */
+export async function signWithCmsRevocation(pdf: Buffer, pki: TestPki, who: TestIdentity, o: CmsRevocationOptions): Promise<Buffer> {
+  const signingTime = o.signingTime ?? new Date();
+  const now = new Date();
+  const ocspResponse = await buildOcspResponse({
+    responder: { certificate: (o.ocspResponder ?? pki.ocsp).certificate, signer: (o.ocspResponder ?? pki.ocsp).signer },
+    producedAt: now,
+    responses: [
+      {
+        certId: certIdFor(who.certificate, pki.issuing.certificate),
+        certStatus: o.signerStatus === 'good' ? { status: 'good' } : { status: 'revoked', revokedAt: new Date(signingTime.getTime() - 3_600_000), reason: 'keyCompromise' },
+        thisUpdate: now,
+        nextUpdate: new Date(now.getTime() + 86_400_000),
+      },
+    ],
+  });
+  const rootCrl = await buildCrl({ issuerCertificate: pki.root.certificate, signer: pki.root.signer, number: 1n, thisUpdate: new Date(now.getTime() - 60_000), nextUpdate: new Date(now.getTime() + 86_400_000), entries: [] });
+
+  const reader = PdfReader.open(pdf);
+  const prepared = prepareSignature(reader, new IncrementalUpdate(reader), { kind: 'signature', subFilter: 'ETSI.CAdES.detached', signingTime, contentsSize: 16_384 });
+  const [a, b, c, d] = prepared.byteRange;
+  const documentDigest = createHash('sha256').update(prepared.bytes.subarray(a, a + b)).update(prepared.bytes.subarray(c, c + d)).digest();
+
+  const attribute = (type: string, value: Buffer) => seq(oid(type), set(value));
+  const signerIds = certificateIds(who.certificate);
+  // ESSCertIDv2 with SHA-256 (the DEFAULT, so no hashAlgorithm) and the issuer/serial (RFC 5035).
+  const essCertIdV2 = seq(octetString(createHash('sha256').update(who.certificate).digest()), seq(seq(explicit(4, signerIds.issuer)), signerIds.serial));
+  const signed = [
+    attribute(OID.contentType, oid(OID.data)),
+    attribute(OID.messageDigest, octetString(documentDigest)),
+    attribute(OID.signingCertificateV2, seq(seq(essCertIdV2))),
+  ];
+  const unsigned: Buffer[] = [];
+  if (o.carrier === 'adobe-archival') {
+    // RevocationInfoArchival ::= SEQUENCE { crl [0] EXPLICIT SEQUENCE OF CRLs, ocsp [1] EXPLICIT SEQUENCE OF OCSPResponse, … }
+    signed.push(attribute(OID.adobeRevocationInfoArchival, seq(explicit(0, seq(rootCrl)), explicit(1, seq(ocspResponse)))));
+  } else {
+    // RevocationValues ::= SEQUENCE { crlVals [0] SEQUENCE OF CertificateList, ocspVals [1] SEQUENCE OF BasicOCSPResponse, … }
+    unsigned.push(attribute(OID.revocationValues, seq(explicit(0, seq(rootCrl)), explicit(1, seq(basicOcspOf(ocspResponse))))));
+  }
+  const signedAttributes = setOf(signed); // DER: the SET OF sorted, exactly the bytes signed
+  const signature = await who.signer.sign(signedAttributes, 'sha256');
+  const implicitAttrs = Buffer.from(signedAttributes);
+  implicitAttrs[0] = 0xa0; // [0] IMPLICIT in the SignerInfo, same content
+  const sha256 = seq(oid(OID.sha256), NULL);
+  const signerInfo = seq(
+    integer(1),
+    seq(signerIds.issuer, signerIds.serial),
+    sha256,
+    implicitAttrs,
+    seq(oid(OID.sha256WithRSAEncryption), NULL),
+    octetString(signature),
+    ...(unsigned.length ? [implicit(1, Buffer.concat(unsigned), true)] : []),
+  );
+  const signedData = seq(integer(1), set(sha256), seq(oid(OID.data)), implicit(0, Buffer.concat([who.certificate, pki.issuing.certificate]), true), set(signerInfo));
+  const cms = seq(oid(OID.signedData), explicit(0, signedData));
+  return embedSignature(prepared, cms);
+}
+
+/** The issuer Name and serialNumber TLVs of a certificate, byte for byte. */
+function certificateIds(cert: Buffer): { issuer: Buffer; serial: Buffer } {
+  const [tbs] = derChildren(cert, readDer(cert, TAG.SEQUENCE, 'Certificate'));
+  const f = derChildren(cert, tbs);
+  const i = f[0].tag === TAG.CTX0 ? 1 : 0;
+  return { serial: whole(cert, f[i]), issuer: whole(cert, f[i + 2]) };
+}
+
+/** The BasicOCSPResponse inside an OCSPResponse (CAdES revocation values hold the bare one). */
+function basicOcspOf(ocspResponse: Buffer): Buffer {
+  const [, bytes] = derChildren(ocspResponse, readDer(ocspResponse, TAG.SEQUENCE, 'OCSPResponse'));
+  const [responseBytes] = derChildren(ocspResponse, bytes);
+  const [, response] = derChildren(ocspResponse, responseBytes);
+  return Buffer.from(content(ocspResponse, response));
 }
