@@ -1,4 +1,3 @@
-import { deflateSync } from 'node:zlib';
 import { PdfDict, PdfStream, name, type PdfRef } from '../../pdf/objects.js';
 import { unprocessable } from '../../errors.js';
 import { FontSubsetBuilder, loadFont, shapeText, type FontStyle, type ShapedText } from './font.js';
@@ -136,6 +135,8 @@ export function buildSignatureAppearance(
   if (xobjects.map.size) resources.set('XObject', xobjects);
 
   const rect: [number, number, number, number] = [0, 0, spec.width, spec.height];
+  // Left uncompressed: a few hundred bytes of operators, where setting up a zlib stream
+  // would cost more (~20 µs) than the bytes it saves are worth.
   const content = Buffer.from(ops.join('\n'), 'latin1');
   const dict = new PdfDict({
     Type: name('XObject'),
@@ -143,11 +144,10 @@ export function buildSignatureAppearance(
     FormType: 1,
     BBox: [0, 0, seen.width, seen.height],
     Resources: resources,
-    Filter: name('FlateDecode'),
   });
   const matrix = uprightMatrix(rotate, seen.width, seen.height);
   if (matrix) dict.set('Matrix', matrix);
-  const appearance = update.add(new PdfStream(dict, deflateSync(content)));
+  const appearance = update.add(new PdfStream(dict, content));
   return { appearance, rect };
 }
 
