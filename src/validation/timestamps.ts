@@ -27,11 +27,15 @@ export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors
   const tst = readTimestampToken(token);
   if (tst instanceof Error) return bad(`the timestamp token is malformed: ${tst.message}`);
   const time = tst.genTime;
-  const expected = digestOf(tst.hashAlgorithm, imprintOver);
-  if (!expected || !expected.equals(tst.imprint)) return bad('the timestamp’s message imprint does not match the data it should cover', { time });
   // The token's own signer certificate, else one we know that verifies it (certReq=false tokens).
+  // Found before the imprint is compared, so a token that does not match its data still
+  // names its TSA: the report then says whose timestamp no longer fits the document.
   const carried = tst.tsaCertificate ? CertView.tryOf(tst.tsaCertificate) : undefined;
   const tsa = carried && tst.verify(carried.der) ? carried : pool.slice(0, 50).find((c) => tst.verify(c.der));
+  const expected = digestOf(tst.hashAlgorithm, imprintOver);
+  if (!expected || !expected.equals(tst.imprint)) {
+    return bad('the timestamp’s message imprint does not match the data it should cover', { time, tsa: tsa ?? null, tsaName: tsa?.commonName ?? null });
+  }
   if (!tsa) return bad('the TSA signature does not verify', { time });
   const base = { time, tsa, tsaName: tsa.commonName, integrity: true };
   const weak = hashProblem(tst.hashName, 'the timestamp imprint') ?? keyStrengthProblem(tsa);
