@@ -4,9 +4,9 @@ import { fixture, signOverHttp, signingSchool } from './helpers/http-signing.js'
 
 /**
  * Issue 4's sequence over HTTP: the homeroom teacher certifies (DocMDP P=2), the principal
- * signs, the school seal locks the document (`lock=true`: FieldMDP All). After the lock
- * nothing may follow — a further signature is a disallowed change for the seal — while the
- * same signature after an unlocked seal is allowed. The contrast proves the option works.
+ * signs, the school seal locks the document (`lock=true`: FieldMDP All, P=1). After the lock
+ * no signature may follow — the signer refuses it (409 `document-locked`) — while the same
+ * signature after an unlocked seal is allowed. The contrast proves the option works.
  */
 interface Report {
   valid: boolean;
@@ -19,7 +19,7 @@ async function verify(a: TestApp, pdf: Buffer): Promise<Report> {
   return r.json();
 }
 
-t.test('certify, sign, seal with lock=true: a later signature breaks the seal; without the lock it does not', async (t) => {
+t.test('certify, sign, seal with lock=true: a later signature is refused; without the lock it is allowed', async (t) => {
   await withApp(t, 'seal lock', async (t, a) => {
     const s = await signingSchool(a);
     const sign = async (pdf: Buffer, serial: string, extra: Record<string, string> = {}, level = 'B-B') => {
@@ -47,11 +47,12 @@ t.test('certify, sign, seal with lock=true: a later signature breaks the seal; w
     t.equal(afterUnlocked.valid, true, 'after an unlocked seal a further signature is allowed');
     t.equal(afterUnlocked.signatures[2]!.modifiedAfterSigning, 'allowed');
 
-    const afterLocked = await verify(a, await sign(locked, s.teacher));
-    t.equal(afterLocked.valid, false, 'after the locking seal the document is no longer valid');
-    const seal = afterLocked.signatures[2]!;
-    t.equal(seal.modifiedAfterSigning, 'disallowed', 'the seal reports a disallowed change');
-    t.ok(seal.changes.some((c) => c.kind === 'signature-field' && c.verdict === 'disallowed'), `the new signature is the disallowed change: ${JSON.stringify(seal.changes)}`);
+    // After the locking seal the signer refuses (pades-permissions.test.ts shows the verifier
+    // would call such a signature a disallowed change), and audits nothing.
+    const afterLocked = await signOverHttp(a, s.signer, s.teacher, locked, 'B-B');
+    t.equal(afterLocked.statusCode, 409, 'a signature after the locking seal is refused');
+    t.equal(afterLocked.json().type, 'urn:hocba:problem:document-locked');
+    t.ok(String(afterLocked.json().detail).includes(`signature "${lockedReport.signatures[2]!.field}"`), `naming the seal that locked it: ${afterLocked.json().detail}`);
 
     // Validation data and a document timestamp stay allowed after the lock (PAdES B-LTA on the seal).
     const lockedLta = await verify(a, await sign(countersigned, s.seal, { lock: 'true' }, 'B-LTA'));

@@ -12,6 +12,7 @@ import { expectedTokenSize, signatureTimestamp, PLACEHOLDER_MARGIN } from './pla
 import { embedWithRetry } from './embed.js';
 import { addDocumentTimestamp, addValidationData, signaturesIn } from './ltv.js';
 import type { RevocationSource } from './sources.js';
+import { assertSignatureAllowed } from './permissions.js';
 
 export type PadesLevel = 'B-B' | 'B-T' | 'B-LT' | 'B-LTA';
 
@@ -93,6 +94,7 @@ export function prepareCadesSignature(
   opts: Pick<SignPdfOptions, 'placement' | 'appearance'> & { signingTime: Date },
   contentsSize: number,
 ): PreparedSignature {
+  assertSignatureAllowed(reader, opts.placement?.fieldName);
   const update = new IncrementalUpdate(reader);
   const appearance = opts.appearance ? opts.appearance(reader, update, appearanceTarget(reader, opts.placement ?? {})) : undefined;
   return prepareSignature(reader, update, { ...opts.placement, kind: 'signature', subFilter: 'ETSI.CAdES.detached', appearance, signingTime: opts.signingTime, contentsSize });
