@@ -88,11 +88,24 @@ export function formatNumber(n: number): string {
 }
 
 export function formatName(n: PdfName): string {
-  const s = n.name;
-  let out = '/';
-  for (let i = 0; i < s.length; i++) {
+  return nameToken(n.name);
+}
+
+/** Characters a name must write as #xx: outside ! … ~, '#' and the delimiters. */
+const NAME_ESCAPE = new Uint8Array(256).map((_, c) => (c < 0x21 || c > 0x7e || '#()<>[]{}/%'.includes(String.fromCharCode(c)) ? 1 : 0));
+
+/** `/Name` for a decoded name; the common case (nothing to escape) returns without building a new string char by char. */
+function nameToken(s: string): string {
+  let i = 0;
+  for (; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e || c === 35 || '()<>[]{}/%'.includes(s[i])) out += '#' + (c & 0xff).toString(16).padStart(2, '0');
+    if (c > 0xff || NAME_ESCAPE[c]) break;
+  }
+  if (i === s.length) return '/' + s;
+  let out = '/' + s.slice(0, i);
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || NAME_ESCAPE[c]) out += '#' + (c & 0xff).toString(16).padStart(2, '0');
     else out += s[i];
   }
   return out;
@@ -145,7 +158,7 @@ export function writeObject(sink: ByteSink, o: PdfObject): void {
 function writeDict(sink: ByteSink, d: PdfDict): void {
   sink.str('<<');
   for (const [k, v] of d.map) {
-    sink.str(formatName(PdfName.of(k)));
+    sink.str(nameToken(k));
     sink.str(' ');
     writeObject(sink, v);
   }

@@ -169,6 +169,11 @@ function readTable(buf: Buffer, lx: PdfLexer, offset: number, count: (n: number)
     if (start < 0 || n < 0) throw malformed(`bad cross-reference subsection header at byte ${lx.pos}`);
     count(n);
     for (let i = 0; i < n; i++) {
+      const fast = i > 0 || start !== 1 ? fixedEntry(buf, lx) : undefined;
+      if (fast) {
+        if (!entries.has(start + i)) entries.set(start + i, fast);
+        continue;
+      }
       const a = lx.uint();
       const b = lx.uint();
       lx.skipWs();
@@ -183,6 +188,34 @@ function readTable(buf: Buffer, lx: PdfLexer, offset: number, count: (n: number)
   const trailer = lx.object(0);
   if (!(trailer instanceof PdfDict)) throw malformed(`the trailer after the cross-reference table at byte ${offset} is not a dictionary`);
   return { offset, kind: 'table', trailer, entries, end: sectionEnd(buf, lx.pos) };
+}
+
+/**
+ * An entry in the standard 20-byte form (ISO 32000-2 §7.5.4: `nnnnnnnnnn ggggg n` and a
+ * two-character end of line), read without the lexer; undefined (nothing consumed) for
+ * anything else, which the tolerant path then reads.
+ */
+function fixedEntry(buf: Buffer, lx: PdfLexer): XrefEntry | undefined {
+  lx.skipWs();
+  const p = lx.pos;
+  if (p + 18 > buf.length || buf[p + 10] !== 32 || buf[p + 16] !== 32) return undefined;
+  let a = 0;
+  for (let i = p; i < p + 10; i++) {
+    const d = buf[i] - 48;
+    if (d < 0 || d > 9) return undefined;
+    a = a * 10 + d;
+  }
+  let b = 0;
+  for (let i = p + 11; i < p + 16; i++) {
+    const d = buf[i] - 48;
+    if (d < 0 || d > 9) return undefined;
+    b = b * 10 + d;
+  }
+  const t = buf[p + 17];
+  const after = buf[p + 18];
+  if ((t !== 110 && t !== 102) || (after !== undefined && after !== 32 && after !== 10 && after !== 13)) return undefined;
+  lx.pos = p + 18;
+  return t === 110 ? { type: 1, a, b } : { type: 0, a, b };
 }
 
 function readStreamSection(buf: Buffer, offset: number, count: (n: number) => void): XrefSection {
