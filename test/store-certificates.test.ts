@@ -135,5 +135,5 @@ forEachStore(t, 'certificates: query filters and keyset pagination across pages'
     cursor = p.nextCursor ?? undefined;
   }
   t.same([...p1.items.map((c) => c.serial), ...rest], [...want(() => true), late.serial], 'insertions between pages neither repeat nor skip');
-  await t.rejects(store.queryCertificates({ limit: 5, cursor: Buffer.from('[1,2]').toString('base64url') }), { name: 'ClientError', type: 'invalid-cursor' });
+  await t.rejects(store.queryCertificates({ limit: 5, cursor: Buffer.from('[1,2]').toString('base64url') }), { name: 'ClientError', type: 'cursor-invalid' });
 });

@@ -33,7 +33,7 @@ forEachStore(t, 'schools: keyset pagination in creation order', async (t, store)
   t.equal(pages, 3);
   const all = await store.listSchools(7);
   t.equal(all.nextCursor, null, 'no cursor when the page holds the rest');
-  await t.rejects(store.listSchools(3, 'not-a-cursor'), { name: 'ClientError', type: 'invalid-cursor', status: 400 });
+  await t.rejects(store.listSchools(3, 'not-a-cursor'), { name: 'ClientError', type: 'cursor-invalid', status: 400 });
   await t.rejects(store.listSchools(0), RangeError);
 });
 

@@ -141,6 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const signing = new SigningService({
     store: deps.store,
     ca: deps.ca,
+    certificates,
     custody: deps.custody,
     audit,
     timestamps: timestampProviderFor(deps.config, deps.revocation.tsa),

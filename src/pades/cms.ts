@@ -42,7 +42,7 @@ export function buildSignedAttributes(contentDigest: Buffer, id: CmsSignerIdenti
 
 function signedAttributesOf(t: SignerTemplate, contentDigest: Buffer): Buffer {
   if (contentDigest.length !== hashLength(t.scheme.hash)) {
-    throw unprocessable('digest-length', `the document digest must be ${hashLength(t.scheme.hash)} bytes of ${t.scheme.hash}`);
+    throw unprocessable('digest-length-invalid', `the document digest must be ${hashLength(t.scheme.hash)} bytes of ${t.scheme.hash}`);
   }
   return Buffer.concat([t.attrsPrefix, contentDigest, t.attrsSuffix]);
 }

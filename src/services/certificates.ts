@@ -229,8 +229,14 @@ export class CertificateService {
     return record;
   }
 
+  /** The one lookup of a subscriber certificate by serial: 400 `serial-invalid` when not hex, 404 when unknown. */
   async get(serialHex: string, ops: StoreOps = this.d.store): Promise<CertificateRecord> {
-    const serial = normalizeSerial(serialHex);
+    let serial: string;
+    try {
+      serial = normalizeSerial(serialHex);
+    } catch {
+      throw badRequest('serial-invalid', 'the certificate serial must be hexadecimal');
+    }
     const c = await ops.getCertificate(serial);
     if (!c || (c.profile !== 'teacher' && c.profile !== 'school')) throw notFound('certificate-not-found', `no certificate with serial ${serial}`);
     return c;

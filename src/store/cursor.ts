@@ -23,7 +23,7 @@ export function decodeCursor(cursor: string): SortKey {
     v = undefined;
   }
   if (!Array.isArray(v) || v.length !== 2 || !Number.isSafeInteger(v[0]) || typeof v[1] !== 'string') {
-    throw badRequest('invalid-cursor', 'the pagination cursor is not one this service issued');
+    throw badRequest('cursor-invalid', 'the pagination cursor is not one this service issued');
   }
   return { createdAt: new Date(v[0] as number), id: v[1] };
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { badRequest, unprocessable } from '../../errors.js';
+import { badRequest } from '../../errors.js';
 import type { PadesLevel } from '../../pades/signer.js';
 import type { SignedDocument, SigningService, SignOptions } from '../../services/signing.js';
 import { operation, type RouteContext } from '../context.js';
@@ -23,20 +23,12 @@ interface OptionQuery {
   lock?: boolean;
 }
 
-/** "x1,y1,x2,y2" (query) or [x1,y1,x2,y2] (JSON) → a normalised rectangle of positive size. */
-function parseRect(r: string | number[] | undefined): [number, number, number, number] | undefined {
-  if (r === undefined) return undefined;
-  const n = typeof r === 'string' ? r.split(',').map((x) => Number(x.trim())) : r;
-  if (n.length !== 4 || n.some((x) => !Number.isFinite(x))) throw badRequest('bad-rect', 'rect is four numbers: x1,y1,x2,y2');
-  const [x1, y1, x2, y2] = n as [number, number, number, number];
-  const rect: [number, number, number, number] = [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)];
-  if (rect[2] - rect[0] < 10 || rect[3] - rect[1] < 10) throw unprocessable('bad-rect', 'rect must be at least 10 points wide and high');
-  return rect;
-}
+/** "x1,y1,x2,y2" (query) or [x1,y1,x2,y2] (JSON) → numbers; what makes a rectangle acceptable is the domain's (pades/placement.ts). */
+const parseRect = (r: string | number[] | undefined): number[] | undefined => (typeof r === 'string' ? r.split(',').map((x) => Number(x.trim())) : r);
 
 function base64(field: string, s: string | undefined): Buffer | undefined {
   if (s === undefined) return undefined;
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(s.replace(/\s+/g, ''))) throw badRequest('bad-base64', `${field} is not base64`);
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(s.replace(/\s+/g, ''))) throw badRequest('base64-invalid', `${field} is not base64`);
   return Buffer.from(s, 'base64');
 }
 
@@ -125,7 +117,6 @@ export async function signRoutes(app: FastifyInstance, ctx: SignRouteContext): P
 
   operation(app, spec, 'completeSignature', SIGNING_ROLES, async (req, reply) => {
     const b = req.body as { handle: string; signatureValue?: string; cms?: string };
-    if ((b.signatureValue === undefined) === (b.cms === undefined)) throw badRequest('signature-or-cms', 'give exactly one of signatureValue and cms');
     const doc = await signing.complete(req.principal!, b.handle, { signatureValue: base64('signatureValue', b.signatureValue), cms: base64('cms', b.cms) });
     return sendPdf(reply, doc);
   });
