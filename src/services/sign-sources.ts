@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { Config } from '../config.js';
+import { ClientError } from '../errors.js';
 import { cachingRevocationSource, type RevocationSource } from '../pades/sources.js';
 import { parseCertificateSummary } from '../pki/certificate.js';
 import { normalizeSerial } from '../pki/serial.js';
@@ -8,6 +9,7 @@ import { buildOcspRequest } from '../revocation/ocsp.js';
 import type { OcspResponder } from '../revocation/ocsp-responder.js';
 import type { StoreOps } from '../store/types.js';
 import type { TimestampAuthority } from '../tsa/authority.js';
+import { TimestampError } from '../tsa/client.js';
 import { localTimestampProvider, remoteTimestampProvider, type TimestampProvider } from '../tsa/provider.js';
 
 /**
@@ -104,5 +106,25 @@ export function signingRevocationSource(d: InProcessRevocationDeps): RevocationS
 
 /** The built-in TSA in-process, or the external one the configuration names. */
 export function timestampProviderFor(config: Pick<Config, 'tsaUrl'>, tsa: TimestampAuthority): TimestampProvider {
-  return config.tsaUrl ? remoteTimestampProvider(config.tsaUrl, { timeoutMs: 10_000 }) : localTimestampProvider(tsa);
+  return config.tsaUrl ? reportingUnavailable(remoteTimestampProvider(config.tsaUrl, { timeoutMs: 10_000 })) : localTimestampProvider(tsa);
+}
+
+/**
+ * An external TSA that does not answer, refuses, or answers with a token that fails our
+ * checks is the upstream's fault, not the caller's and not a bug: 502 `timestamp-unavailable`,
+ * so the client retries later. Nothing has been written or audited at that point (the
+ * timestamp is taken before the signature is embedded). The detail leaves out the TSA's
+ * address, which is our configuration.
+ */
+function reportingUnavailable(p: TimestampProvider): TimestampProvider {
+  return {
+    async timestamp(imprint, hash) {
+      try {
+        return await p.timestamp(imprint, hash);
+      } catch (e) {
+        if (!(e instanceof TimestampError)) throw e;
+        throw new ClientError(502, 'timestamp-unavailable', 'the time-stamping authority gave no valid timestamp; nothing was signed, try again later');
+      }
+    },
+  };
 }
