@@ -32,7 +32,7 @@ const cases: [CmsRevocationCarrier, string][] = [
 ];
 
 for (const [carrier, source] of cases) {
-  t.test(`${carrier}: a good OCSP answer and the root's CRL in the CMS make the signature pass without a lookup`, async (t) => {
+  t.test(`${carrier}: a good OCSP answer and the CAs' CRLs in the CMS make the signature pass without a lookup`, async (t) => {
     const pdf = await signWithCmsRevocation(fixture('reportlab.pdf'), f.pki, f.pki.teacher, { carrier, signerStatus: 'good' });
     const cms = parseSignedData(firstCms(pdf));
     if (carrier === 'adobe-archival') {
@@ -54,7 +54,8 @@ for (const [carrier, source] of cases) {
 
   t.test(`${carrier}: an archived OCSP answer "revoked before the signing time" fails the signature`, async (t) => {
     const signingTime = new Date();
-    const pdf = await signWithCmsRevocation(fixture('reportlab.pdf'), f.pki, f.pki.teacher, { carrier, signerStatus: 'revoked', signingTime });
+    // No CRL for the signer: the OCSP answer alone says revoked.
+    const pdf = await signWithCmsRevocation(fixture('reportlab.pdf'), f.pki, f.pki.teacher, { carrier, signerStatus: 'revoked', signingTime, include: { signerCrl: false } });
     const s = (await validatePdf(pdf, { trustAnchors: anchors })).signatures[0];
     t.equal(s.indication, 'TOTAL_FAILED');
     t.equal(s.subIndication, 'REVOKED');
@@ -66,9 +67,19 @@ for (const [carrier, source] of cases) {
   });
 }
 
+t.test('adobe-archival with CRLs only (no OCSP): the issuing CA’s CRL decides for the signer', async (t) => {
+  const good = (await validatePdf(await signWithCmsRevocation(fixture('reportlab.pdf'), f.pki, f.pki.teacher, { carrier: 'adobe-archival', signerStatus: 'good', include: { ocsp: false } }), { trustAnchors: anchors })).signatures[0];
+  t.equal(good.indication, 'TOTAL_PASSED', good.messages.en.join(' '));
+  t.equal(good.revocation.source, 'adobe-archival');
+  const revoked = (await validatePdf(await signWithCmsRevocation(fixture('reportlab.pdf'), f.pki, f.pki.teacher, { carrier: 'adobe-archival', signerStatus: 'revoked', include: { ocsp: false } }), { trustAnchors: anchors })).signatures[0];
+  t.equal(revoked.subIndication, 'REVOKED', 'the CRL entry before the signing time fails it');
+  t.equal(revoked.revocation.reason, 'keyCompromise');
+});
+
 t.test('archived data counts only when its signature verifies under the issuer or its delegated responder', async (t) => {
-  // Signed by the teacher's own key: a certificate without id-kp-OCSPSigning cannot answer for itself.
-  const forged = await signWithCmsRevocation(fixture('reportlab.pdf'), f.pki, f.pki.teacher, { carrier: 'adobe-archival', signerStatus: 'good', ocspResponder: f.pki.teacher });
+  // Signed by the teacher's own key: a certificate without id-kp-OCSPSigning cannot answer
+  // for itself. No CRL for the signer, so the forged answer is the only one about it.
+  const forged = await signWithCmsRevocation(fixture('reportlab.pdf'), f.pki, f.pki.teacher, { carrier: 'adobe-archival', signerStatus: 'good', ocspResponder: f.pki.teacher, include: { signerCrl: false } });
   const s = (await validatePdf(forged, { trustAnchors: anchors })).signatures[0];
   t.equal(s.indication, 'INDETERMINATE', 'a self-made "good" is ignored');
   t.equal(s.subIndication, 'TRY_LATER');

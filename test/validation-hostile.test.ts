@@ -126,8 +126,9 @@ function variants(seed: number): Variant[] {
   // The last incremental update (the final document timestamp) appended again, once or more,
   // and once with a byte of the copy flipped.
   const text = original.toString('latin1');
-  const previousEof = text.lastIndexOf('%%EOF', text.lastIndexOf('%%EOF') - 1) + 5;
-  const lastUpdate = original.subarray(previousEof + (original[previousEof] === 0x0d ? 1 : 0) + (original[previousEof + 1] === 0x0a ? 1 : 0) * (original[previousEof] === 0x0d ? 1 : 0) + (original[previousEof] === 0x0a ? 1 : 0));
+  let updateStart = text.lastIndexOf('%%EOF', text.lastIndexOf('%%EOF') - 1) + 5;
+  while (original[updateStart] === 0x0d || original[updateStart] === 0x0a) updateStart++;
+  const lastUpdate = original.subarray(updateStart);
   for (let copies = 1; copies <= 3; copies++) {
     out.push({ name: `last update duplicated ×${copies}`, pdf: Buffer.concat([original, ...Array(copies).fill(lastUpdate)]), expect: 'invalid' });
   }

@@ -175,6 +175,8 @@ export interface CmsRevocationOptions {
   signingTime?: Date;
   /** Who signs the OCSP response; default the test PKI's delegated responder. */
   ocspResponder?: TestIdentity;
+  /** What is archived besides the root's CRL (for the issuing CA); default both. */
+  include?: { ocsp?: boolean; signerCrl?: boolean };
 }
 
 /**
@@ -183,8 +185,8 @@ export interface CmsRevocationOptions {
  * data rides where other software puts it: in Adobe's revocation archival signed attribute
  * (1.2.840.113583.1.1.8; Acrobat's "embed revocation info") or in a CAdES revocation-values
  * unsigned attribute. Carried: an OCSP response for the signer from the test PKI's delegated
- * responder and the root's CRL covering the issuing CA, so the whole path has a status
- * without any lookup. Signed attributes: content-type, message-digest,
+ * responder, the root's CRL covering the issuing CA and the issuing CA's CRL covering the
+ * signer, so the whole path has a status without any lookup. Signed attributes: content-type, message-digest,
  * signing-certificate-v2 (+ the Adobe attribute).
  */
 export async function signWithCmsRevocation(pdf: Buffer, pki: TestPki, who: TestIdentity, o: CmsRevocationOptions): Promise<Buffer> {
@@ -202,7 +204,18 @@ export async function signWithCmsRevocation(pdf: Buffer, pki: TestPki, who: Test
       },
     ],
   });
-  const rootCrl = await buildCrl({ issuerCertificate: pki.root.certificate, signer: pki.root.signer, number: 1n, thisUpdate: new Date(now.getTime() - 60_000), nextUpdate: new Date(now.getTime() + 86_400_000), entries: [] });
+  const crlTimes = { number: 1n, thisUpdate: new Date(now.getTime() - 60_000), nextUpdate: new Date(now.getTime() + 86_400_000) };
+  // The root's CRL answers for the issuing CA; the issuing CA's CRL for the signer (revoked
+  // there too when asked, so a CRL-only file says the same as the OCSP answer).
+  const rootCrl = await buildCrl({ issuerCertificate: pki.root.certificate, signer: pki.root.signer, ...crlTimes, entries: [] });
+  const issuingCrl = await buildCrl({
+    issuerCertificate: pki.issuing.certificate,
+    signer: pki.issuing.signer,
+    ...crlTimes,
+    entries: o.signerStatus === 'good' ? [] : [{ serial: who.serial, revokedAt: new Date(signingTime.getTime() - 3_600_000), reason: 'keyCompromise' }],
+  });
+  const withOcsp = o.include?.ocsp ?? true;
+  const crls = (o.include?.signerCrl ?? true) ? seq(rootCrl, issuingCrl) : seq(rootCrl);
 
   const reader = PdfReader.open(pdf);
   const prepared = prepareSignature(reader, new IncrementalUpdate(reader), { kind: 'signature', subFilter: 'ETSI.CAdES.detached', signingTime, contentsSize: 16_384 });
@@ -221,10 +234,10 @@ export async function signWithCmsRevocation(pdf: Buffer, pki: TestPki, who: Test
   const unsigned: Buffer[] = [];
   if (o.carrier === 'adobe-archival') {
     // RevocationInfoArchival ::= SEQUENCE { crl [0] EXPLICIT SEQUENCE OF CRLs, ocsp [1] EXPLICIT SEQUENCE OF OCSPResponse, … }
-    signed.push(attribute(OID.adobeRevocationInfoArchival, seq(explicit(0, seq(rootCrl)), explicit(1, seq(ocspResponse)))));
+    signed.push(attribute(OID.adobeRevocationInfoArchival, seq(explicit(0, crls), ...(withOcsp ? [explicit(1, seq(ocspResponse))] : []))));
   } else {
     // RevocationValues ::= SEQUENCE { crlVals [0] SEQUENCE OF CertificateList, ocspVals [1] SEQUENCE OF BasicOCSPResponse, … }
-    unsigned.push(attribute(OID.revocationValues, seq(explicit(0, seq(rootCrl)), explicit(1, seq(basicOcspOf(ocspResponse))))));
+    unsigned.push(attribute(OID.revocationValues, seq(explicit(0, crls), ...(withOcsp ? [explicit(1, seq(basicOcspOf(ocspResponse)))] : []))));
   }
   const signedAttributes = setOf(signed); // DER: the SET OF sorted, exactly the bytes signed
   const signature = await who.signer.sign(signedAttributes, 'sha256');
