@@ -105,6 +105,15 @@ t.test('FieldMDP lock of named fields: signing into a locked field is refused, a
   await refused(t, sign(locked, principal, { fieldName: 'HieuTruong' }), 'field-locked', 'GVCN', 'signing into the locked field');
   await refused(t, () => prepareExternalSignature(locked, { certificate: principal.certificate, chain: [f.pki.issuing.certificate], level: 'B-B', placement: { fieldName: 'HieuTruong' } }), 'field-locked', 'HieuTruong', 'prepare into the locked field');
 
+  // Forged past the check: the verifier calls signing into the locked field disallowed.
+  const lockedReader = PdfReader.open(locked);
+  const intoLocked = prepareSignature(lockedReader, new IncrementalUpdate(lockedReader), { kind: 'signature', subFilter: 'ETSI.CAdES.detached', fieldName: 'HieuTruong', contentsSize: 8192, signingTime: new Date() });
+  const forgedId = { certificate: principal.certificate, chain: [f.pki.issuing.certificate] };
+  const { cms: forgedCms } = await signDigest(byteRangeDigest(intoLocked.bytes, intoLocked.byteRange), principal.signer, forgedId);
+  const forgedReport = await report(embedSignature(intoLocked, forgedCms));
+  t.equal(forgedReport.valid, false, 'a signature forged into the locked field is rejected');
+  t.equal(forgedReport.signatures[0]!.modifiedAfterSigning, 'disallowed', 'the locking signature reports it as disallowed');
+
   const sealed = await sign(locked, school, { fieldName: 'DauTruong' });
   const r = await report(sealed);
   t.equal(r.valid, true, 'a field the lock does not name may be signed');

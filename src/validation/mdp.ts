@@ -1,4 +1,4 @@
-import { certificationLevel, documentPermissions, signaturePermissions, type SignaturePermissions } from '../pades/permissions.js';
+import { certificationLevel, documentPermissions, locksField, signaturePermissions, type FieldLock, type SignaturePermissions } from '../pades/permissions.js';
 import type { PdfReader, SignatureFieldInfo } from '../pdf/reader.js';
 
 export { certificationLevel };
@@ -12,10 +12,13 @@ export { certificationLevel };
 export interface MdpConstraints {
   /** The strictest DocMDP P in force: of a certification, or of a PDF 2.0 lock (/P) of a signature at or before this revision; null when none. */
   docMdp: number | null;
-  /** Field names locked by FieldMDP of signatures at or before this revision; '*' = all. */
-  lockedFields: Set<string>;
-  /** Names of fields NOT locked when the lock is an Exclude list. */
-  excludeLocks: string[][];
+  /** FieldMDP locks of signatures at or before this revision. */
+  fieldLocks: FieldLock[];
+}
+
+/** Whether a field may no longer change: the same reading the signer uses to refuse signing into it. */
+export function isFieldLocked(c: MdpConstraints, name: string): boolean {
+  return c.fieldLocks.some((lock) => locksField(lock, name));
 }
 
 /** A signature and the revision it signed (null when its structure is unusable). */
@@ -34,17 +37,13 @@ export function mdpConstraints(reader: PdfReader, entries: readonly SignedRevisi
     return p;
   };
   return (revision) => {
-    const c: MdpConstraints = { docMdp: null, lockedFields: new Set(), excludeLocks: [] };
+    const c: MdpConstraints = { docMdp: null, fieldLocks: [] };
     for (const e of entries) {
       if (!e.structure || e.structure.revision > revision || !e.field.sig) continue;
       const p = permissionsOf(e);
       const doc = documentPermissions(p);
       if (doc !== null) c.docMdp = c.docMdp === null ? doc : Math.min(c.docMdp, doc);
-      for (const lock of p.fieldLocks) {
-        if (lock.action === 'All') c.lockedFields.add('*');
-        else if (lock.action === 'Include') lock.fields.forEach((n) => c.lockedFields.add(n));
-        else c.excludeLocks.push(lock.fields);
-      }
+      c.fieldLocks.push(...p.fieldLocks);
     }
     return c;
   };

@@ -1,6 +1,6 @@
 import { PdfDict, PdfName, PdfRef, PdfStream, PdfString, type PdfObject } from '../pdf/objects.js';
 import type { PdfReader } from '../pdf/reader.js';
-import type { MdpConstraints } from './mdp.js';
+import { isFieldLocked, type MdpConstraints } from './mdp.js';
 import type { ChangeKind, ChangeReport } from './report.js';
 import { referenceGraph, refsIn, TRAILER } from './reference-graph.js';
 
@@ -357,10 +357,11 @@ function formRoles(signed: PdfReader, final: PdfReader, mdp: MdpConstraints): Fo
   }
   for (const f of list) {
     if (f.ft === 'Sig') {
-      if (!f.dict.has('V')) roles.emptySigFields.set(f.ref.num, f.widgets.map((w) => w.ref.num));
+      // An empty signature field a FieldMDP lock covers may not be signed later (the signer refuses it too).
+      if (!f.dict.has('V') && !isFieldLocked(mdp, f.name)) roles.emptySigFields.set(f.ref.num, f.widgets.map((w) => w.ref.num));
       continue;
     }
-    if (mdp.docMdp === 1 || isLocked(f.name, mdp)) continue;
+    if (mdp.docMdp === 1 || isFieldLocked(mdp, f.name)) continue;
     roles.fillable.set(f.ref.num, f.name);
     for (const w of f.widgets) {
       roles.fillable.set(w.ref.num, f.name);
@@ -451,11 +452,6 @@ function arrayAdditions(before: PdfObject[], after: PdfObject[]): PdfRef[] | nul
   for (let i = 0; i < before.length; i++) if (!sameObject(before[i], after[i])) return null;
   const extra = after.slice(before.length);
   return extra.every((x) => x instanceof PdfRef) ? (extra as PdfRef[]) : null;
-}
-
-function isLocked(name: string, mdp: MdpConstraints): boolean {
-  if (mdp.lockedFields.has('*') || mdp.lockedFields.has(name)) return true;
-  return mdp.excludeLocks.some((ex) => !ex.includes(name));
 }
 
 function kindOf(d: PdfDict): ChangeKind {
