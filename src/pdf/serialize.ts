@@ -12,8 +12,8 @@ export class ByteSink {
   private readonly parts: Buffer[] = [];
   private cur = '';
   private flushed = 0;
-  /** Index in `parts` of the /Contents placeholder, which digestInto leaves out. */
-  private placeholderPart = -1;
+  /** Indexes in `parts` of stream data and the /Contents placeholder, which digestInto leaves out. */
+  private readonly opaque = new Set<number>();
   /** Spans of placeholders written so far (relative to the sink's start). */
   contents: Span | undefined;
   byteRange: Span | undefined;
@@ -25,8 +25,10 @@ export class ByteSink {
   str(s: string): void {
     this.cur += s;
   }
+  /** Stream data: kept as its own part, which digestInto stands for by its length. */
   bytes(b: Uint8Array): void {
     this.flush();
+    this.opaque.add(this.parts.length);
     this.parts.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
     this.flushed += b.byteLength;
   }
@@ -38,23 +40,21 @@ export class ByteSink {
     const start = this.length;
     this.str('<');
     this.flush();
-    this.placeholderPart = this.parts.length;
+    this.opaque.add(this.parts.length);
     this.parts.push(zeroHex(size * 2));
     this.flushed += size * 2;
     this.str('>');
     this.contents = { start, end: this.length };
   }
   /**
-   * Feeds everything written so far to a hash, except the /Contents placeholder: its bytes
-   * are only zeros (they say nothing the span's length does not) and would be most of the
-   * hashing.
+   * Feeds what was written so far to a hash: the objects' syntax in full, stream data and the
+   * zero-filled /Contents only by their lengths. Those are most of an update's bytes (font
+   * programs, certificates, OCSP responses) and the file /ID this is for needs to tell
+   * revisions apart, which their position in the file and their dictionaries already do.
    */
   digestInto(h: { update(b: Uint8Array): unknown }): void {
     this.flush();
-    this.parts.forEach((p, i) => {
-      if (i !== this.placeholderPart) h.update(p);
-      else h.update(Buffer.from(String(p.length)));
-    });
+    this.parts.forEach((p, i) => h.update(this.opaque.has(i) ? Buffer.from(`<${p.length}>`) : p));
   }
   /** Copies everything written into `target` at `offset` (no intermediate concatenation). */
   copyInto(target: Buffer, offset: number): void {

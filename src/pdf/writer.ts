@@ -145,9 +145,10 @@ export class IncrementalUpdate {
 
   /**
    * Keeps the permanent first /ID element and derives a new second one from this update's
-   * content, so the same update always yields the same bytes. MD5 over the update's objects
-   * only (without the zero-filled /Contents, see ByteSink.digestInto) and the input's length
-   * and startxref, which identify the input: a few hundred bytes, not the file.
+   * content, so the same update always yields the same bytes. MD5 over the update's object
+   * syntax (stream data and the zero-filled /Contents by their lengths, see
+   * ByteSink.digestInto) and the input's length and startxref, which identify the revision
+   * it follows: a few hundred bytes, not the file.
    */
   private newId(prev: PdfDict, sink: ByteSink): PdfString[] {
     const old = this.reader.resolve(prev.get('ID'));
