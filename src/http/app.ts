@@ -3,7 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { createLogger, type Logger } from '../log.js';
 import type { Store } from '../store/types.js';
-import { ApiKeyService } from '../services/api-keys.js';
+import { ApiKeyLookup, ApiKeyService } from '../services/api-keys.js';
 import { AuditService } from '../services/audit.js';
 import { CertificateService, type CaChain } from '../services/certificates.js';
 import type { ServerKeyFactory } from '../services/key-custody.js';
@@ -61,6 +61,8 @@ export interface AppDeps {
    * store need the same one (main.ts derives it from the KEK); default: random per process.
    */
   sessionKey?: Buffer;
+  /** Token → key record for authentication; default: a 10 s cache over the store. */
+  apiKeyLookup?: ApiKeyLookup;
 }
 
 /** Binary bodies the protocols use, parsed as Buffers; CSV as text. */
@@ -115,7 +117,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  registerAuth(app, { store: deps.store, audit, failureLimiter: deps.authFailureLimiter });
+  const apiKeyLookup = deps.apiKeyLookup ?? new ApiKeyLookup(deps.store);
+  registerAuth(app, { keys: apiKeyLookup, audit, failureLimiter: deps.authFailureLimiter });
 
   const ctx: RouteContext = {
     config: deps.config,
@@ -123,7 +126,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     spec: deps.spec ?? loadOpenApi(),
     ca: deps.ca,
     audit,
-    apiKeys: new ApiKeyService(deps.store, audit, registry),
+    apiKeys: new ApiKeyService(deps.store, audit, registry, apiKeyLookup),
     registry,
     certificates,
     metrics,

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ClientError, forbidden, unauthorized } from '../errors.js';
-import type { Role, Store } from '../store/types.js';
-import { hashToken } from '../services/api-keys.js';
+import type { Role } from '../store/types.js';
+import type { ApiKeyLookup } from '../services/api-keys.js';
 import type { AuditService } from '../services/audit.js';
 import { RateLimiter } from './rate-limit.js';
 
@@ -41,7 +41,8 @@ export function actorOf(req: FastifyRequest): string {
 }
 
 export interface AuthOptions {
-  store: Store;
+  /** Token → key record (cached for a short TTL; see ApiKeyLookup). */
+  keys: Pick<ApiKeyLookup, 'byToken'>;
   audit: AuditService;
   /** Failed authentications allowed per client address (defaults: burst 20, one more every 2 s). */
   failureLimiter?: RateLimiter;
@@ -74,7 +75,7 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
     if (!header) return fail(req, 'missing');
     const m = BEARER.exec(header);
     if (!m) return fail(req, 'malformed');
-    const key = await opts.store.getApiKeyByHash(hashToken(m[1]!));
+    const key = await opts.keys.byToken(m[1]!);
     if (!key) return fail(req, 'unknown');
     if (key.disabledAt) return fail(req, 'disabled');
     req.principal = { keyId: key.id, role: key.role, schoolId: key.schoolId };
