@@ -22,6 +22,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
+import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { createService } from '../src/main.js';
@@ -130,8 +131,11 @@ interface RunningServer {
 }
 
 async function inProcessServer(dataDir: string, adminToken: string): Promise<RunningServer> {
-  const config = loadConfig({}, { dataDir, databaseUrl: undefined, adminToken, host: '127.0.0.1', port: 0, logLevel: 'warn', kek: Buffer.alloc(32, 9) });
-  const service = await createService(config, createLogger({ level: 'warn' }));
+  // HTTP_BENCH_LOG_LEVEL=info measures the per-request log line too (written to /dev/null).
+  const level = process.env.HTTP_BENCH_LOG_LEVEL ?? 'warn';
+  const config = loadConfig({}, { dataDir, databaseUrl: undefined, adminToken, host: '127.0.0.1', port: 0, logLevel: level, kek: Buffer.alloc(32, 9) });
+  const log = createLogger(level === 'warn' ? { level } : { level, destination: pino.destination({ dest: '/dev/null', sync: true }) });
+  const service = await createService(config, log);
   try {
     await service.app.listen({ host: '127.0.0.1', port: 0 });
   } catch (e) {

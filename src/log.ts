@@ -32,6 +32,14 @@ function scrub(v: unknown, depth: number, seen: WeakSet<object>): unknown {
   return out;
 }
 
+/** Query-string parameters named like secrets: a client that puts a PIN or token in the URL by mistake. */
+const SECRET_PARAM = /([?&])(pin|newpin|token|admintoken|privatekey|private_key|kek|password|authorization|secret)=[^&#]*/gi;
+
+/** A request URL fit for the log: the values of secret-named query parameters replaced. */
+export function loggableUrl(url: string): string {
+  return url.includes('?') ? url.replace(SECRET_PARAM, `$1$2=${REDACTED}`) : url;
+}
+
 export function scrubSecrets<T>(v: T): T {
   return scrub(v, 0, new WeakSet()) as T;
 }

@@ -10,18 +10,30 @@ function labels(l: Record<string, string>): string {
   return parts.length ? `{${parts.join(',')}}` : '';
 }
 
+/**
+ * Identifies a label set cheaply (every request updates two series): names and values
+ * joined with control characters, which no label value of ours (methods, route patterns,
+ * statuses, levels, profiles) contains; the exposition form with its escaping is built
+ * once per series, when the series is first seen.
+ */
+function seriesKey(l: Record<string, string>): string {
+  let k = '';
+  for (const name in l) k += name + '\u0000' + l[name] + '\u0001';
+  return k;
+}
+
 class Counter {
-  private readonly values = new Map<string, { l: Record<string, string>; v: number }>();
+  private readonly values = new Map<string, { text: string; v: number }>();
   constructor(readonly name: string, readonly help: string) {}
   inc(l: Record<string, string> = {}, by = 1): void {
-    const k = labels(l);
+    const k = seriesKey(l);
     const cur = this.values.get(k);
     if (cur) cur.v += by;
-    else this.values.set(k, { l, v: by });
+    else this.values.set(k, { text: labels(l), v: by });
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [k, { v }] of this.values) lines.push(`${this.name}${k} ${v}`);
+    for (const { text, v } of this.values.values()) lines.push(`${this.name}${text} ${v}`);
     return lines.join('\n');
   }
 }
@@ -30,12 +42,11 @@ class Histogram {
   private readonly values = new Map<string, { l: Record<string, string>; counts: number[]; sum: number; n: number }>();
   constructor(readonly name: string, readonly help: string) {}
   observe(l: Record<string, string>, seconds: number): void {
-    const k = labels(l);
+    const k = seriesKey(l);
     let cur = this.values.get(k);
     if (!cur) this.values.set(k, (cur = { l, counts: BUCKETS.map(() => 0), sum: 0, n: 0 }));
-    BUCKETS.forEach((b, i) => {
-      if (seconds <= b) cur.counts[i]!++;
-    });
+    // Cumulative buckets: every bucket from the first that holds the value up.
+    for (let i = BUCKETS.length - 1; i >= 0 && seconds <= BUCKETS[i]!; i--) cur.counts[i]!++;
     cur.sum += seconds;
     cur.n++;
   }

@@ -73,6 +73,7 @@ export async function signRoutes(app: FastifyInstance, ctx: SignRouteContext): P
   operation(app, spec, 'signPdf', SIGNING_ROLES, async (req, reply) => {
     const q = req.query as OptionQuery & { certificate: string; level: PadesLevel };
     const doc = await signing.sign(req.principal!, { serial: q.certificate, level: q.level, pin: pin(req), options: signOptions(q) }, pdfBody(req));
+    req.signedWith = doc.serial;
     return sendPdf(reply, doc);
   });
 
@@ -118,6 +119,7 @@ export async function signRoutes(app: FastifyInstance, ctx: SignRouteContext): P
   operation(app, spec, 'completeSignature', SIGNING_ROLES, async (req, reply) => {
     const b = req.body as { handle: string; signatureValue?: string; cms?: string };
     const doc = await signing.complete(req.principal!, b.handle, { signatureValue: base64('signatureValue', b.signatureValue), cms: base64('cms', b.cms) });
+    req.signedWith = doc.serial;
     return sendPdf(reply, doc);
   });
 
