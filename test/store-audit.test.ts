@@ -78,3 +78,36 @@ forEachStore(t, 'audit: concurrent appends form one unbroken chain', async (t, s
   t.same(made.map((e) => e.seq).sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i + 1));
   t.has(verifyAuditChain(await wholeLog(store, 7)), { ok: true, checked: 30, firstBadSeq: null, problem: null });
 });
+
+forEachStore(t, 'audit: several entries appended at once are chained one by one, between single appends', async (t, store) => {
+  t.same(await store.appendAuditEntries([]), [], 'nothing to append: nothing happens');
+  const first = await store.appendAudit({ actor: 'system', action: 'ca.create', subject: null, details: {} });
+  const time = new Date(Date.UTC(2026, 4, 25, 7, 0, 0, 123));
+  const batch = await store.appendAuditEntries(
+    Array.from({ length: 5 }, (_, i) => ({ actor: 'key:k', action: 'sign', subject: `serial-${i}`, details: { level: 'B-B', i, skip: undefined, người: 'Nguyễn Thị Hương' }, time })),
+  );
+  t.same(batch.map((e) => e.seq), [2, 3, 4, 5, 6], 'consecutive seqs after the head');
+  t.equal(batch[0]!.prevHash, first.hash, 'the first links to the entry before the batch');
+  for (let i = 1; i < batch.length; i++) t.equal(batch[i]!.prevHash, batch[i - 1]!.hash, `entry ${i + 2} links to the one before it`);
+  for (const e of batch) t.equal(e.hash, auditHash(e), 'each hash is over that entry');
+  t.same(batch[2]!.details, { level: 'B-B', i: 2, người: 'Nguyễn Thị Hương' }, 'details as JSON reads them back');
+  const after = await store.appendAudit({ actor: 'cli', action: 'certificate.revoke', subject: 'x', details: {} });
+  t.equal(after.prevHash, batch[4]!.hash, 'a later single append links to the batch’s last entry');
+  const log = await wholeLog(store, 3);
+  t.same(log, [first, ...batch, after], 'stored entries equal the returned ones');
+  t.has(verifyAuditChain(log), { ok: true, checked: 7, firstBadSeq: null, problem: null });
+});
+
+forEachStore(t, 'audit: a batch inside a transaction that fails leaves no entry and no gap', async (t, store) => {
+  await store.appendAudit({ actor: 'system', action: 'ca.create', subject: null, details: {} });
+  await t.rejects(
+    store.transaction(async (tx) => {
+      await tx.appendAuditEntries([1, 2, 3].map((i) => ({ actor: 'key', action: 'sign', subject: `s${i}`, details: { i } })));
+      throw new Error('the commit does not happen');
+    }),
+    /the commit does not happen/,
+  );
+  const next = await store.appendAudit({ actor: 'key', action: 'sign', subject: 'after', details: {} });
+  t.equal(next.seq, 2, 'the rolled-back batch took no seq');
+  t.has(verifyAuditChain(await wholeLog(store)), { ok: true, checked: 2 });
+});

@@ -15,6 +15,11 @@ export class AuditService {
     return (tx ?? this.store).appendAudit({ ...e, details: scrubSecrets(e.details) });
   }
 
+  /** Several entries in order, in `tx` (see Store.appendAuditEntries). */
+  appendMany(tx: StoreOps, es: readonly NewAuditEntry[]): Promise<AuditEntry[]> {
+    return tx.appendAuditEntries(es.map((e) => ({ ...e, details: scrubSecrets(e.details) })));
+  }
+
   list(afterSeq: number, limit: number): Promise<AuditEntry[]> {
     return this.store.listAudit(afterSeq, limit);
   }

@@ -26,7 +26,7 @@ export class AuditGroupCommit {
 
   constructor(
     private readonly store: Pick<Store, 'transaction'>,
-    private readonly audit: Pick<AuditService, 'append'>,
+    private readonly audit: Pick<AuditService, 'appendMany'>,
     /** Most entries in one transaction, so a burst never holds the write lock for long. */
     private readonly maxBatch = 64,
   ) {}
@@ -48,9 +48,7 @@ export class AuditGroupCommit {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
-          await this.store.transaction(async (tx) => {
-            for (const b of batch) await this.audit.append(tx, b.entry);
-          });
+          await this.store.transaction((tx) => this.audit.appendMany(tx, batch.map((b) => b.entry)));
         } catch (e) {
           for (const b of batch) b.reject(e);
           continue;

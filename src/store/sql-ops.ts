@@ -317,35 +317,50 @@ export class SqlStoreOps implements StoreOps {
    * shows up as a gap once anything is appended after it.
    */
   async appendAudit(e: NewAuditEntry): Promise<AuditEntry> {
+    return (await this.appendAuditEntries([e]))[0]!;
+  }
+
+  /**
+   * Several entries in order, as one step of the chain: the head advances once by their
+   * number, the rows go in one INSERT, the head's hash is set once. Each entry is still
+   * chained to the one before it. (The signature group commit appends a batch per
+   * transaction; one entry at a time cost three statements each.)
+   */
+  async appendAuditEntries(es: readonly NewAuditEntry[]): Promise<AuditEntry[]> {
+    if (es.length === 0) return [];
     // Hash exactly what reading it back will give (JSON drops undefined, turns Dates into strings).
-    const details = JSON.parse(JSON.stringify(e.details ?? {})) as Record<string, unknown>;
-    const time = new Date(Math.floor((e.time ?? new Date()).getTime()));
+    const prepared = es.map((e) => ({
+      e,
+      details: JSON.parse(JSON.stringify(e.details ?? {})) as Record<string, unknown>,
+      time: new Date(Math.floor((e.time ?? new Date()).getTime())),
+    }));
     return this.db.atomic(async (db) => {
-      const [head] = await db.query('UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash');
+      const [head] = await db.query('UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash', [es.length]);
       if (!head) throw new Error('audit_head row is missing: the audit log was tampered with');
-      const entry: Omit<AuditEntry, 'hash'> = {
-        seq: toNumber(head.seq),
-        time,
-        actor: e.actor,
-        action: e.action,
-        subject: e.subject ?? null,
-        details,
-        prevHash: head.hash as string,
-      };
-      const hash = auditHash(entry);
-      const row = [entry.seq, entry.time, entry.actor, entry.action, entry.subject, JSON.stringify(details), entry.prevHash, hash];
-      if (db.dialect === 'postgres') {
-        // One round trip for both writes (every signature appends an entry).
-        await db.execute(
-          `WITH entry AS (INSERT INTO audit_log (seq, time, actor, action, subject, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8))
-           UPDATE audit_head SET hash = $8 WHERE id = 1`,
-          row,
-        );
-      } else {
-        await db.execute('INSERT INTO audit_log (seq, time, actor, action, subject, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', row);
-        await db.execute('UPDATE audit_head SET hash = $1 WHERE id = 1', [hash]);
+      let seq = toNumber(head.seq) - es.length;
+      let prevHash = head.hash as string;
+      const out: AuditEntry[] = [];
+      const params: unknown[] = [];
+      const rows: string[] = [];
+      for (const { e, details, time } of prepared) {
+        const entry: Omit<AuditEntry, 'hash'> = { seq: ++seq, time, actor: e.actor, action: e.action, subject: e.subject ?? null, details, prevHash };
+        const hash = auditHash(entry);
+        const n = params.length;
+        rows.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6}, $${n + 7}, $${n + 8})`);
+        params.push(entry.seq, entry.time, entry.actor, entry.action, entry.subject, JSON.stringify(details), entry.prevHash, hash);
+        out.push({ ...entry, hash });
+        prevHash = hash;
       }
-      return { ...entry, hash };
+      const insert = `INSERT INTO audit_log (seq, time, actor, action, subject, details, prev_hash, hash) VALUES ${rows.join(', ')}`;
+      if (db.dialect === 'postgres') {
+        // One round trip for both writes.
+        params.push(prevHash);
+        await db.execute(`WITH entry AS (${insert}) UPDATE audit_head SET hash = $${params.length} WHERE id = 1`, params);
+      } else {
+        await db.execute(insert, params);
+        await db.execute('UPDATE audit_head SET hash = $1 WHERE id = 1', [prevHash]);
+      }
+      return out;
     });
   }
 

@@ -211,6 +211,8 @@ export interface StoreOps {
 
   // audit: append computes prevHash/hash under a lock so the chain never forks
   appendAudit(e: NewAuditEntry): Promise<AuditEntry>;
+  /** Appends several entries in order, each chained to the one before, atomically (one head update for all). */
+  appendAuditEntries(es: readonly NewAuditEntry[]): Promise<AuditEntry[]>;
   listAudit(afterSeq: number, limit: number): Promise<AuditEntry[]>;
 
   // signing sessions (prepare/complete, batch authorisations)
