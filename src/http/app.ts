@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { createLogger, loggableUrl, type Logger } from '../log.js';
 import type { Store } from '../store/types.js';
@@ -78,7 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: deps.config.bodyLimit,
     trustProxy: false,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Long enough for a class of PDFs or a thousand-row staff file on two cores.
     requestTimeout: 10 * 60_000,
   });
