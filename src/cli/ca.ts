@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { ClientError } from '../errors.js';
 import { keyObjectSigner } from '../crypto/signer.js';
-import { caKeyLabel, openPrivateKey, sealPrivateKey } from '../custody/envelope.js';
+import { caKeyLabel, openPrivateKey } from '../custody/envelope.js';
 import { loadOrCreateKek, type CustodyLog } from '../custody/kek.js';
 import { CA_NAMES, caRecord, caSubject, CaExistsError, createHierarchy, hasCa, issueServiceCertificates } from '../pki/ca-store.js';
 import { derToPem, parseCertificateSummary, pemBlocks } from '../pki/certificate.js';
@@ -124,7 +124,7 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
         });
         await store.transaction(async (tx) => {
           if (await hasCa(tx)) throw new CaExistsError();
-          await tx.putCa({ name: CA_NAMES.pending, certificate: null, encryptedKey: sealPrivateKey(kek, caKeyLabel(CA_NAMES.pending), req.privateKey), csr: req.csr, createdAt: new Date() });
+          await tx.putCa(caRecord(kek, CA_NAMES.pending, null, req.privateKey, req.csr));
         });
         writeFileSync(out, derToPem(req.csr, 'CERTIFICATE REQUEST'));
         await store.appendAudit({ actor: 'cli', action: 'ca.request', subject: CA_NAMES.pending, details: {} });
