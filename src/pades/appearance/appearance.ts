@@ -1,7 +1,7 @@
 import { PdfDict, PdfStream, name, type PdfRef } from '../../pdf/objects.js';
 import { unprocessable } from '../../errors.js';
 import { FontSubsetBuilder, loadFont, shapeText, type FontStyle, type ShapedText } from './font.js';
-import { addImageXObject, prepareImage } from './image-xobject.js';
+import { addImageXObject, prepareImage, type PreparedImage } from './image-xobject.js';
 import { layoutAppearance, type AppearanceLayout, type LayoutLine } from './layout.js';
 import { pdfNum } from './pdf-number.js';
 import type { PageRotation, PdfReader } from '../../pdf/reader.js';
@@ -71,6 +71,8 @@ export function layoutFor(spec: AppearanceSpec): AppearanceLayout {
 interface Plan {
   layout: AppearanceLayout;
   runs: ShapedText[];
+  signature: PreparedImage | null;
+  seal: PreparedImage | null;
 }
 
 function planAppearance(spec: AppearanceSpec): Plan {
@@ -86,7 +88,7 @@ function planAppearance(spec: AppearanceSpec): Plan {
     signatureAspect: sig ? sig.width / sig.height : undefined,
     sealAspect: seal ? seal.width / seal.height : undefined,
   });
-  return { layout, runs };
+  return { layout, runs, signature: sig, seal };
 }
 
 /**
@@ -103,7 +105,7 @@ export function buildSignatureAppearance(
   // the transformed /BBox is fitted to /Rect), so the text is upright on a rotated page.
   const turned = rotate === 90 || rotate === 270;
   const seen = turned ? { ...spec, width: spec.height, height: spec.width } : spec;
-  const { layout, runs } = planAppearance(seen);
+  const { layout, runs, signature, seal } = planAppearance(seen);
   const fonts: Record<FontStyle, FontSubsetBuilder> = {
     regular: new FontSubsetBuilder(loadFont('regular')),
     bold: new FontSubsetBuilder(loadFont('bold')),
@@ -113,12 +115,12 @@ export function buildSignatureAppearance(
 
   const ops: string[] = [];
   const xobjects = new PdfDict();
-  const drawImage = (resName: string, png: Buffer, box: { x: number; y: number; w: number; h: number }) => {
-    xobjects.set(resName, addImageXObject(update, prepareImage(png)));
+  const drawImage = (resName: string, img: PreparedImage, box: { x: number; y: number; w: number; h: number }) => {
+    xobjects.set(resName, addImageXObject(update, img));
     ops.push(`q ${pdfNum(box.w)} 0 0 ${pdfNum(box.h)} ${pdfNum(box.x)} ${pdfNum(box.y)} cm /${resName} Do Q`);
   };
 
-  if (layout.signature && spec.signatureImage) drawImage('Sig', spec.signatureImage, layout.signature);
+  if (layout.signature && signature) drawImage('Sig', signature, layout.signature);
   ops.push('BT 0 g');
   layout.lines.forEach((line, i) => {
     const fontRes = line.style === 'bold' ? 'FB' : 'FR';
@@ -126,7 +128,7 @@ export function buildSignatureAppearance(
   });
   ops.push('ET');
   // The seal is stamped last, over the signature, as on paper.
-  if (layout.seal && spec.sealImage) drawImage('Seal', spec.sealImage, layout.seal);
+  if (layout.seal && seal) drawImage('Seal', seal, layout.seal);
 
   const fontDict = new PdfDict();
   if (fonts.regular.isUsed) fontDict.set('FR', fonts.regular.embed(update));
