@@ -1,5 +1,5 @@
 /** The verifier: one entry point, the report model and the trust store loader. */
-export { validatePdf, pdfDate } from './validate.js';
+export { validatePdf } from './validate.js';
 export type { ValidationContext, StatusLookupResult } from './context.js';
 export { loadTrustStore, certificatesIn } from './trust-store.js';
 export type * from './report.js';

@@ -4,6 +4,7 @@ import { ClientError } from '../errors.js';
 import { parseSignedData, type ParsedSignedData } from '../pades/cms.js';
 import { cmsFromContents } from '../pades/contents.js';
 import { PdfString } from '../pdf/objects.js';
+import { parsePdfDate } from '../pdf/pdf-date.js';
 import { PdfReader, type SignatureFieldInfo } from '../pdf/reader.js';
 import type { CertificateSummary } from '../pki/certificate.js';
 import { CertView } from './certificate-view.js';
@@ -409,20 +410,10 @@ function verdictOf(changes: ChangeReport[]): ModificationVerdict {
 function claimedTime(e: Entry): string | null {
   const m = e.field.sig?.get('M');
   if (m instanceof PdfString) {
-    const d = pdfDate(m.toText());
+    const d = parsePdfDate(m.toText());
     if (d) return d.toISOString();
   }
   return e.cms?.signingTime?.toISOString() ?? null;
-}
-
-/** PDF date string D:YYYYMMDDHHmmSSOHH'mm' to a Date. */
-export function pdfDate(s: string): Date | null {
-  const m = /^D?:?(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?([Zz+-])?(\d{2})?'?(\d{2})?'?/.exec(s.trim());
-  if (!m) return null;
-  const [, y, mo = '01', da = '01', h = '00', mi = '00', se = '00', z, oh = '00', om = '00'] = m;
-  let t = Date.UTC(+y, +mo - 1, +da, +h, +mi, +se);
-  if (z === '+' || z === '-') t -= (z === '+' ? 1 : -1) * (+oh * 60 + +om) * 60_000;
-  return Number.isNaN(t) ? null : new Date(t);
 }
 
 function signerSummary(cert: CertView): SignerSummary {
