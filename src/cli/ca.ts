@@ -108,9 +108,9 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
         const root = readCertificate(need(f, 'root'));
         const issuing = readCertificate(need(f, 'issuing'));
         const privateKey = createPrivateKey(readFileSync(need(f, 'key')));
-        acceptSubordinateCertificate(createPublicKey(privateKey), issuing, root);
-        await installIssuing(deps, root, issuing, privateKey, false);
-        await store.appendAudit({ actor: 'cli', action: 'ca.import', subject: CA_NAMES.issuing, details: { serial: parseCertificateSummary(issuing).serial } });
+        const { serial } = acceptSubordinateCertificate(createPublicKey(privateKey), issuing, root);
+        await installIssuing(deps, loadOrCreateKek(config, log), root, issuing, privateKey, false);
+        await store.appendAudit({ actor: 'cli', action: 'ca.import', subject: CA_NAMES.issuing, details: { serial } });
         print('imported the hierarchy');
         return 0;
       }
@@ -138,9 +138,9 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
         const privateKey = openPrivateKey(kek, caKeyLabel(CA_NAMES.pending), pending.encryptedKey);
         const root = readCertificate(need(f, 'root'));
         const issuing = readCertificate(need(f, 'cert'));
-        acceptSubordinateCertificate(createPublicKey(privateKey), issuing, root);
-        await installIssuing(deps, root, issuing, privateKey, true);
-        await store.appendAudit({ actor: 'cli', action: 'ca.accept', subject: CA_NAMES.issuing, details: { serial: parseCertificateSummary(issuing).serial } });
+        const { serial } = acceptSubordinateCertificate(createPublicKey(privateKey), issuing, root);
+        await installIssuing(deps, kek, root, issuing, privateKey, true);
+        await store.appendAudit({ actor: 'cli', action: 'ca.accept', subject: CA_NAMES.issuing, details: { serial } });
         print('installed the issuing CA certificate from the external root');
         return 0;
       }
@@ -180,9 +180,8 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
 }
 
 /** Root (certificate only) + issuing CA (with its key) + fresh OCSP/TSA certificates, in one transaction. */
-async function installIssuing(deps: CaCommandDeps, root: Buffer, issuing: Buffer, privateKey: ReturnType<typeof createPrivateKey>, fromPending: boolean) {
-  const { store, config, log } = deps;
-  const kek = loadOrCreateKek(config, log);
+async function installIssuing(deps: CaCommandDeps, kek: Buffer, root: Buffer, issuing: Buffer, privateKey: ReturnType<typeof createPrivateKey>, fromPending: boolean) {
+  const { store, config } = deps;
   const authority = { name: CA_NAMES.issuing, certificate: issuing, signer: keyObjectSigner(privateKey, createPublicKey(privateKey)) };
   const services = await issueServiceCertificates(store, kek, config, authority);
   await store.transaction(async (tx) => {
