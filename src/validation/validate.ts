@@ -158,6 +158,7 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
       const dssCerts = () => (certs ??= new Set(readDss(revisionReader(revision)).certs.map((x) => CertView.tryOf(x)?.sha256).filter((h): h is string => !!h)));
       return { time: d.check!.time!, revision, reader: revisionReader(revision), dssCerts };
     });
+  const dssCertHashes = new Set(dssCerts.map((c) => c.sha256));
   const signatures: SignatureReport[] = [];
   for (const e of entries.filter((x) => x.kind === 'signature')) {
     signatures.push(
@@ -167,6 +168,7 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
         anchors,
         pool,
         dss,
+        dssCertHashes,
         now,
         ctx,
         changesAfter,
@@ -185,6 +187,8 @@ interface SignatureDeps {
   anchors: CertView[];
   pool: CertView[];
   dss: ReturnType<typeof readDss>;
+  /** SHA-256 of each certificate in the final /DSS. */
+  dssCertHashes: Set<string>;
   now: Date;
   ctx: ValidationContext<CertificateSummary>;
   changesAfter: (revision: number) => ChangeReport[];
@@ -317,8 +321,7 @@ async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureR
     judgeRevocation(best, cert, i === 0, signingTime, !!poe, fails, notes);
   }
 
-  const dssCertSet = new Set(d.dss.certs.map((x) => CertView.tryOf(x)?.sha256));
-  const dssHasChain = chain.length > 0 && chain.slice(0, -1).every((c) => dssCertSet.has(c.sha256));
+  const dssHasChain = chain.length > 0 && chain.slice(0, -1).every((c) => d.dssCertHashes.has(c.sha256));
   const documentTimestampAfterDss = d.docTs.some((t) => t.revision > e.structure!.revision && t.dssCerts().has(signer.sha256));
   report.level = padesLevel({
     cadesDetached: subFilter === 'ETSI.CAdES.detached',
@@ -359,7 +362,7 @@ function judgeRevocation(best: RevocationOutcome | null, cert: CertView, isSigne
     notes.vi.push(`Chứng thư số bị ${best.status === 'revoked' ? 'thu hồi' : 'tạm dừng'} sau thời điểm ký; dấu thời gian chứng minh chữ ký được tạo trước đó nên chữ ký vẫn hợp lệ.`);
     notes.en.push(`${who} was ${best.status} after the signing time; a timestamp proves the signature was made before, so it remains valid.`);
   } else {
-    fails.push([isSigner ? 'INDETERMINATE' : 'INDETERMINATE', isSigner ? 'REVOKED_NO_POE' : 'REVOKED_CA_NO_POE', `${who} was ${best.status} at ${at.toISOString()} and no timestamp proves the signature existed before`]);
+    fails.push(['INDETERMINATE', isSigner ? 'REVOKED_NO_POE' : 'REVOKED_CA_NO_POE', `${who} was ${best.status} at ${at.toISOString()} and no timestamp proves the signature existed before`]);
   }
 }
 
