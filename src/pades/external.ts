@@ -65,7 +65,7 @@ const EXTERNAL_EXTRA = 4096;
 export function prepareExternalSignature(pdf: Buffer, opts: PrepareExternalOptions): PreparedExternalSignature {
   const id: CmsSignerIdentity = { certificate: opts.certificate, chain: opts.chain, padding: opts.padding, hash: opts.hash };
   const reader = PdfReader.open(pdf);
-  const tokenSize = opts.level === 'B-B' ? 0 : expectedTokenSize(opts.timestamps) || 8192;
+  const tokenSize = opts.level === 'B-B' ? 0 : expectedTokenSize(opts.timestamps);
   const contentsSize = estimateCmsSize(id, tokenSize) + PLACEHOLDER_MARGIN + EXTERNAL_EXTRA;
   const prepared = prepareCadesSignature(reader, { ...opts, signingTime: opts.signingTime ?? new Date() }, contentsSize);
   const hash = templateFor(id).scheme.hash;

@@ -13,9 +13,9 @@ const seen = new WeakMap<TimestampProvider, number>();
 const FIRST_GUESS = 8192;
 const SLACK = 256;
 
+/** Room for the token of `p`; without a provider (an external prepare that only sizes), the first guess. */
 export function expectedTokenSize(p: TimestampProvider | undefined): number {
-  if (!p) return 0;
-  const s = seen.get(p);
+  const s = p && seen.get(p);
   return s === undefined ? FIRST_GUESS : s + SLACK;
 }
 
