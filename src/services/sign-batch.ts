@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ClientError, forbidden, unprocessable } from '../errors.js';
 import { batchAuthorizationDigest, signBatch } from '../pades/batch.js';
+import { sha256Hex } from '../pades/byte-range.js';
 import type { PadesLevel } from '../pades/signer.js';
 import type { Caller, SigningContext, SignOptions } from './sign-context.js';
 import { openPin, sealPin } from './sign-session.js';
@@ -26,8 +27,6 @@ interface BatchState {
   pin: string;
   options: Omit<SignOptions, 'signatureImage' | 'sealImage'> & { signatureImage?: string; sealImage?: string };
 }
-
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 function checkBatchSize(n: number): void {
   if (n === 0) throw unprocessable('batch-empty', 'a batch has at least one document');
@@ -93,10 +92,10 @@ export async function signBatchDocuments(ctx: SigningContext, caller: Caller, ha
   const failed = () => ctx.d.events?.signed?.(state.level, 'error');
 
   const results: BatchDocumentResult[] = new Array(pdfs.length);
+  const hashes = pdfs.map(sha256Hex);
   const seen = new Set<string>();
   const todo: number[] = [];
-  pdfs.forEach((pdf, i) => {
-    const h = sha256(pdf);
+  hashes.forEach((h, i) => {
     if (!allowed.has(h)) {
       results[i] = { index: i, sha256: h, ok: false, error: { status: 403, type: 'document-not-authorized', detail: 'this document’s SHA-256 is not in the authorised set' } };
     } else if (seen.has(h)) {
@@ -119,7 +118,7 @@ export async function signBatchDocuments(ctx: SigningContext, caller: Caller, ha
       results[i] = { index: i, sha256: r.digestBefore, ok: true, fieldName: r.fieldName, digestAfter: r.digestAfter, pdf: r.pdf };
     } else {
       failed();
-      results[i] = { index: i, sha256: sha256(pdfs[i]!), ok: false, error: r.error };
+      results[i] = { index: i, sha256: hashes[i]!, ok: false, error: r.error };
     }
   }
   await Promise.all(recorded);

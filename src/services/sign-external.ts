@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { badRequest, ClientError, forbidden } from '../errors.js';
+import { sha256Hex } from '../pades/byte-range.js';
 import { completeExternalSignature, prepareExternalSignature } from '../pades/external.js';
 import type { PadesLevel } from '../pades/signer.js';
 import type { Caller, SignedDocument, SigningContext, SignOptions } from './sign-context.js';
@@ -27,7 +28,6 @@ export interface PreparedForExternalKey {
   fieldName: string;
 }
 
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const fieldNameOf = (inner: Buffer) => (JSON.parse(inner.toString('utf8')) as { fieldName: string }).fieldName;
 
 /** Step one; the certificate may be client-held (no PIN: the holder's device authorises). */
@@ -44,7 +44,7 @@ export async function prepareExternal(
   const handle = randomBytes(24).toString('base64url');
   const now = ctx.now();
   const expiresAt = new Date(now.getTime() + (ctx.d.prepareTtlMs ?? 15 * 60_000));
-  const state: PrepareState = { v: 1, level: req.level, digestBefore: sha256(pdf), inner: p.state.toString('base64') };
+  const state: PrepareState = { v: 1, level: req.level, digestBefore: sha256Hex(pdf), inner: p.state.toString('base64') };
   await ctx.d.store.putSigningSession({ id: handle, kind: 'prepare', serial: c.serial, apiKeyId: caller.keyId, state: Buffer.from(JSON.stringify(state)), expiresAt, createdAt: now });
   return { handle, digestToSign: p.digestToSign, signedAttributes: p.signedAttributes, hashAlgorithm: p.hashAlgorithm, expiresAt, fieldName: fieldNameOf(p.state) };
 }
@@ -65,7 +65,7 @@ export function completeExternal(ctx: SigningContext, caller: Caller, handle: st
     if (!(await d.store.takeSigningSession(handle, ctx.now()))) {
       throw new ClientError(410, 'signing-session-used', 'this prepared signature has already been completed');
     }
-    const doc = { fieldName: fieldNameOf(inner), digestBefore: state.digestBefore, digestAfter: sha256(pdf) };
+    const doc = { fieldName: fieldNameOf(inner), digestBefore: state.digestBefore, digestAfter: sha256Hex(pdf) };
     await ctx.record(caller, c, state.level, doc, { external: true });
     return { pdf, ...doc, serial: c.serial, level: state.level };
   });
