@@ -108,14 +108,12 @@ export interface CertificateServiceDeps {
 
 export class CertificateService {
   private readonly issuerName: string;
+  /** PEM chain from the issuing CA up to the root, as relying parties want it; the same in every view, so encoded once. */
+  private readonly chainPem: string[];
 
   constructor(private readonly d: CertificateServiceDeps) {
     this.issuerName = d.issuerName ?? 'issuing';
-  }
-
-  /** PEM chain from the issuing CA up to the root, as relying parties want it. */
-  chainPem(): string[] {
-    return this.d.ca.chain.map((der) => derToPem(der));
+    this.chainPem = d.ca.chain.map((der) => derToPem(der));
   }
 
   view(c: CertificateRecord, keyLocked?: boolean): CertificateView {
@@ -127,7 +125,7 @@ export class CertificateService {
       staffId: c.staffId,
       subject: c.subject,
       certificate: derToPem(c.der),
-      chain: this.chainPem(),
+      chain: this.chainPem,
       notBefore: c.notBefore.toISOString(),
       notAfter: c.notAfter.toISOString(),
       keyCustody: c.keyCustody,
