@@ -86,8 +86,12 @@ export class Pkcs11Token {
   private readonly waiting: ((s: graphene.Session) => void)[] = [];
   private closed = false;
 
-  private constructor(private readonly config: Pkcs11TokenConfig) {
+  /** The module's path, not the whole configuration: that holds the user PIN, which this object must not keep. */
+  private readonly modulePath: string;
+
+  private constructor(config: Pkcs11TokenConfig) {
     this.label = config.tokenLabel;
+    this.modulePath = config.module;
     this.module = acquireModule(config.module);
     try {
       const slot = this.findSlot();
@@ -125,10 +129,10 @@ export class Pkcs11Token {
     for (let i = 0; i < slots.length; i++) {
       const slot = slots.items(i);
       const label = slot.getToken().label.trim();
-      if (label === this.config.tokenLabel) return slot;
+      if (label === this.label) return slot;
       labels.push(JSON.stringify(label));
     }
-    throw new Error(`PKCS#11: no token labelled ${JSON.stringify(this.config.tokenLabel)} in ${this.config.module} (found ${labels.join(', ') || 'none'})`);
+    throw new Error(`PKCS#11: no token labelled ${JSON.stringify(this.label)} in ${this.modulePath} (found ${labels.join(', ') || 'none'})`);
   }
 
   /** Runs `fn` with a session of its own, waiting for one when all are busy. */
@@ -219,7 +223,7 @@ export class Pkcs11Token {
     if (this.closed) return;
     this.closed = true;
     this.closeSessions();
-    releaseModule(this.config.module);
+    releaseModule(this.modulePath);
   }
 
   /** No explicit C_Logout: the login ends with the application's last session (§5.6), and another token object of this process may still use it. */
