@@ -97,6 +97,11 @@ export class CertView {
     }
   }
 
+  /** The certificates among `ders` that parse; garbage is left out. */
+  static allOf(ders: readonly Uint8Array[]): CertView[] {
+    return ders.map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c);
+  }
+
   get publicKey(): KeyObject {
     return this.fields.publicKey;
   }

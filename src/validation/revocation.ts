@@ -145,7 +145,7 @@ function basicOcspResponse(der: Buffer): BasicOcspResponse | null {
 
 function signedByIssuerOrDelegate(basic: BasicOcspResponse, issuer: CertView, pool: CertView[]): boolean {
   if (basic.verify(issuer.der)) return true;
-  const embedded = basic.certs.map((c) => CertView.tryOf(c)).filter((c): c is CertView => !!c);
+  const embedded = CertView.allOf(basic.certs);
   for (const responder of [...embedded, ...pool].slice(0, 50)) {
     if (!responder.extKeyUsage?.includes(OID.kpOcspSigning)) continue;
     if (!issued(issuer, responder)) continue;

@@ -42,7 +42,7 @@ export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors
   if (weak) return { ...base, valid: false, chain: [], problem: weak };
   const eku = timestampingUsageProblem(tsa);
   if (eku) return { ...base, valid: false, chain: [], problem: eku };
-  const tokenCerts = tst.certificates.map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c);
+  const tokenCerts = CertView.allOf(tst.certificates);
   const path = validatePath(tsa, [...tokenCerts, ...pool], anchors, time);
   if (!path.chain) return { ...base, valid: false, chain: [], problem: 'the TSA certificate does not chain to a trusted root' };
   if (path.failure) return { ...base, valid: false, chain: path.chain, problem: `TSA chain: ${path.failure.detail}` };

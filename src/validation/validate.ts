@@ -63,10 +63,10 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
   const reader = PdfReader.open(pdf);
   const fields = reader.signatureFields().filter((f) => f.sig !== null);
   if (fields.length > MAX_SIGNATURES) throw new ClientError(422, 'pdf-too-complex', `the PDF has ${fields.length} signatures; at most ${MAX_SIGNATURES} are verified`);
-  const anchors = dedupe(ctx.trustAnchors.map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c));
+  const anchors = dedupe(CertView.allOf(ctx.trustAnchors));
   const dss = readDss(reader);
-  const dssCerts = dss.certs.map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c);
-  const extra = (ctx.extraCertificates ?? []).map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c);
+  const dssCerts = CertView.allOf(dss.certs);
+  const extra = CertView.allOf(ctx.extraCertificates ?? []);
 
   const entries: Entry[] = fields.map((field) => {
     const sig = field.sig!;
@@ -87,7 +87,7 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
 
   // Certificates anyone in the file or the context offers, to build paths with.
   const cmsCerts = entries.flatMap((e) => [...(e.cms?.certificates ?? []), ...(e.cms?.timestampTokens ?? []).flatMap(tokenCerts)]);
-  const pool = dedupe([...extra, ...dssCerts, ...cmsCerts.map((d) => CertView.tryOf(d)).filter((c): c is CertView => !!c)]);
+  const pool = dedupe([...extra, ...dssCerts, ...CertView.allOf(cmsCerts)]);
 
   const revisionReaders = new Map<number, PdfReader>();
   const revisions = reader.revisions();
