@@ -2,14 +2,10 @@
  * Micro-benchmark of the PDF engine alone: open + prepare (placeholder signature appended,
  * no hashing, no CMS) on the 2-page fixture and the 80-page class file.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PdfReader } from '../src/pdf/reader.js';
 import { IncrementalUpdate } from '../src/pdf/writer.js';
 import { prepareSignature } from '../src/pdf/signature-field.js';
-
-const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'fixtures', 'transcripts');
+import { fixture } from '../test/helpers/pdf.js';
 
 function opsPerSec(fn: () => void, minMs = 500): number {
   for (let i = 0; i < 20; i++) fn(); // warm-up
@@ -31,7 +27,7 @@ export async function benchPdf(): Promise<Record<string, number>> {
     ['pdf open+prepare 2-page (ops/s)', 'wkhtmltopdf-qt.pdf'],
     ['pdf open+prepare 80-page (ops/s)', 'class-10A1-40-students.pdf'],
   ] as const) {
-    const bytes = readFileSync(resolve(fixtures, file));
+    const bytes = fixture(file);
     out[label] = opsPerSec(() => {
       const reader = PdfReader.open(bytes);
       const update = new IncrementalUpdate(reader);

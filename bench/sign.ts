@@ -5,8 +5,7 @@
  * (in-process, an RSA signature per token); B-LT uses OCSP responses cached per
  * certificate by cachingRevocationSource, so it measures the signer.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sign as nodeSign } from 'node:crypto';
 import { signPdf, type PadesLevel } from '../src/pades/signer.js';
@@ -19,8 +18,7 @@ import { TimestampAuthority } from '../src/tsa/authority.js';
 import { localTimestampProvider } from '../src/tsa/provider.js';
 import { buildOcspResponse, certIdFor } from '../src/revocation/ocsp.js';
 import { makeTestPki } from '../test/helpers/pki.js';
-
-const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'fixtures', 'transcripts');
+import { fixture } from '../test/helpers/pdf.js';
 
 async function rate(fn: () => Promise<unknown>, minMs = 1500): Promise<number> {
   for (let i = 0; i < 10; i++) await fn();
@@ -60,7 +58,7 @@ export async function benchSign(): Promise<Record<string, number>> {
     ['2-page', 'wkhtmltopdf-qt.pdf'],
     ['80-page', 'class-10A1-40-students.pdf'],
   ] as const) {
-    const pdf = readFileSync(resolve(fixtures, file));
+    const pdf = fixture(file);
     for (const level of ['B-B', 'B-T', 'B-LT'] as PadesLevel[]) {
       const r = await rate(async () => {
         await signPdf(pdf, { signer: pki.teacher.signer, certificate: pki.teacher.certificate, chain: pki.chain, level, timestamps, revocation });
@@ -70,7 +68,7 @@ export async function benchSign(): Promise<Record<string, number>> {
     }
   }
   // The verifier parses every signature and its timestamps: a B-T CMS (3 certificates plus a token).
-  const sample = await signPdf(readFileSync(resolve(fixtures, 'wkhtmltopdf-qt.pdf')), { signer: pki.teacher.signer, certificate: pki.teacher.certificate, chain: pki.chain, level: 'B-T', timestamps });
+  const sample = await signPdf(fixture('wkhtmltopdf-qt.pdf'), { signer: pki.teacher.signer, certificate: pki.teacher.certificate, chain: pki.chain, level: 'B-T', timestamps });
   const cms = cmsFromContents(signaturesIn(PdfReader.open(sample.pdf))[0].contents)!;
   out['parseSignedData B-T CMS /s'] = await rate(async () => parseSignedData(cms), 500);
   out['ratio raw RSA / 2-page B-B'] = Math.round((out['raw RSA-2048 sign/s'] / out['2-page B-B signatures/s']) * 100) / 100;
