@@ -173,36 +173,33 @@ const ONLINE_MAX_BYTES = 10 * 1024 * 1024;
 async function onlineAnswers(q: RevocationQuery): Promise<RevocationOutcome[]> {
   const out: RevocationOutcome[] = [];
   const timeout = q.onlineTimeoutMs ?? DEFAULT_ONLINE_TIMEOUT_MS;
-  for (const url of q.cert.ocspUrls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2)) {
-    try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/ocsp-request' },
-        body: buildOcspRequest(q.cert.der, q.issuer.der),
-        signal: AbortSignal.timeout(timeout),
-      });
-      if (!res.ok) continue;
-      const body = Buffer.from(await res.arrayBuffer());
-      if (body.length > ONLINE_MAX_BYTES) continue;
-      const a = ocspAnswer(body, q.cert, q.issuer, q.pool);
-      if (a) out.push({ ...a, source: 'online' });
-    } catch {
-      // unreachable or slow: fall through to CRLs
-    }
+  const ocspUrls = httpUrls(q.cert.ocspUrls);
+  const request = ocspUrls.length ? buildOcspRequest(q.cert.der, q.issuer.der) : undefined;
+  for (const url of ocspUrls) {
+    const body = await fetchBounded(url, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: request }, timeout);
+    const a = body && ocspAnswer(body, q.cert, q.issuer, q.pool);
+    if (a) out.push({ ...a, source: 'online' });
   }
   if (out.some((a) => a.status !== 'unknown')) return out;
-  for (const url of q.cert.crlUrls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2)) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(timeout) });
-      if (!res.ok) continue;
-      const body = Buffer.from(await res.arrayBuffer());
-      if (body.length > ONLINE_MAX_BYTES) continue;
-      const a = crlAnswer(body, q.cert, q.issuer);
-      if (a) out.push({ ...a, source: 'online' });
-    } catch {
-      // unreachable or slow: the caller reports TRY_LATER when nothing else answers
-    }
+  for (const url of httpUrls(q.cert.crlUrls)) {
+    const body = await fetchBounded(url, {}, timeout);
+    const a = body && crlAnswer(body, q.cert, q.issuer);
+    if (a) out.push({ ...a, source: 'online' });
   }
   return out;
 }
 
+/** At most two http(s) URLs of those a certificate names. */
+const httpUrls = (urls: string[]): string[] => urls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2);
+
+/** The body of a successful answer within the timeout and size bound; null otherwise. */
+async function fetchBounded(url: string, init: RequestInit, timeout: number): Promise<Buffer | null> {
+  try {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeout) });
+    if (!res.ok) return null;
+    const body = Buffer.from(await res.arrayBuffer());
+    return body.length > ONLINE_MAX_BYTES ? null : body;
+  } catch {
+    return null; // unreachable or slow: the next URL or source, else TRY_LATER from the caller
+  }
+}
