@@ -19,7 +19,7 @@ export class KeyUnsealError extends Error {
   }
 }
 
-function checkKek(kek: Buffer) {
+export function checkKek(kek: Buffer): void {
   if (kek.length !== 32) throw new Error('the key-encryption key must be 32 bytes');
 }
 

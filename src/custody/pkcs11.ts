@@ -3,7 +3,7 @@ import { keyObjectSigner, type Signer } from '../crypto/signer.js';
 import type { KeyAlgorithm } from '../pki/keys.js';
 import type { ServerKeyRecord } from '../store/types.js';
 import type { KeyCustody } from './custody.js';
-import { certKeyLabel, openPrivateKey } from './envelope.js';
+import { certKeyLabel, checkKek, openPrivateKey } from './envelope.js';
 import { assertPinPolicy, hashPin } from './pin.js';
 import { PinGatedCustody, type KeyStore, type PinGateOptions } from './pin-gate.js';
 import { formatPkcs11KeyRef, isPkcs11KeyRef, parsePkcs11KeyRef } from './pkcs11-ref.js';
@@ -46,7 +46,7 @@ export class Pkcs11KeyCustody extends PinGatedCustody implements KeyCustody {
     opts: Pkcs11KeyCustodyOptions = {},
   ) {
     super(store, opts);
-    if (opts.kek && opts.kek.length !== 32) throw new Error('the key-encryption key must be 32 bytes');
+    if (opts.kek) checkKek(opts.kek);
     this.kek = opts.kek;
   }
 

@@ -3,7 +3,7 @@ import { keyObjectSigner, type Signer } from '../crypto/signer.js';
 import { generateKeyPair, type KeyAlgorithm } from '../pki/keys.js';
 import type { ServerKeyRecord } from '../store/types.js';
 import type { KeyCustody } from './custody.js';
-import { certKeyLabel, openPrivateKey, sealPrivateKey } from './envelope.js';
+import { certKeyLabel, checkKek, openPrivateKey, sealPrivateKey } from './envelope.js';
 import { assertPinPolicy, hashPin } from './pin.js';
 import { PinGatedCustody, type KeyStore, type PinGateOptions } from './pin-gate.js';
 import { isPkcs11KeyRef } from './pkcs11-ref.js';
@@ -36,7 +36,7 @@ export class SoftwareKeyCustody extends PinGatedCustody implements KeyCustody {
     opts: SoftwareKeyCustodyOptions = {},
   ) {
     super(store, opts);
-    if (kek.length !== 32) throw new Error('the key-encryption key must be 32 bytes');
+    checkKek(kek);
     this.openKey = opts.openKey ?? ((label, sealed) => openPrivateKey(this.kek, label, sealed));
   }
 
