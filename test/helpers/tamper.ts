@@ -5,9 +5,6 @@
  * writer, so a writer bug cannot hide a verifier bug.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { makeTestPki, type TestIdentity, type TestPki } from './pki.js';
 import { TimestampAuthority } from '../../src/tsa/authority.js';
 import { localTimestampProvider } from '../../src/tsa/provider.js';
@@ -21,8 +18,7 @@ import { PdfReader } from '../../src/pdf/reader.js';
 import { IncrementalUpdate } from '../../src/pdf/writer.js';
 import { embedSignature, prepareSignature } from '../../src/pdf/signature-field.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const fixture = (name: string): Buffer => readFileSync(resolve(repoRoot, '..', 'shared', 'fixtures', 'transcripts', name));
+export { fixture } from './pdf.js';
 
 /** Signing with a test PKI's identities, its TSA and an OCSP "good" for everything. */
 export interface PkiSigning {
