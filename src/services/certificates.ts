@@ -108,12 +108,11 @@ export interface CertificateServiceDeps {
 
 export class CertificateService {
   private readonly issuerName: string;
-  /** PEM chain from the issuing CA up to the root, as relying parties want it; the same in every view, so encoded once. */
-  private readonly chainPem: string[];
+  /** PEM chain from the issuing CA up to the root, as relying parties want it: the same in every view, so encoded once, on first use. */
+  private chainPemCache: string[] | undefined;
 
   constructor(private readonly d: CertificateServiceDeps) {
     this.issuerName = d.issuerName ?? 'issuing';
-    this.chainPem = d.ca.chain.map((der) => derToPem(der));
   }
 
   view(c: CertificateRecord, keyLocked?: boolean): CertificateView {
@@ -125,7 +124,7 @@ export class CertificateService {
       staffId: c.staffId,
       subject: c.subject,
       certificate: derToPem(c.der),
-      chain: this.chainPem,
+      chain: (this.chainPemCache ??= this.d.ca.chain.map((der) => derToPem(der))),
       notBefore: c.notBefore.toISOString(),
       notAfter: c.notAfter.toISOString(),
       keyCustody: c.keyCustody,
