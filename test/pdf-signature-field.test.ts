@@ -200,3 +200,12 @@ t.test('document timestamp dictionary', async (t) => {
   t.equal(s.sig!.getName('SubFilter'), 'ETSI.RFC3161');
   t.equal((s.sig!.get('M') as PdfString).toText(), pdfDate(base.signingTime!), 'a document timestamp carries /M too');
 });
+
+t.test('a /M date is read with or without the D: prefix, as the verifier always read it', async (t) => {
+  const { parsePdfDate } = await import('../src/pdf/pdf-date.js');
+  const at = '2026-05-25T02:30:00.000Z';
+  t.equal(parsePdfDate("D:20260525093000+07'00'")?.toISOString(), at);
+  t.equal(parsePdfDate("D20260525093000+07'00'")?.toISOString(), at, 'colon missing');
+  t.equal(parsePdfDate("20260525093000+07'00'")?.toISOString(), at, 'prefix missing');
+  t.equal(parsePdfDate('not a date'), undefined);
+});

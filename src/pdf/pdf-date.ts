@@ -15,7 +15,8 @@ export function pdfDate(d: Date, offsetMinutes = VIETNAM_OFFSET_MINUTES): string
 
 /** Parses a PDF date (lenient about the optional parts); undefined when it is not one. */
 export function parsePdfDate(s: string): Date | undefined {
-  const m = /^(?:D:)?(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:([Zz+-])(\d{2})?'?(\d{2})?'?)?/.exec(s.trim());
+  // The prefix is read leniently ("D:", "D", ":" or none), as viewers do with dates real producers write.
+  const m = /^D?:?(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:([Zz+-])(\d{2})?'?(\d{2})?'?)?/.exec(s.trim());
   if (!m) return undefined;
   const n = (i: number, d: number) => (m[i] === undefined ? d : Number(m[i]));
   let t = Date.UTC(n(1, 0), n(2, 1) - 1, n(3, 1), n(4, 0), n(5, 0), n(6, 0));
