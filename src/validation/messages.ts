@@ -6,7 +6,13 @@ import type { DocumentTimestampReport, Messages, SignatureReport, SubIndication 
  * validity at signing time and the certificate's validity period.
  */
 
-const REASON: Record<SubIndication, { vi: string; en: string }> = {
+/** Why a signature did not pass, for the first line of its messages. */
+export interface Reason {
+  vi: string;
+  en: string;
+}
+
+const REASON: Record<SubIndication, Reason> = {
   FORMAT_FAILURE: { vi: 'cấu trúc chữ ký không hợp lệ (có thể là chữ ký giả mạo)', en: 'the signature structure is invalid (possibly a forged signature)' },
   HASH_FAILURE: { vi: 'nội dung đã ký bị thay đổi', en: 'the signed content was altered' },
   SIG_CRYPTO_FAILURE: { vi: 'giá trị chữ ký không khớp với chứng thư số', en: 'the signature value does not verify with the certificate' },
@@ -41,18 +47,43 @@ const VI_TIME = new Intl.DateTimeFormat('vi-VN', {
 const viTime = (iso: string) => VI_TIME.format(new Date(iso)) + ' (giờ Việt Nam)';
 const enTime = (iso: string) => iso.replace(/\.\d{3}Z$/, 'Z');
 
-export function signatureMessages(r: SignatureReport, notes: Messages): Messages {
+/**
+ * A signature timestamp whose imprint or TSA signature fails is reported INDETERMINATE /
+ * SIG_CONSTRAINTS_FAILURE (see validate.ts), whose usual words — the document was changed —
+ * would be wrong: this is what the headline says instead.
+ */
+export const BROKEN_SIGNATURE_TIMESTAMP: Reason = {
+  vi: 'dấu thời gian gắn trong chữ ký bị hỏng hoặc đã bị sửa đổi (không khớp với chữ ký), nên không công nhận thời điểm ký mà nó ghi',
+  en: 'the timestamp embedded in the signature is broken or was altered (it does not match the signature), so the signing time it states is not accepted',
+};
+
+const BROKEN_TOKEN: Partial<Record<SubIndication, Reason>> = {
+  HASH_FAILURE: { vi: 'giá trị băm trong dấu thời gian không khớp với giá trị chữ ký', en: 'its message imprint is not the hash of this signature value' },
+  SIG_CRYPTO_FAILURE: { vi: 'chữ ký của đơn vị cấp dấu thời gian (TSA) trên dấu thời gian không xác thực được', en: 'the time-stamping authority’s signature on it does not verify' },
+  FORMAT_FAILURE: { vi: 'dấu thời gian sai cấu trúc, không đọc được', en: 'it is malformed' },
+};
+
+/** The note on one broken signature timestamp: what failed, and that the time it states proves nothing. */
+export function brokenSignatureTimestampMessages(broken: SubIndication, statedTime: string | null): Reason {
+  const why = BROKEN_TOKEN[broken] ?? REASON[broken];
+  const vi = `Dấu thời gian của chữ ký KHÔNG hợp lệ (${broken}): ${why.vi}; thời điểm${statedTime ? ` ${viTime(statedTime)}` : ''} ghi trong đó không được dùng làm bằng chứng thời điểm ký.`;
+  const en = `The signature timestamp is NOT valid (${broken}): ${why.en}; the time${statedTime ? ` ${enTime(statedTime)}` : ''} it states is not used as proof of the signing time.`;
+  return { vi, en };
+}
+
+/** `reason` replaces the sub-indication's own words in the first line when they would mislead. */
+export function signatureMessages(r: SignatureReport, notes: Messages, reason?: Reason): Messages {
   const vi: string[] = [];
   const en: string[] = [];
   if (r.indication === 'TOTAL_PASSED') {
     vi.push('Chữ ký hợp lệ.');
     en.push('The signature is valid.');
   } else if (r.indication === 'TOTAL_FAILED') {
-    const why = r.subIndication ? REASON[r.subIndication] : { vi: '', en: '' };
+    const why = reason ?? (r.subIndication ? REASON[r.subIndication] : { vi: '', en: '' });
     vi.push(`Chữ ký không hợp lệ: ${why.vi}.`);
     en.push(`The signature is NOT valid: ${why.en}.`);
   } else {
-    const why = r.subIndication ? REASON[r.subIndication] : { vi: '', en: '' };
+    const why = reason ?? (r.subIndication ? REASON[r.subIndication] : { vi: '', en: '' });
     vi.push(`Chưa xác định được tính hợp lệ của chữ ký: ${why.vi}.`);
     en.push(`The signature’s validity could not be established: ${why.en}.`);
   }

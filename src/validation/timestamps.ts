@@ -3,6 +3,7 @@ import { CertView } from './certificate-view.js';
 import { digestOf } from './integrity.js';
 import { validatePath } from './path.js';
 import { hashProblem, keyStrengthProblem, timestampingUsageProblem } from './policy.js';
+import type { SubIndication } from './report.js';
 
 /**
  * RFC 3161 timestamp tokens, as signature timestamps (imprint over the signature value)
@@ -18,14 +19,21 @@ export interface TimestampCheck {
   tsaName: string | null;
   chain: CertView[];
   problem: string | null;
-  /** True when only the imprint/signature failed (the token does not belong to this data). */
+  /** True when the imprint matches and the TSA's signature verifies (trust and policy aside). */
   integrity: boolean;
+  /**
+   * Why the token itself is cryptographically broken, as EN 319 102-1 names the result of
+   * validating it (§5.4): FORMAT_FAILURE (unreadable), HASH_FAILURE (its imprint is not the
+   * hash of what it should cover), SIG_CRYPTO_FAILURE (the TSA's signature does not verify).
+   * Null when it is sound, even if not trusted or too weak: such a token is merely unusable.
+   */
+  broken: SubIndication | null;
 }
 
 export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors: CertView[], pool: CertView[]): TimestampCheck {
-  const bad = (problem: string, extra: Partial<TimestampCheck> = {}): TimestampCheck => ({ valid: false, time: null, tsa: null, tsaName: null, chain: [], problem, integrity: false, ...extra });
+  const bad = (broken: SubIndication, problem: string, extra: Partial<TimestampCheck> = {}): TimestampCheck => ({ valid: false, time: null, tsa: null, tsaName: null, chain: [], problem, integrity: false, broken, ...extra });
   const tst = readTimestampToken(token);
-  if (tst instanceof Error) return bad(`the timestamp token is malformed: ${tst.message}`);
+  if (tst instanceof Error) return bad('FORMAT_FAILURE', `the timestamp token is malformed: ${tst.message}`);
   const time = tst.genTime;
   // The token's own signer certificate, else one we know that verifies it (certReq=false tokens).
   // Found before the imprint is compared, so a token that does not match its data still
@@ -34,10 +42,10 @@ export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors
   const tsa = carried && tst.verify(carried.der) ? carried : pool.slice(0, 50).find((c) => tst.verify(c.der));
   const expected = digestOf(tst.hashAlgorithm, imprintOver);
   if (!expected || !expected.equals(tst.imprint)) {
-    return bad('the timestamp’s message imprint does not match the data it should cover', { time, tsa: tsa ?? null, tsaName: tsa?.commonName ?? null });
+    return bad('HASH_FAILURE', 'the timestamp’s message imprint does not match the data it should cover', { time, tsa: tsa ?? null, tsaName: tsa?.commonName ?? null });
   }
-  if (!tsa) return bad('the TSA signature does not verify', { time });
-  const base = { time, tsa, tsaName: tsa.commonName, integrity: true };
+  if (!tsa) return bad('SIG_CRYPTO_FAILURE', 'the TSA signature does not verify', { time });
+  const base = { time, tsa, tsaName: tsa.commonName, integrity: true, broken: null };
   const weak = hashProblem(tst.hashName, 'the timestamp imprint') ?? keyStrengthProblem(tsa);
   if (weak) return { ...base, valid: false, chain: [], problem: weak };
   const eku = timestampingUsageProblem(tsa);

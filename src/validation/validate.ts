@@ -12,7 +12,7 @@ import type { ValidationContext } from './context.js';
 import { readDss } from './dss.js';
 import { checkSignerIntegrity } from './integrity.js';
 import { padesLevel } from './level.js';
-import { documentMessages, documentTimestampMessages, signatureMessages } from './messages.js';
+import { BROKEN_SIGNATURE_TIMESTAMP, brokenSignatureTimestampMessages, documentMessages, documentTimestampMessages, signatureMessages, type Reason } from './messages.js';
 import { certificationLevel, mdpConstraints } from './mdp.js';
 import { analyseChanges, trailingDataChange } from './modifications.js';
 import { dedupe, validatePath } from './path.js';
@@ -181,6 +181,9 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
   return { valid, signatures, documentTimestamps: docTs.map((d) => d.report), messages: documentMessages(valid, signatures.length) };
 }
 
+/** A reason the signature does not pass: indication, sub-indication, detail (English), and the headline for people when the sub-indication's own would mislead. */
+type Failure = [Indication, SubIndication, string, Reason?];
+
 interface SignatureDeps {
   pdf: Buffer;
   reader: PdfReader;
@@ -197,7 +200,7 @@ interface SignatureDeps {
 
 async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureReport> {
   const notes: Messages = { vi: [], en: [] };
-  const fails: [Indication, SubIndication, string][] = [];
+  const fails: Failure[] = [];
   const report: SignatureReport = {
     field: e.field.name,
     signer: null,
@@ -221,7 +224,7 @@ async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureR
     report.indication = failed ? failed[0] : 'TOTAL_PASSED';
     report.subIndication = failed ? failed[1] : null;
     if (failed) notes.en.push(`Detail: ${failed[2]}`);
-    report.messages = signatureMessages(report, notes);
+    report.messages = signatureMessages(report, notes, failed?.[3]);
     return report;
   };
 
@@ -264,6 +267,25 @@ async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureR
   const sigTs = tsChecks.filter((c) => c.valid && c.time).sort((a, b) => a.time!.getTime() - b.time!.getTime())[0];
   const laterDocTs = d.docTs.filter((t) => t.revision >= e.structure!.revision).sort((a, b) => a.time.getTime() - b.time.getTime())[0];
   for (const c of tsChecks.filter((x) => !x.valid)) {
+    if (c.broken) {
+      // A broken token ends its own validation (EN 319 102-1 §5.4) FAILED with c.broken
+      // (HASH_FAILURE: its imprint is not the hash of this signature value; SIG_CRYPTO_FAILURE:
+      // the TSA's signature does not verify), and §5.5.4 drops it from the signature
+      // timestamps: its genTime is proof of nothing, here or anywhere (sigTs takes valid
+      // tokens only), even when a later document timestamp gives the signature another POE.
+      // The signature is INDETERMINATE / SIG_CONSTRAINTS_FAILURE, not TOTAL_FAILED: its own
+      // value still verifies over the signed bytes, and the token is an unsigned attribute
+      // anyone could damage or swap after signing, so it proves nothing against the signer.
+      // But it cannot pass either: this verifier's constraints (the SAV of §5.2.8) require
+      // every timestamp a signature carries to verify — Circular 15/2025 has the signing time
+      // shown as proven — and a token that does not fit its signature is the trace of a
+      // transplanted (back-dated) timestamp or a tampered container, for a person to look at.
+      fails.push(['INDETERMINATE', 'SIG_CONSTRAINTS_FAILURE', `the signature timestamp is invalid (${c.broken}): ${c.problem}`, BROKEN_SIGNATURE_TIMESTAMP]);
+      const m = brokenSignatureTimestampMessages(c.broken, c.time?.toISOString() ?? null);
+      notes.vi.push(m.vi);
+      notes.en.push(m.en);
+      continue;
+    }
     notes.vi.push('Dấu thời gian của chữ ký không hợp lệ.');
     notes.en.push(`The signature timestamp is not valid: ${c.problem}.`);
   }
@@ -335,7 +357,7 @@ async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureR
   return finish();
 }
 
-function judgeRevocation(best: RevocationOutcome | null, cert: CertView, isSigner: boolean, signingTime: Date, proven: boolean, fails: [Indication, SubIndication, string][], notes: Messages): void {
+function judgeRevocation(best: RevocationOutcome | null, cert: CertView, isSigner: boolean, signingTime: Date, proven: boolean, fails: Failure[], notes: Messages): void {
   const who = isSigner ? 'the signer certificate' : `the issuing CA certificate ${cert.summary.subject}`;
   if (!best || best.status === 'unknown') {
     // ETSI EN 319 102-1 (X.509 validation, §5.2.6) and Circular 15/2025 ask for the status

@@ -12,7 +12,7 @@ import { buildOcspResponse, certIdFor } from '../../src/revocation/ocsp.js';
 import { signPdf, type PadesLevel, type PlacementOptions } from '../../src/pades/signer.js';
 import type { RevocationSource } from '../../src/pades/sources.js';
 import { OID } from '../../src/asn1/oids.js';
-import { children as derChildren, content, explicit, implicit, integer, NULL, octetString, oid, readDer, seq, set, setOf, TAG, whole } from '../../src/asn1/der.js';
+import { children as derChildren, content, explicit, implicit, integer, NULL, octetString, oid, readDer, readOid, seq, seqOf, set, setOf, TAG, whole } from '../../src/asn1/der.js';
 import { buildCrl } from '../../src/revocation/crl.js';
 import { PdfReader } from '../../src/pdf/reader.js';
 import { IncrementalUpdate } from '../../src/pdf/writer.js';
@@ -268,4 +268,64 @@ function basicOcspOf(ocspResponse: Buffer): Buffer {
   const [responseBytes] = derChildren(ocspResponse, bytes);
   const [, response] = derChildren(ocspResponse, responseBytes);
   return Buffer.from(content(ocspResponse, response));
+}
+
+/**
+ * The n-th signature with its signature timestamp token (the unsigned
+ * id-aa-signatureTimeStampToken attribute of its CMS) replaced by `swap(token)`, written back
+ * into the same /Contents, zero-padded to the same length: the file's offsets, its byte
+ * ranges and the signer's own signature all stay as they were, because unsigned attributes
+ * lie outside what the signer signed. The CMS is rebuilt with src/asn1/der.ts, not by
+ * src/pades.
+ */
+export function replaceSignatureTimestamp(pdf: Buffer, swap: (token: Buffer) => Buffer, n = 0): Buffer {
+  const [, b, c] = byteRangeOf(pdf, n).numbers;
+  const hex = pdf.subarray(b + 1, c - 1).toString('latin1');
+  const padded = Buffer.from(hex, 'hex');
+  const der = padded.subarray(0, readDerLength(padded));
+  const [type, wrapped] = derChildren(der, readDer(der, TAG.SEQUENCE, 'ContentInfo'));
+  const [sdT] = derChildren(der, wrapped);
+  const sd = derChildren(der, sdT);
+  const signerInfos = sd[sd.length - 1];
+  const [siT] = derChildren(der, signerInfos);
+  const si = derChildren(der, siT);
+  const unsigned = si[si.length - 1];
+  if (unsigned.tag !== TAG.CTX1) throw new Error('the signer has no unsigned attributes');
+  let swapped = 0;
+  const attributes = derChildren(der, unsigned).map((attr) => {
+    const [attrType, values] = derChildren(der, attr);
+    if (readOid(der, attrType) !== OID.timeStampToken) return whole(der, attr);
+    swapped++;
+    return seq(whole(der, attrType), set(...derChildren(der, values).map((v) => swap(Buffer.from(whole(der, v))))));
+  });
+  if (!swapped) throw new Error('the signature has no signature timestamp');
+  const signerInfo = seqOf([...si.slice(0, -1).map((x) => whole(der, x)), implicit(1, Buffer.concat(attributes), true)]);
+  const signedData = seqOf([...sd.slice(0, -1).map((x) => whole(der, x)), set(signerInfo)]);
+  const cms = seq(whole(der, type), explicit(0, signedData));
+  const text = cms.toString('hex');
+  if (text.length > hex.length) throw new Error('the rebuilt CMS does not fit the /Contents');
+  const out = Buffer.from(pdf);
+  out.write(text.padEnd(hex.length, '0'), b + 1, 'latin1');
+  return out;
+}
+
+/** A copy of an RFC 3161 token with one bit of its TSA's signature value flipped (imprint and TSTInfo untouched). */
+export function breakTokenSignature(token: Buffer): Buffer {
+  const [, wrapped] = derChildren(token, readDer(token, TAG.SEQUENCE, 'ContentInfo'));
+  const [sdT] = derChildren(token, wrapped);
+  const sd = derChildren(token, sdT);
+  const [siT] = derChildren(token, sd[sd.length - 1]);
+  const signature = derChildren(token, siT).find((x, i, all) => x.tag === TAG.OCTET_STRING && (i === all.length - 1 || all[i + 1].tag === TAG.CTX1));
+  if (!signature) throw new Error('no signature value in the token');
+  const out = Buffer.from(token);
+  out[signature.end - 1] ^= 0x01;
+  return out;
+}
+
+/** Length of the DER value at the start of `b` (tag, length octets, content). */
+function readDerLength(b: Buffer): number {
+  const first = b[1];
+  if (!(first & 0x80)) return 2 + first;
+  const n = first & 0x7f;
+  return 2 + n + b.subarray(2, 2 + n).reduce((a, x) => a * 256 + x, 0);
 }
