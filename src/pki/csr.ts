@@ -5,7 +5,7 @@ import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { keyObjectSigner } from '../crypto/signer.js';
 import { badRequest, unprocessable } from '../errors.js';
 import { parseSignatureAlgorithm, signaturePolicyProblem, verifySignature } from '../crypto/algorithms.js';
-import { certificatePublicKey, signChecked } from './ca.js';
+import { certificatePublicKey, certifiesKey, signChecked } from './ca.js';
 import { parseCertificate, parseCertificateSummary, type CertificateSummary } from './certificate.js';
 import { assertKeyStrength, generateKeyPair, type KeyAlgorithm } from './keys.js';
 import { buildSubjectName, formatName, type SubjectFields } from './name.js';
@@ -103,8 +103,7 @@ export async function createSubordinateRequest(opts: { subject: SubjectFields; k
 export function acceptSubordinateCertificate(pendingPublicKey: KeyObject, certificate: Buffer, rootCertificate: Buffer): CertificateSummary {
   const summary = parseCertificateSummary(certificate);
   const rootSummary = parseCertificateSummary(rootCertificate);
-  const spki = (k: KeyObject) => k.export({ type: 'spki', format: 'der' });
-  if (!spki(certificatePublicKey(certificate)).equals(spki(pendingPublicKey))) {
+  if (!certifiesKey(certificate, pendingPublicKey)) {
     throw unprocessable('certificate-key-mismatch', 'the certificate does not certify the pending issuing CA key');
   }
   if (!summary.isCa || !summary.keyUsage.includes('keyCertSign')) {
