@@ -63,8 +63,8 @@ export interface ServiceRole {
    */
   bootstrap?: boolean;
   /**
-   * Runs the scheduled CRL publication and renews the OCSP responder certificate. Only one
-   * process of a cluster does; the others adopt the renewed responder from the store.
+   * Runs the scheduled CRL publication and renews the OCSP responder and TSA certificates.
+   * Only one process of a cluster does; the others adopt the renewed ones from the store.
    */
   scheduler?: boolean;
 }
@@ -109,14 +109,16 @@ export async function createService(config: Config, log: Logger, role: ServiceRo
     const stopResponderRenewal = startResponderRenewal({
       store,
       kek,
+      config,
       cas,
       ocsp,
+      tsa,
       log,
       // The other workers only adopt what the scheduler renewed: seen from the epoch, the
-      // responder certificate is never due for renewal, and a newer one in the store is
-      // still taken over and switched in place.
+      // responder and TSA certificates are never due for renewal, and a newer one in the
+      // store is still taken over and switched in place.
       ...(scheduler ? {} : { now: () => new Date(0) }),
-      onError: (err) => log.error({ err }, 'OCSP responder renewal failed'),
+      onError: (err) => log.error({ err }, 'OCSP responder or TSA certificate renewal failed'),
     });
     return {
       app,

@@ -165,7 +165,7 @@ t.test('a running service renews the responder on schedule, and a second instanc
 
   const switched: Buffer[] = [];
   const stop = startResponderRenewal({
-    store, kek: config.kek!, cas: set, log, intervalMs: 10,
+    store, kek: config.kek!, config, cas: set, log, intervalMs: 10, tsa: { setSigner: () => {} },
     ocsp: { setResponder: (r) => switched.push(r.certificate) },
     // Six days before the responder expires: due.
     now: () => new Date(old.notAfter.getTime() - 6 * 86_400_000),
@@ -181,7 +181,7 @@ t.test('a running service renews the responder on schedule, and a second instanc
 
   // Another instance still holds the old responder; today it is not due, but the store has a newer one.
   const adopted: Buffer[] = [];
-  const stopOther = startResponderRenewal({ store, kek: config.kek!, cas: set, log, intervalMs: 10, ocsp: { setResponder: (r) => adopted.push(r.certificate) } });
+  const stopOther = startResponderRenewal({ store, kek: config.kek!, config, cas: set, log, intervalMs: 10, tsa: { setSigner: () => {} }, ocsp: { setResponder: (r) => adopted.push(r.certificate) } });
   t.ok(await until(() => adopted.length > 0));
   stopOther();
   t.same(adopted, [switched[0]], 'the other instance signs with the same renewed certificate');

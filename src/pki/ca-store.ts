@@ -4,11 +4,12 @@ import { keyObjectSigner } from '../crypto/signer.js';
 import { caKeyLabel, openPrivateKey, sealPrivateKey } from '../custody/envelope.js';
 import type { CustodyLog } from '../custody/kek.js';
 import type { CaRecord, CertificateRecord, Store, StoreOps } from '../store/types.js';
-import { certificatePublicKey, createIssuingCa, createRootCa, issueOcspResponderCertificate, issueTsaCertificate, type CertificateAuthority, type IssuedCertificate } from './ca.js';
+import { certifiesKey, createIssuingCa, createRootCa, issueOcspResponderCertificate, issueTsaCertificate, type CertificateAuthority, type IssuedCertificate } from './ca.js';
 import { parseCertificateSummary } from './certificate.js';
 import { generateKeyPair, type KeyAlgorithm } from './keys.js';
 import type { SubjectFields } from './name.js';
 import { allocateSerial } from './serial.js';
+import { serviceCertificateProblem, type ServiceUsage } from './service-certificate.js';
 
 /**
  * The CA hierarchy as kept in the store: records "root", "issuing", "ocsp", "tsa" (and
@@ -30,8 +31,18 @@ export const CA_NAMES = { root: 'root', issuing: 'issuing', pending: 'issuing-pe
 
 /** Renew the responder certificate when it has less than this left. */
 export const RESPONDER_RENEWAL_MS = 7 * 86_400_000;
+/**
+ * Renew the TSA certificate when it has less than this left. A timestamp is worth what its
+ * TSA certificate is: once that expires, a verifier accepts the token only if a B-LTA
+ * archive timestamp was laid over it in time. A year's margin means no token is issued
+ * with less than a year of its certificate's life ahead, time for the documents it stamps
+ * to get their archive timestamp (and for a missed run of that to be noticed and redone),
+ * while a key still signs for four of its certificate's five years.
+ */
+export const TSA_RENEWAL_MS = 365 * 86_400_000;
 const RESPONDER_VALIDITY_DAYS = 30;
 const TSA_VALIDITY_DAYS = 5 * 365;
+const SERVICE_KEY_ALGORITHM: KeyAlgorithm = 'RSA-2048';
 
 export interface HierarchyOptions {
   organization?: string;
@@ -81,17 +92,40 @@ export function serviceCertificateRecord(issued: IssuedCertificate, profile: 'oc
   };
 }
 
+type TsaConfig = Pick<Config, 'publicBaseUrl' | 'tsaPolicyOid'>;
+
+/** How one kind of service certificate is issued, first and at each renewal. */
+interface ServiceProfile {
+  usage: ServiceUsage;
+  /** For log lines. */
+  what: string;
+  renewalMs: number;
+  issue(issuing: CertificateAuthority, publicKey: KeyObject, serial: string, notBefore?: Date): Promise<IssuedCertificate>;
+}
+
+const responderProfile: ServiceProfile = {
+  usage: 'ocsp',
+  what: 'OCSP responder',
+  renewalMs: RESPONDER_RENEWAL_MS,
+  issue: (issuing, publicKey, serial, notBefore) => issueOcspResponderCertificate(issuing, publicKey, { serial, notBefore, validityDays: RESPONDER_VALIDITY_DAYS }),
+};
+
+function tsaProfile(config: TsaConfig): ServiceProfile {
+  return {
+    usage: 'tsa',
+    what: 'TSA',
+    renewalMs: TSA_RENEWAL_MS,
+    issue: (issuing, publicKey, serial, notBefore) =>
+      issueTsaCertificate(issuing, publicKey, { serial, notBefore, validityDays: TSA_VALIDITY_DAYS, publicBaseUrl: config.publicBaseUrl, policyOid: config.tsaPolicyOid }),
+  };
+}
+
 /** OCSP responder and TSA certificates under `issuing`, as records ready to store. */
-export async function issueServiceCertificates(store: Pick<StoreOps, 'serialExists'>, kek: Buffer, config: Pick<Config, 'publicBaseUrl' | 'tsaPolicyOid'>, issuing: CertificateAuthority) {
-  const ocspKeys = await generateKeyPair('RSA-2048');
-  const tsaKeys = await generateKeyPair('RSA-2048');
-  const ocsp = await issueOcspResponderCertificate(issuing, ocspKeys.publicKey, { serial: await allocateSerial(store), validityDays: RESPONDER_VALIDITY_DAYS });
-  const tsa = await issueTsaCertificate(issuing, tsaKeys.publicKey, {
-    serial: await allocateSerial(store),
-    validityDays: TSA_VALIDITY_DAYS,
-    publicBaseUrl: config.publicBaseUrl,
-    policyOid: config.tsaPolicyOid,
-  });
+export async function issueServiceCertificates(store: Pick<StoreOps, 'serialExists'>, kek: Buffer, config: TsaConfig, issuing: CertificateAuthority) {
+  const ocspKeys = await generateKeyPair(SERVICE_KEY_ALGORITHM);
+  const tsaKeys = await generateKeyPair(SERVICE_KEY_ALGORITHM);
+  const ocsp = await responderProfile.issue(issuing, ocspKeys.publicKey, await allocateSerial(store));
+  const tsa = await tsaProfile(config).issue(issuing, tsaKeys.publicKey, await allocateSerial(store));
   return {
     cas: [caRecord(kek, CA_NAMES.ocsp, ocsp.der, ocspKeys.privateKey), caRecord(kek, CA_NAMES.tsa, tsa.der, tsaKeys.privateKey)],
     certificates: [serviceCertificateRecord(ocsp, 'ocsp'), serviceCertificateRecord(tsa, 'tsa')],
@@ -160,7 +194,7 @@ export async function ensureCaHierarchy(store: Store, kek: Buffer, config: Confi
     }
   }
   const set = await loadCaSet(store, kek);
-  return ensureFreshResponder(store, kek, set, log);
+  return ensureFreshTsa(store, kek, config, await ensureFreshResponder(store, kek, set, log), log);
 }
 
 /**
@@ -188,11 +222,17 @@ export async function loadCaSet(store: Pick<StoreOps, 'getCa'>, kek: Buffer): Pr
     const r = await need(name);
     if (!r.encryptedKey) throw new Error(`the store has no key for CA "${name}"`);
     const { signer, publicKey } = signerFrom(kek, name, r.encryptedKey);
-    const fromCert = certificatePublicKey(r.certificate);
-    if (!fromCert.export({ type: 'spki', format: 'der' }).equals(publicKey.export({ type: 'spki', format: 'der' }))) {
+    if (!certifiesKey(r.certificate, publicKey)) {
       throw new Error(`the stored key of CA "${name}" does not match its certificate`);
     }
     return { name, certificate: r.certificate, signer };
+  };
+  // The same checks a running instance applies before adopting a renewal (adoptStored).
+  const service = async (usage: ServiceUsage): Promise<CertificateAuthority> => {
+    const ca = await withKey(CA_NAMES[usage]);
+    const problem = serviceCertificateProblem(usage, ca.certificate, ca.signer.publicKey, issuing.certificate);
+    if (problem) throw new Error(`the stored "${ca.name}" certificate cannot be used: ${problem}`);
+    return ca;
   };
   const rootRec = await need(CA_NAMES.root);
   const issuing = await withKey(CA_NAMES.issuing);
@@ -200,25 +240,27 @@ export async function loadCaSet(store: Pick<StoreOps, 'getCa'>, kek: Buffer): Pr
     root: rootRec.encryptedKey ? await withKey(CA_NAMES.root) : null,
     rootCertificate: rootRec.certificate,
     issuing,
-    ocsp: await withKey(CA_NAMES.ocsp),
-    tsa: await withKey(CA_NAMES.tsa),
+    ocsp: await service('ocsp'),
+    tsa: await service('tsa'),
     chain: [issuing.certificate, rootRec.certificate],
   };
 }
+
+type RenewalStore = Pick<Store, 'serialExists' | 'transaction' | 'getCa'>;
 
 /**
  * The responder this instance should sign with now: the one in the store when another
  * instance renewed it meanwhile (instances sharing a database then converge on one
  * certificate instead of each issuing its own), renewed here when it is due.
  */
-export async function refreshResponder(store: Pick<Store, 'serialExists' | 'transaction' | 'getCa'>, kek: Buffer, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
-  const stored = await store.getCa(CA_NAMES.ocsp);
-  let current = set;
-  if (stored?.certificate && stored.encryptedKey && !stored.certificate.equals(set.ocsp.certificate)) {
-    const { signer } = signerFrom(kek, CA_NAMES.ocsp, stored.encryptedKey);
-    current = { ...set, ocsp: { name: CA_NAMES.ocsp, certificate: stored.certificate, signer } };
-  }
-  return ensureFreshResponder(store, kek, current, log, now);
+export async function refreshResponder(store: RenewalStore, kek: Buffer, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  return renewIfDue(store, kek, await adoptStored(store, kek, set, responderProfile, log), responderProfile, log, now);
+}
+
+/** The TSA certificate and key to stamp with now, as refreshResponder does for the responder. */
+export async function refreshTsa(store: RenewalStore, kek: Buffer, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  const profile = tsaProfile(config);
+  return renewIfDue(store, kek, await adoptStored(store, kek, set, profile, log), profile, log, now);
 }
 
 /**
@@ -226,21 +268,73 @@ export async function refreshResponder(store: Pick<Store, 'serialExists' | 'tran
  * seven days left, so responses never come from an expired responder. Runs at start-up and
  * on a schedule (revocation/responder-renewal.ts).
  */
-export async function ensureFreshResponder(store: Pick<Store, 'serialExists' | 'transaction'>, kek: Buffer, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
-  const current = parseCertificateSummary(set.ocsp.certificate);
-  if (current.notAfter.getTime() - now.getTime() > RESPONDER_RENEWAL_MS) return set;
-  const keys = await generateKeyPair('RSA-2048');
-  const issued = await issueOcspResponderCertificate(set.issuing, keys.publicKey, {
-    serial: await allocateSerial(store),
-    validityDays: RESPONDER_VALIDITY_DAYS,
-    notBefore: new Date(now.getTime() - 60_000),
-  });
+export function ensureFreshResponder(store: Pick<Store, 'serialExists' | 'transaction'>, kek: Buffer, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  return renewIfDue(store, kek, set, responderProfile, log, now);
+}
+
+/**
+ * Replaces the TSA certificate (new key, new serial, same profile) when it has less than
+ * TSA_RENEWAL_MS left; the old certificate keeps its status row, active, since the tokens
+ * it signed must stay verifiable. Runs at start-up and on the responder's schedule.
+ */
+export function ensureFreshTsa(store: Pick<Store, 'serialExists' | 'transaction'>, kek: Buffer, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  return renewIfDue(store, kek, set, tsaProfile(config), log, now);
+}
+
+function serialOf(der: Buffer): string | null {
+  try {
+    return parseCertificateSummary(der).serial;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Takes over the service certificate and key another instance stored, when they differ from
+ * ours and pass serviceCertificateProblem; otherwise keeps ours and says why (never with key
+ * material), so a bad row can neither crash the service nor sign in its name.
+ */
+async function adoptStored(store: Pick<StoreOps, 'getCa'>, kek: Buffer, set: CaSet, profile: ServiceProfile, log: CustodyLog): Promise<CaSet> {
+  const name = CA_NAMES[profile.usage];
+  const stored = await store.getCa(name);
+  if (!stored?.certificate || !stored.encryptedKey || stored.certificate.equals(set[profile.usage].certificate)) return set;
+  let opened: ReturnType<typeof signerFrom> | null = null;
+  try {
+    opened = signerFrom(kek, name, stored.encryptedKey);
+  } catch {
+    // reported below as the reason for refusing the row
+  }
+  const problem = opened ? serviceCertificateProblem(profile.usage, stored.certificate, opened.publicKey, set.issuing.certificate) : 'the stored key cannot be opened with our KEK';
+  if (problem || !opened) {
+    log.warn({ certificate: name, serial: serialOf(stored.certificate), problem }, `kept the ${profile.what} certificate in use: the one in the store is not acceptable`);
+    return set;
+  }
+  return { ...set, [profile.usage]: { name, certificate: stored.certificate, signer: opened.signer } };
+}
+
+/** A new key and certificate for the service when its certificate has less than the profile's margin left. */
+async function renewIfDue(store: Pick<Store, 'serialExists' | 'transaction'>, kek: Buffer, set: CaSet, profile: ServiceProfile, log: CustodyLog, now: Date): Promise<CaSet> {
+  const name = CA_NAMES[profile.usage];
+  const current = parseCertificateSummary(set[profile.usage].certificate);
+  if (current.notAfter.getTime() - now.getTime() > profile.renewalMs) return set;
+  // No certificate outlives the issuing CA: once that is what limits this one, renewing
+  // gains nothing and would only issue another certificate on every check.
+  const issuingNotAfter = parseCertificateSummary(set.issuing.certificate).notAfter;
+  if (issuingNotAfter.getTime() <= current.notAfter.getTime()) {
+    log.warn(
+      { certificate: name, serial: current.serial, notAfter: current.notAfter.toISOString(), issuingNotAfter: issuingNotAfter.toISOString() },
+      `the ${profile.what} certificate is due for renewal but the issuing CA expires no later than it: renew the issuing CA`,
+    );
+    return set;
+  }
+  const keys = await generateKeyPair(SERVICE_KEY_ALGORITHM);
+  const issued = await profile.issue(set.issuing, keys.publicKey, await allocateSerial(store), new Date(now.getTime() - 60_000));
   await store.transaction(async (tx) => {
-    await tx.insertCertificate(serviceCertificateRecord(issued, 'ocsp', current.serial));
-    await tx.putCa(caRecord(kek, CA_NAMES.ocsp, issued.der, keys.privateKey));
+    await tx.insertCertificate(serviceCertificateRecord(issued, profile.usage, current.serial));
+    await tx.putCa(caRecord(kek, name, issued.der, keys.privateKey));
   });
-  log.info({ serial: issued.serial, notAfter: issued.notAfter.toISOString(), previous: current.serial }, 'renewed the OCSP responder certificate');
-  return { ...set, ocsp: { name: CA_NAMES.ocsp, certificate: issued.der, signer: keyObjectSigner(keys.privateKey, keys.publicKey) } };
+  log.info({ serial: issued.serial, notAfter: issued.notAfter.toISOString(), previous: current.serial }, `renewed the ${profile.what} certificate`);
+  return { ...set, [profile.usage]: { name, certificate: issued.der, signer: keyObjectSigner(keys.privateKey, keys.publicKey) } };
 }
 
 export { caRecord };

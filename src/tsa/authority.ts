@@ -59,6 +59,7 @@ const MESSAGE_DIGEST = oid(OID.messageDigest);
  * the signing-certificate-v2 attribute, algorithm identifiers, policy and accuracy.
  */
 interface TokenTemplate {
+  signer: Signer;
   scheme: SignatureScheme;
   digestAlgorithms: Buffer;
   digestAlgorithm: Buffer;
@@ -79,6 +80,31 @@ function accuracyDer(ms: number): Buffer {
   return rest ? seq(integer(s), implicit(0, integerContent(rest))) : seq(integer(s));
 }
 
+/** The template for one TSA certificate and key. */
+function tokenTemplate(opts: TimestampAuthorityOptions): TokenTemplate {
+  const f = certFields(opts.certificate);
+  const scheme = schemeFor(opts.signer);
+  // SigningCertificateV2 { certs { ESSCertIDv2 { certHash, issuerSerial { { [4] issuer }, serial } } } }
+  // hashAlgorithm sha256 is the DEFAULT and so omitted.
+  const issuerSerial = seq(seq(explicit(4, f.issuer)), integer(f.serialHex));
+  const essCertIdV2 = seq(seq(seq(octetString(digest('sha256', opts.certificate)), issuerSerial)));
+  const digestAlgorithm = digestAlgorithmDer(scheme.hash);
+  return {
+    signer: opts.signer,
+    scheme,
+    digestAlgorithm,
+    digestAlgorithms: set(digestAlgorithm),
+    signatureAlgorithm: signatureAlgorithmDer(scheme),
+    // certificates [0] IMPLICIT CertificateSet: the TSA certificate first, then its chain.
+    certificates: implicit(0, Buffer.concat([opts.certificate, ...opts.chain]), true),
+    sid: seq(f.issuer, integer(f.serialHex)),
+    essAttr: seq(oid(OID.signingCertificateV2), set(essCertIdV2)),
+    policy: oid(opts.policyOid),
+    accuracy: accuracyDer(opts.accuracyMs ?? 1000),
+    imprintAlgorithm: { sha256: digestAlgorithmDer('sha256'), sha384: digestAlgorithmDer('sha384'), sha512: digestAlgorithmDer('sha512') },
+  };
+}
+
 /**
  * The RFC 3161 timestamp authority. `respond` serves the HTTP protocol and never throws
  * for a client's bad query (rejection with badDataFormat/badAlg/…); `stamp` is what the
@@ -90,34 +116,24 @@ function accuracyDer(ms: number): Buffer {
  *
  * Why hand-written DER: a token is on the signer's B-T path once per signature. Built with
  * pkijs (TSTInfo, SignedData, re-encoding the certificate chain each time) it cost about
- * ten RSA signatures; from the template below it costs about one.
+ * ten RSA signatures; from the per-TSA template above it costs about one.
  */
 export class TimestampAuthority {
   private readonly now: () => Date;
-  private readonly t: TokenTemplate;
+  private t: TokenTemplate;
 
   constructor(private readonly opts: TimestampAuthorityOptions) {
     this.now = opts.now ?? (() => new Date());
-    const f = certFields(opts.certificate);
-    const scheme = schemeFor(opts.signer);
-    // SigningCertificateV2 { certs { ESSCertIDv2 { certHash, issuerSerial { { [4] issuer }, serial } } } }
-    // hashAlgorithm sha256 is the DEFAULT and so omitted.
-    const issuerSerial = seq(seq(explicit(4, f.issuer)), integer(f.serialHex));
-    const essCertIdV2 = seq(seq(seq(octetString(digest('sha256', opts.certificate)), issuerSerial)));
-    const digestAlgorithm = digestAlgorithmDer(scheme.hash);
-    this.t = {
-      scheme,
-      digestAlgorithm,
-      digestAlgorithms: set(digestAlgorithm),
-      signatureAlgorithm: signatureAlgorithmDer(scheme),
-      // certificates [0] IMPLICIT CertificateSet: the TSA certificate first, then its chain.
-      certificates: implicit(0, Buffer.concat([opts.certificate, ...opts.chain]), true),
-      sid: seq(f.issuer, integer(f.serialHex)),
-      essAttr: seq(oid(OID.signingCertificateV2), set(essCertIdV2)),
-      policy: oid(opts.policyOid),
-      accuracy: accuracyDer(opts.accuracyMs ?? 1000),
-      imprintAlgorithm: { sha256: digestAlgorithmDer('sha256'), sha384: digestAlgorithmDer('sha384'), sha512: digestAlgorithmDer('sha512') },
-    };
+    this.t = tokenTemplate(opts);
+  }
+
+  /**
+   * Signs later tokens with a renewed TSA certificate and key (pki/ca-store.ts ensureFreshTsa),
+   * without a restart. The template is replaced whole, so a token is never signed with one
+   * key while naming the other certificate.
+   */
+  setSigner(next: { certificate: Buffer; signer: Signer }): void {
+    this.t = tokenTemplate({ ...this.opts, ...next });
   }
 
   /** Answers a DER TimeStampReq with a DER TimeStampResp. */
@@ -162,7 +178,7 @@ export class TimestampAuthority {
 
     // DER SET OF sorted by encoding; what is signed is that SET, what is written is it as [0] IMPLICIT.
     const signedAttrs = setOf([ATTR_CONTENT_TYPE, seq(MESSAGE_DIGEST, set(octetString(digest(t.scheme.hash, tst)))), t.essAttr]);
-    const signature = await signWith(this.opts.signer, signedAttrs, t.scheme);
+    const signature = await signWith(t.signer, signedAttrs, t.scheme);
     const writtenAttrs = Buffer.from(signedAttrs);
     writtenAttrs[0] = TAG.CTX0;
 
