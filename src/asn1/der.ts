@@ -191,6 +191,15 @@ function checkDate(d: Date): void {
   if (Number.isNaN(d.getTime())) throw new RangeError('invalid date');
 }
 
+/**
+ * The instant a whole-second time encoding denotes. A Date kept beside the DER it went into
+ * (a CRL record's thisUpdate, a cached OCSP response's window) must be this one, or it
+ * would not equal what a parser reads back from the bytes.
+ */
+export function wholeSeconds(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}
+
 /** UTCTime (YYMMDDHHMMSSZ), years 1950–2049. */
 export function utcTime(d: Date): Buffer {
   checkDate(d);

@@ -1,3 +1,4 @@
+import { wholeSeconds } from '../asn1/der.js';
 import type { Config } from '../config.js';
 import type { Signer } from '../crypto/signer.js';
 import type { CertificateRecord, CrlRecord, Store, StoreOps } from '../store/types.js';
@@ -57,7 +58,7 @@ export class CrlPublisher {
     // committed before ours, so a higher number never lists fewer revocations.
     const number = await tx.nextCrlNumber(this.issuerName);
     const now = this.now();
-    const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const thisUpdate = wholeSeconds(now);
     const nextUpdate = new Date(thisUpdate.getTime() + this.deps.config.crlValidityHours * HOUR);
     const rows = await tx.listRevoked(this.issuerName, new Date(thisUpdate.getTime() - this.deps.config.crlRetentionDays * DAY));
     const der = await buildCrl({

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { wholeSeconds } from '../asn1/der.js';
 import type { Config } from '../config.js';
 import type { Signer } from '../crypto/signer.js';
 import type { CertificateRecord, Store } from '../store/types.js';
@@ -100,7 +101,7 @@ export class OcspResponder {
       let hit = this.cache.get(key);
       // Re-sign once half the validity has passed so caches downstream always get a fresh window.
       if (!hit || now.getTime() >= hit.thisUpdate.getTime() + validityMs / 2 || now >= hit.nextUpdate) {
-        const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+        const thisUpdate = wholeSeconds(now);
         const nextUpdate = new Date(thisUpdate.getTime() + validityMs);
         const body = await this.sign(request.certIds, statuses, thisUpdate, nextUpdate);
         hit = { body, thisUpdate, nextUpdate, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"` };

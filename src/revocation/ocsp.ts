@@ -144,7 +144,6 @@ export interface BuildOcspResponseOptions {
   extraCerts?: Buffer[];
 }
 
-const seconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
 const GOOD = implicit(0, Buffer.alloc(0));
 const UNKNOWN = implicit(2, Buffer.alloc(0));
 const EXTENDED_REVOKE = seq(oid(OID.ocspExtendedRevoke), octetString(NULL));
@@ -153,7 +152,7 @@ function certStatusDer(s: OcspCertStatus): Buffer {
   if (s.status === 'good') return GOOD;
   if (s.status === 'unknown') return UNKNOWN;
   // revoked [1] IMPLICIT RevokedInfo { revocationTime, revocationReason [0] EXPLICIT CRLReason OPTIONAL }
-  const time = generalizedTime(seconds(s.revokedAt));
+  const time = generalizedTime(s.revokedAt);
   return s.reason && s.reason !== 'unspecified' ? implicit(1, Buffer.concat([time, explicit(0, enumerated(REASON_CODE[s.reason]))]), true) : implicit(1, time, true);
 }
 
@@ -180,15 +179,15 @@ export async function buildOcspResponse(o: BuildOcspResponseOptions): Promise<Bu
   const tpl = responderTemplate(o.responder.certificate, o.extraCerts);
   const responses = o.responses.map((r) => {
     const certIdDer = Buffer.isBuffer(r.certId) ? r.certId : r.certId.der;
-    const parts = [certIdDer, certStatusDer(r.certStatus), generalizedTime(seconds(r.thisUpdate))];
-    if (r.nextUpdate) parts.push(explicit(0, generalizedTime(seconds(r.nextUpdate))));
+    const parts = [certIdDer, certStatusDer(r.certStatus), generalizedTime(r.thisUpdate)];
+    if (r.nextUpdate) parts.push(explicit(0, generalizedTime(r.nextUpdate)));
     return seqOf(parts);
   });
   const exts: Buffer[] = [];
   if (o.nonce) exts.push(seq(oid(OID.ocspNonce), octetString(o.nonce)));
   if (o.extendedRevoke) exts.push(EXTENDED_REVOKE);
   // ResponseData, version v1 DEFAULT omitted.
-  const dataParts = [tpl.responderId, generalizedTime(seconds(o.producedAt)), seqOf(responses)];
+  const dataParts = [tpl.responderId, generalizedTime(o.producedAt), seqOf(responses)];
   if (exts.length) dataParts.push(explicit(1, seqOf(exts)));
   const tbs = seqOf(dataParts);
   const scheme = schemeFor(o.responder.signer);
