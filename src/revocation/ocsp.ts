@@ -67,8 +67,9 @@ export class OcspRequestError extends Error {
  * Walked with the small DER reader rather than pkijs: pkijs's schema matching measured
  * about 2 ms per request here, eight RSA signatures' worth, on the path every verifier hits.
  */
-export function parseOcspRequest(der: Buffer): ParsedOcspRequest {
+export function parseOcspRequest(input: Buffer): ParsedOcspRequest {
   try {
+    const der = Buffer.from(input); // what is returned are views: of our copy, not the caller's buffer
     const top = readDer(der, TAG.SEQUENCE, 'OCSPRequest');
     const [tbsT, sigT, ...rest] = children(der, top);
     if (rest.length || (sigT && sigT.tag !== TAG.CTX0)) throw new DerError('unexpected field after tbsRequest');
@@ -85,22 +86,14 @@ export function parseOcspRequest(der: Buffer): ParsedOcspRequest {
     const certIds = list.map((r): OcspCertId => {
       const [certIdT, exts, ...more] = children(der, expect(r, TAG.SEQUENCE, 'Request'));
       if (more.length || (exts && exts.tag !== TAG.CTX0)) throw new DerError('bad Request');
-      const [algT, nameT, keyT, serialT, ...extra] = children(der, expect(certIdT, TAG.SEQUENCE, 'CertID'));
-      if (extra.length) throw new DerError('bad CertID');
-      return {
-        hashAlgorithm: readOid(der, children(der, expect(algT, TAG.SEQUENCE, 'hashAlgorithm'))[0]),
-        issuerNameHash: Buffer.from(content(der, expect(nameT, TAG.OCTET_STRING, 'issuerNameHash'))),
-        issuerKeyHash: Buffer.from(content(der, expect(keyT, TAG.OCTET_STRING, 'issuerKeyHash'))),
-        serial: integerHex(content(der, expect(serialT, TAG.INTEGER, 'serialNumber'))),
-        der: Buffer.from(whole(der, certIdT)),
-      };
+      return readCertId(der, certIdT);
     });
     let nonce: Buffer | undefined;
     if (f[i]?.tag === TAG.CTX2) {
       for (const ext of children(der, expect(children(der, f[i++])[0], TAG.SEQUENCE, 'requestExtensions'))) {
         const parts = children(der, expect(ext, TAG.SEQUENCE, 'Extension'));
         if (readOid(der, parts[0]) !== OID.ocspNonce) continue;
-        nonce = Buffer.from(content(der, expect(parts[parts.length - 1], TAG.OCTET_STRING, 'extnValue')));
+        nonce = content(der, expect(parts[parts.length - 1], TAG.OCTET_STRING, 'extnValue'));
         // RFC 8954: Nonce ::= OCTET STRING (SIZE(1..32)) inside extnValue.
         let len = nonce.length;
         try {
@@ -118,6 +111,20 @@ export function parseOcspRequest(der: Buffer): ParsedOcspRequest {
     if (e instanceof OcspRequestError) throw e;
     throw new OcspRequestError(e instanceof DerError ? e.message : 'not an OCSPRequest');
   }
+}
+
+/** CertID ::= SEQUENCE { hashAlgorithm, issuerNameHash, issuerKeyHash, serialNumber }, in a request or a response (views into `der`). */
+function readCertId(der: Buffer, t: Tlv | undefined): OcspCertId {
+  const certIdT = expect(t, TAG.SEQUENCE, 'CertID');
+  const [algT, nameT, keyT, serialT, ...extra] = children(der, certIdT);
+  if (extra.length) throw new DerError('CertID with more than four fields', extra[0].start);
+  return {
+    hashAlgorithm: readOid(der, children(der, expect(algT, TAG.SEQUENCE, 'hashAlgorithm'))[0]),
+    issuerNameHash: content(der, expect(nameT, TAG.OCTET_STRING, 'issuerNameHash')),
+    issuerKeyHash: content(der, expect(keyT, TAG.OCTET_STRING, 'issuerKeyHash')),
+    serial: integerHex(content(der, expect(serialT, TAG.INTEGER, 'serialNumber'))),
+    der: whole(der, certIdT),
+  };
 }
 
 export type OcspCertStatus =
@@ -339,15 +346,7 @@ function parseBasic(der: Buffer, basicT: Tlv): BasicOcspResponse {
 
 function singleResponse(der: Buffer, r: Tlv): OcspSingleResponse {
   const [certIdT, statusT, thisT, ...rest] = children(der, expect(r, TAG.SEQUENCE, 'SingleResponse'));
-  const [algT, nameT, keyT, serialT] = children(der, expect(certIdT, TAG.SEQUENCE, 'CertID'));
-  const hashAlgorithm = readOid(der, children(der, expect(algT, TAG.SEQUENCE, 'hashAlgorithm'))[0]);
-  const certId: OcspCertId = {
-    hashAlgorithm,
-    issuerNameHash: content(der, expect(nameT, TAG.OCTET_STRING, 'issuerNameHash')),
-    issuerKeyHash: content(der, expect(keyT, TAG.OCTET_STRING, 'issuerKeyHash')),
-    serial: integerHex(content(der, expect(serialT, TAG.INTEGER, 'serialNumber'))),
-    der: whole(der, certIdT),
-  };
+  const certId = readCertId(der, certIdT);
   let certStatus: OcspCertStatus;
   if (statusT?.tag === 0x80) certStatus = { status: 'good' };
   else if (statusT?.tag === TAG.CTX1) {
@@ -360,7 +359,7 @@ function singleResponse(der: Buffer, r: Tlv): OcspSingleResponse {
   const thisUpdate = readTime(der, expect(thisT, TAG.GENERALIZED_TIME, 'thisUpdate'));
   const next = rest.find((t) => t.tag === TAG.CTX0);
   const nextUpdate = next ? readTime(der, expect(inner(der, next), TAG.GENERALIZED_TIME, 'nextUpdate')) : undefined;
-  return { certId, hashName: HASH_BY_OID.get(hashAlgorithm), certStatus, thisUpdate, nextUpdate };
+  return { certId, hashName: HASH_BY_OID.get(certId.hashAlgorithm), certStatus, thisUpdate, nextUpdate };
 }
 
 /** Issuer name and key hashes of a CA certificate under each CertID hash, to recognise requests for it. */
