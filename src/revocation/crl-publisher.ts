@@ -1,8 +1,9 @@
 import { wholeSeconds } from '../asn1/der.js';
 import type { Config } from '../config.js';
 import type { Signer } from '../crypto/signer.js';
-import type { CertificateRecord, CrlRecord, Store, StoreOps } from '../store/types.js';
+import type { CrlRecord, Store, StoreOps } from '../store/types.js';
 import { buildCrl, type CrlEntryInput } from './crl.js';
+import { revocationOf } from './status.js';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -19,17 +20,6 @@ export interface CrlPublisherDeps {
    */
   distributionPoint?: string;
   now?: () => Date;
-}
-
-/** What a stored certificate contributes to a CRL: suspended ones are on hold. */
-export function crlEntryFor(c: CertificateRecord): CrlEntryInput {
-  const suspended = c.status === 'suspended';
-  return {
-    serial: c.serial,
-    revokedAt: c.revokedAt ?? c.updatedAt,
-    reason: suspended ? 'certificateHold' : (c.revocationReason ?? 'unspecified'),
-    invalidityDate: suspended ? null : c.invalidityDate,
-  };
 }
 
 /**
@@ -67,7 +57,10 @@ export class CrlPublisher {
       number,
       thisUpdate,
       nextUpdate,
-      entries: rows.filter((r) => r.status !== 'active').map(crlEntryFor),
+      entries: rows.flatMap((r): CrlEntryInput[] => {
+        const revocation = revocationOf(r);
+        return revocation ? [{ serial: r.serial, ...revocation }] : [];
+      }),
       distributionPoint: this.deps.distributionPoint,
     });
     const record: CrlRecord = { number, issuer: this.issuerName, thisUpdate, nextUpdate, der };

@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { wholeSeconds } from '../asn1/der.js';
 import type { Config } from '../config.js';
 import type { Signer } from '../crypto/signer.js';
-import type { CertificateRecord, Store } from '../store/types.js';
+import type { Store } from '../store/types.js';
 import {
   buildOcspResponse, issuerHashes, ocspStatusResponse, OcspRequestError, parseOcspRequest,
   type OcspCertId, type OcspCertStatus,
 } from './ocsp.js';
+import { revocationOf } from './status.js';
 
 const HOUR = 3600_000;
 /** Bound on cached signed responses (each about 2 KB with the responder certificate). */
@@ -148,7 +149,9 @@ export class OcspResponder {
     if (!rec || rec.issuer !== this.issuerName) {
       return { status: { status: 'revoked', revokedAt: new Date(0), reason: 'certificateHold' }, key: 'never-issued', neverIssued: true };
     }
-    return { status: recordStatus(rec), key: `${rec.status}|${rec.updatedAt.getTime()}`, neverIssued: false };
+    const revocation = revocationOf(rec);
+    const status: OcspCertStatus = revocation ? { status: 'revoked', revokedAt: revocation.revokedAt, reason: revocation.reason } : { status: 'good' };
+    return { status, key: `${rec.status}|${rec.updatedAt.getTime()}`, neverIssued: false };
   }
 }
 
@@ -156,10 +159,4 @@ interface Answer {
   status: OcspCertStatus;
   key: string;
   neverIssued: boolean;
-}
-
-function recordStatus(rec: CertificateRecord): OcspCertStatus {
-  if (rec.status === 'active') return { status: 'good' };
-  if (rec.status === 'suspended') return { status: 'revoked', revokedAt: rec.revokedAt ?? rec.updatedAt, reason: 'certificateHold' };
-  return { status: 'revoked', revokedAt: rec.revokedAt ?? rec.updatedAt, reason: rec.revocationReason ?? 'unspecified' };
 }
