@@ -1,4 +1,5 @@
 import type { DocumentTimestampReport, Messages, SignatureReport, SubIndication } from './report.js';
+import type { OverlayWarning } from './signature-overlay.js';
 
 /**
  * Sentences for people, in Vietnamese and English, naming what Circular 15/2025 asks a
@@ -143,6 +144,21 @@ export function signatureMessages(r: SignatureReport, notes: Messages, reason?: 
   vi.push(...notes.vi);
   en.push(...notes.en);
   return { vi, en };
+}
+
+/**
+ * The warning on an earlier signature (or document timestamp) when a later signature field
+ * shows an appearance over its page's text or images (see signature-overlay.ts).
+ */
+export function overlayWarningMessages(w: OverlayWarning, holder: 'signature' | 'document-timestamp'): Reason {
+  const what = w.kind === 'document-timestamp' ? { vi: 'Trường dấu thời gian tài liệu', en: 'Document timestamp field' } : { vi: 'Trường chữ ký', en: 'Signature field' };
+  const how = w.how === 'added' ? { vi: 'được thêm vào', en: 'added' } : { vi: 'được ký', en: 'signed' };
+  const rev = w.revision ? { vi: ` ở lần cập nhật thứ ${w.revision} của tệp`, en: ` in revision ${w.revision} of the file` } : { vi: ' sau đó', en: ' later' };
+  const mine = holder === 'signature' ? { vi: 'chữ ký này', en: 'this signature' } : { vi: 'dấu thời gian này', en: 'this timestamp' };
+  return {
+    vi: `Cảnh báo: ${what.vi} “${w.field}” ${how.vi}${rev.vi} có hình hiển thị vẽ đè lên chữ hoặc hình ảnh của trang ${w.page} đã có khi ${mine.vi} được tạo; hình đó có thể che hoặc thay nội dung đã ký (tấn công “sneaky signature”) — hãy đối chiếu trang ${w.page} với bản đã ký.`,
+    en: `Warning: ${what.en.toLowerCase()} “${w.field}”, ${how.en}${rev.en}, shows an appearance drawn over text or images that page ${w.page} had when ${mine.en} was made; it can hide or replace signed content (a “sneaky signature”) — compare page ${w.page} with the signed revision.`,
+  };
 }
 
 function sourceVi(s: string): string {

@@ -3,6 +3,7 @@ import type { PdfReader } from '../pdf/reader.js';
 import { isFieldLocked, type MdpConstraints } from './mdp.js';
 import type { ChangeKind, ChangeReport } from './report.js';
 import { referenceGraph, refsIn, TRAILER } from './reference-graph.js';
+import { appearanceOverlays, type OverlayCandidate, type OverlayWarning } from './signature-overlay.js';
 
 export { refsIn } from './reference-graph.js';
 
@@ -26,6 +27,10 @@ export { refsIn } from './reference-graph.js';
  * "replace"). Everything else — page content, resources, fonts, annotations, redefined,
  * reused or deleted objects, catalog changes, a different /Root, bytes appended that are
  * not a complete update — is disallowed.
+ *
+ * Allowed is not always harmless: a signature field added or signed later may show an
+ * appearance over the signed page (the sneaky signature attack). Such fields stay allowed,
+ * with a warning in their change's detail and in `overlays` (see signature-overlay.ts).
  */
 
 
@@ -34,21 +39,29 @@ const MAX_WALK = 20_000;
 
 type Purpose = 'dss' | 'signature-field' | 'document-timestamp' | 'form-fill' | 'annotation' | 'acroform' | 'metadata';
 
-export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpConstraints): ChangeReport[] {
+/** The changes after a signed revision, and the later signature fields among them that draw over its pages. */
+export interface ChangeAnalysis {
+  changes: ChangeReport[];
+  overlays: OverlayWarning[];
+}
+
+export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpConstraints): ChangeAnalysis {
   const changes: ChangeReport[] = [];
+  const overlays: OverlayWarning[] = [];
+  const result = { changes, overlays };
   const allow = (kind: ChangeKind, obj: PdfRef | null, detail: string) => changes.push({ kind, verdict: 'allowed', object: obj ? obj.key : null, detail });
   const deny = (kind: ChangeKind, obj: PdfRef | null, detail: string) => changes.push({ kind, verdict: 'disallowed', object: obj ? obj.key : null, detail });
 
-  if (signed.bytes.length === final.bytes.length) return changes;
+  if (signed.bytes.length === final.bytes.length) return result;
 
   if (final.rootRef.num !== signed.rootRef.num || final.rootRef.gen !== signed.rootRef.gen) {
     deny('catalog', final.rootRef, 'the document catalog was replaced by a different object');
-    return changes;
+    return result;
   }
   const graph = referenceGraph(final);
   if (!graph.complete) {
     deny('object', null, 'too many objects to analyse the changes');
-    return changes;
+    return result;
   }
 
   // 1. Which objects differ from the signed revision.
@@ -57,7 +70,7 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
   const finalRefs = final.allObjectRefs();
   if (finalRefs.length > MAX_OBJECTS_COMPARED) {
     deny('object', null, 'too many objects to compare');
-    return changes;
+    return result;
   }
   const finalNums = new Set<number>();
   for (const ref of finalRefs) {
@@ -102,8 +115,12 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
   const form = formRoles(signed, final, mdp);
   const newFieldRefs: PdfRef[] = [];
   const newAnnotRefs: PdfRef[] = [];
+  /** New annotation → the page whose /Annots gained it. */
+  const annotPage = new Map<number, PdfRef>();
   /** Widgets of signature fields whose addition or signing was allowed. */
   const sigWidgets = new Set<number>();
+  /** Those widgets, to look at what their appearance covers. */
+  const shown: OverlayCandidate[] = [];
 
   const classifyDict = (ref: PdfRef | null, before: PdfDict, after: PdfDict, role: 'catalog' | 'acroform') => {
     const diff = diffKeys(before, after);
@@ -169,8 +186,10 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
       const referrers = [...(graph.parents.get(ref.num) ?? [])];
       if (extra === null) deny('object', ref, `array ${ref.key} lost or reordered entries`);
       else if (referrers.length === 1 && isFieldsArrayOf(final, referrers[0], ref)) newFieldRefs.push(...extra);
-      else if (referrers.length === 1 && isAnnotsArrayOf(signed, final, referrers[0], ref)) newAnnotRefs.push(...extra);
-      else deny('object', ref, `array ${ref.key} changed`);
+      else if (referrers.length === 1 && isAnnotsArrayOf(signed, final, referrers[0], ref)) {
+        newAnnotRefs.push(...extra);
+        for (const a of extra) annotPage.set(a.num, new PdfRef(referrers[0], genOf(final.xrefEntry(referrers[0]))));
+      } else deny('object', ref, `array ${ref.key} changed`);
       continue;
     }
     if (before instanceof PdfDict && after instanceof PdfDict) {
@@ -181,7 +200,10 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
           const a = final.resolve(after.get('Annots'));
           const extra = arrayAdditions(Array.isArray(b) ? b : [], Array.isArray(a) ? a : []);
           if (extra === null) deny('annotation', ref, `annotations were removed from page object ${ref.key}`);
-          else newAnnotRefs.push(...extra);
+          else {
+            newAnnotRefs.push(...extra);
+            for (const a of extra) annotPage.set(a.num, ref);
+          }
         } else deny('page', ref, `page object ${ref.key} changed (${diff.map((k) => '/' + k).join(', ')})`);
         continue;
       }
@@ -190,7 +212,10 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
         else if (!isSignatureValue(final, after.get('V'))) deny('signature-field', ref, 'an empty signature field got an appearance but no signature');
         else {
           allow('signature-field', ref, 'an existing empty signature field was signed');
-          for (const w of form.emptySigFields.get(ref.num)!) sigWidgets.add(w);
+          for (const w of form.emptySigFields.get(ref.num)!) {
+            sigWidgets.add(w);
+            shown.push({ fieldRef: ref, widgetRef: new PdfRef(w, genOf(final.xrefEntry(w))), pageRef: null, kind: 'signature', how: 'signed' });
+          }
           claim(refsIn(after), 'signature-field');
         }
         continue;
@@ -228,7 +253,11 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
     if (!isDocTs && mdp.docMdp === 1) deny('signature-field', r, 'a signature was added although a certification or a locking signature permits no changes');
     else {
       allow(isDocTs ? 'document-timestamp' : 'signature-field', r, isDocTs ? 'a document timestamp was added' : 'a signature field was added');
-      for (const w of widgetsOf(final, r, f)) sigWidgets.add(w);
+      for (const w of widgetsOf(final, r, f)) {
+        sigWidgets.add(w);
+        const widgetRef = new PdfRef(w, genOf(final.xrefEntry(w)));
+        shown.push({ fieldRef: r, widgetRef, pageRef: annotPage.get(w) ?? null, kind: isDocTs ? 'document-timestamp' : 'signature', how: 'added' });
+      }
       claim([r], isDocTs ? 'document-timestamp' : 'signature-field');
     }
   }
@@ -269,7 +298,14 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
       deny('object', ref, `new object ${ref.key} (${describe(safeGet(final, ref))}) is referenced from ${from} outside any allowed change`);
     }
   }
-  return changes;
+
+  // 8. Allowed signature fields whose appearance draws over the signed pages: a warning.
+  for (const w of appearanceOverlays(final, shown)) {
+    overlays.push(w);
+    const change = changes.find((c) => c.verdict === 'allowed' && c.object === shown.find((s) => s.widgetRef.key === w.widget)?.fieldRef.key);
+    if (change) change.detail += `; WARNING: its widget ${w.widget} (field “${w.field}”${w.revision ? `, revision ${w.revision}` : ''}) shows an appearance over text or images of page ${w.page} at [${w.rect.map((x) => Math.round(x)).join(' ')}] (a sneaky signature can hide or replace signed content)`;
+  }
+  return result;
 }
 
 function genOf(e: { type: number; b: number } | undefined): number {

@@ -12,9 +12,11 @@ import type { ValidationContext } from './context.js';
 import { readDss } from './dss.js';
 import { checkSignerIntegrity } from './integrity.js';
 import { padesLevel } from './level.js';
-import { BROKEN_SIGNATURE_TIMESTAMP, brokenSignatureTimestampMessages, documentMessages, documentTimestampMessages, signatureMessages, type Reason } from './messages.js';
+import {
+  BROKEN_SIGNATURE_TIMESTAMP, brokenSignatureTimestampMessages, documentMessages, documentTimestampMessages, overlayWarningMessages, signatureMessages, type Reason,
+} from './messages.js';
 import { certificationLevel, mdpConstraints } from './mdp.js';
-import { analyseChanges, trailingDataChange } from './modifications.js';
+import { analyseChanges, trailingDataChange, type ChangeAnalysis } from './modifications.js';
 import { dedupe, validatePath } from './path.js';
 import { signerUsageProblem } from './policy.js';
 import type {
@@ -101,19 +103,21 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
   };
   const trailing = trailingDataChange(reader);
   const mdpAt = mdpConstraints(reader, entries);
-  const changeCache = new Map<number, ChangeReport[]>();
-  const changesAfter = (revision: number): ChangeReport[] => {
+  const changeCache = new Map<number, ChangeAnalysis>();
+  const changesAfter = (revision: number): ChangeAnalysis => {
     const known = changeCache.get(revision);
     if (known) return known;
-    const list: ChangeReport[] = [];
-    changeCache.set(revision, list);
+    const analysis: ChangeAnalysis = { changes: [], overlays: [] };
+    changeCache.set(revision, analysis);
     try {
-      list.push(...analyseChanges(revisionReader(revision), reader, mdpAt(revision)));
+      const found = analyseChanges(revisionReader(revision), reader, mdpAt(revision));
+      analysis.changes.push(...found.changes);
+      analysis.overlays.push(...found.overlays);
     } catch (err) {
-      list.push({ kind: 'unreadable', verdict: 'disallowed', object: null, detail: `the revisions could not be compared: ${err instanceof Error ? err.message : String(err)}` });
+      analysis.changes.push({ kind: 'unreadable', verdict: 'disallowed', object: null, detail: `the revisions could not be compared: ${err instanceof Error ? err.message : String(err)}` });
     }
-    if (trailing) list.push(trailing);
-    return list;
+    if (trailing) analysis.changes.push(trailing);
+    return analysis;
   };
 
   // Document timestamps first: they give later proof of existence to the signatures.
@@ -121,7 +125,7 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
   for (const e of entries.filter((x) => x.kind === 'document')) {
     const ranges = e.structure ? byteRanges(pdf, e.structure) : [];
     const check = e.cmsBytes && e.structure ? checkTimestamp(e.cmsBytes, ranges, anchors, pool) : null;
-    const changes = e.structure ? changesAfter(e.structure.revision) : [];
+    const { changes, overlays } = e.structure ? changesAfter(e.structure.revision) : { changes: [], overlays: [] };
     const mod = verdictOf(changes);
     let indication: Indication = 'TOTAL_PASSED';
     let sub: SubIndication | null = null;
@@ -143,6 +147,11 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
       messages: { vi: [], en: [] },
     };
     report.messages = documentTimestampMessages(report);
+    for (const w of overlays) {
+      const m = overlayWarningMessages(w, 'document-timestamp');
+      report.messages.vi.push(m.vi);
+      report.messages.en.push(m.en);
+    }
     if (e.structureProblem ?? e.cmsProblem ?? check?.problem) {
       report.messages.en.push(`Detail: ${e.structureProblem ?? e.cmsProblem ?? check?.problem}`);
     }
@@ -194,7 +203,7 @@ interface SignatureDeps {
   dssCertHashes: Set<string>;
   now: Date;
   ctx: ValidationContext<CertificateSummary>;
-  changesAfter: (revision: number) => ChangeReport[];
+  changesAfter: (revision: number) => ChangeAnalysis;
   docTs: { time: Date; revision: number; reader: PdfReader; dssCerts: () => Set<string> }[];
 }
 
@@ -232,8 +241,14 @@ async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureR
     fails.push(['TOTAL_FAILED', 'FORMAT_FAILURE', e.structureProblem ?? 'malformed signature']);
     return finish();
   }
-  report.changes = d.changesAfter(e.structure.revision);
+  const later = d.changesAfter(e.structure.revision);
+  report.changes = later.changes;
   report.modifiedAfterSigning = verdictOf(report.changes);
+  for (const w of later.overlays) {
+    const m = overlayWarningMessages(w, 'signature');
+    notes.vi.push(m.vi);
+    notes.en.push(m.en);
+  }
   const subFilter = e.field.sig?.getName('SubFilter');
   if (!e.cms) {
     fails.push(['TOTAL_FAILED', 'FORMAT_FAILURE', `the /Contents is not a CMS signature: ${e.cmsProblem ?? ''}`]);

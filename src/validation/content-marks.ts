@@ -1,0 +1,513 @@
+import { PdfDict, PdfName, PdfRef, PdfStream, PdfString, type PdfObject } from '../pdf/objects.js';
+import { PdfLexer } from '../pdf/lexer.js';
+import type { PdfReader } from '../pdf/reader.js';
+
+/**
+ * Where a content stream puts ink: the user-space boxes of the text it shows, the images it
+ * draws and (on request) the paths it fills or strokes, found by following the graphics and
+ * text state (q/Q, cm, BT/ET, Tf, Tm, Td, TJ …) without rendering anything. Boxes are
+ * estimates on the generous side — a glyph is its advance width times the font's ascent to
+ * descent, a curve its control points' hull — enough to tell whether one thing is drawn over
+ * another, which is all the verifier asks (signature-overlay.ts).
+ *
+ * Hostile input is bounded: operators counted over the whole walk, Form XObjects nested at
+ * most MAX_FORM_DEPTH deep and never into themselves, the lexer's own limits. A walk that hits
+ * a bound says so ('bounded') and the caller assumes the worst; a syntax error ends that
+ * stream where it stands, as viewers stop drawing there.
+ */
+
+/** [x1, y1, x2, y2] with x1 ≤ x2, y1 ≤ y2, in the space the caller's matrix maps to. */
+export type Box = [number, number, number, number];
+/** A PDF matrix [a b c d e f]: (x, y) → (a·x + c·y + e, b·x + d·y + f). */
+export type Matrix = [number, number, number, number, number, number];
+
+export const IDENTITY: Matrix = [1, 0, 0, 1, 0, 0];
+/** Painted everywhere the clip allows (a shading `sh`): the caller clips it to what it knows. */
+export const EVERYWHERE: Box = [-Infinity, -Infinity, Infinity, Infinity];
+
+export interface MarkOptions {
+  /**
+   * Count filled and stroked paths and shadings: an appearance that paints a white box over
+   * text hides it. Page content is judged by its text and images only: its paths are rules,
+   * cell borders and backgrounds, and a filled table cell's box would make every signature
+   * placed inside the cell look like it covers something.
+   */
+  paths: boolean;
+}
+
+/** `stop` when the callback asked to stop, `bounded` when a limit cut the walk short. */
+export type WalkEnd = 'done' | 'stop' | 'bounded';
+
+/** Operators interpreted over the whole walk, Form XObjects included. */
+const MAX_OPERATORS = 2_000_000;
+/** Content bytes read over the whole walk: a form drawn 2^12 times through nested forms is read once per drawing. */
+const MAX_BYTES = 64 * 1024 * 1024;
+const MAX_FORM_DEPTH = 12;
+const MAX_STATE_DEPTH = 256;
+const MAX_OPERANDS = 64;
+const DEFAULT_WIDTH = 600;
+const DEFAULT_ASCENT = 800;
+const DEFAULT_DESCENT = -200;
+const MAX_CID_WIDTHS = 65_536;
+
+export function multiply(m: Matrix, n: Matrix): Matrix {
+  return [
+    m[0] * n[0] + m[1] * n[2],
+    m[0] * n[1] + m[1] * n[3],
+    m[2] * n[0] + m[3] * n[2],
+    m[2] * n[1] + m[3] * n[3],
+    m[4] * n[0] + m[5] * n[2] + n[4],
+    m[4] * n[1] + m[5] * n[3] + n[5],
+  ];
+}
+
+/** The bounding box of `b` mapped through `m`. */
+export function transformBox(b: Box, m: Matrix): Box {
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (const [x, y] of [[b[0], b[1]], [b[2], b[1]], [b[0], b[3]], [b[2], b[3]]]) {
+    xs.push(m[0] * x + m[2] * y + m[4]);
+    ys.push(m[1] * x + m[3] * y + m[5]);
+  }
+  return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+}
+
+/** A box from four numbers in any corner order, or null when they are not four finite numbers. */
+export function boxOf(o: PdfObject | undefined): Box | null {
+  if (!Array.isArray(o) || o.length !== 4 || !o.every((x) => typeof x === 'number' && Number.isFinite(x))) return null;
+  const [a, b, c, d] = o as number[];
+  return [Math.min(a, c), Math.min(b, d), Math.max(a, c), Math.max(b, d)];
+}
+
+export function matrixOf(o: PdfObject | undefined): Matrix | null {
+  return Array.isArray(o) && o.length === 6 && o.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (o as Matrix) : null;
+}
+
+interface FontMetrics {
+  twoByte: boolean;
+  /** Advance of a code in text-space thousandths of an em. */
+  width(code: number): number;
+  ascent: number;
+  descent: number;
+}
+
+interface GraphicsState {
+  ctm: Matrix;
+  font: FontMetrics | null;
+  size: number;
+  charSpacing: number;
+  wordSpacing: number;
+  scale: number;
+  leading: number;
+  rise: number;
+  render: number;
+  lineWidth: number;
+}
+
+/**
+ * Walks `content` (decoded content-stream bytes) with `resources`, starting from `ctm`,
+ * calling `mark` with each painted box until it returns true.
+ */
+export function walkMarks(reader: PdfReader, content: Buffer, resources: PdfDict | undefined, ctm: Matrix, opts: MarkOptions, mark: (b: Box) => boolean): WalkEnd {
+  return new MarkWalker(reader, opts, mark).run(content, resources, ctm);
+}
+
+class MarkWalker {
+  private operators = 0;
+  private bytes = 0;
+  private readonly fonts = new Map<PdfDict, FontMetrics>();
+  private readonly decoded = new Map<PdfStream, Buffer | null>();
+  private readonly forms = new Set<number>();
+  private depth = 0;
+
+  constructor(
+    private readonly reader: PdfReader,
+    private readonly opts: MarkOptions,
+    private readonly mark: (b: Box) => boolean,
+  ) {}
+
+  run(data: Buffer, resources: PdfDict | undefined, ctm: Matrix): WalkEnd {
+    this.bytes += data.length;
+    if (this.bytes > MAX_BYTES) return 'bounded';
+    let gs: GraphicsState = { ctm, font: null, size: 0, charSpacing: 0, wordSpacing: 0, scale: 1, leading: 0, rise: 0, render: 0, lineWidth: 1 };
+    const saved: GraphicsState[] = [];
+    let extraSaves = 0;
+    let tm: Matrix = IDENTITY;
+    let tlm: Matrix = IDENTITY;
+    let path: number[] = [];
+    const operands: PdfObject[] = [];
+    const lx = new PdfLexer(data);
+    const num = (i: number) => {
+      const v = operands[operands.length - i];
+      return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+    };
+    const point = (x: number, y: number) => {
+      const m = gs.ctm;
+      path.push(m[0] * x + m[2] * y + m[4], m[1] * x + m[3] * y + m[5]);
+    };
+    const paint = (stroke: boolean): boolean => {
+      const pts = path;
+      path = [];
+      if (!this.opts.paths || pts.length < 2) return false;
+      let [x1, y1, x2, y2] = [Infinity, Infinity, -Infinity, -Infinity];
+      for (let i = 0; i < pts.length; i += 2) {
+        x1 = Math.min(x1, pts[i]);
+        x2 = Math.max(x2, pts[i]);
+        y1 = Math.min(y1, pts[i + 1]);
+        y2 = Math.max(y2, pts[i + 1]);
+      }
+      // A stroke reaches half the line width (in user space) beyond the path: a rule has height.
+      const grow = stroke ? (Math.max(gs.lineWidth, 1) / 2) * Math.sqrt(Math.abs(gs.ctm[0] * gs.ctm[3] - gs.ctm[1] * gs.ctm[2])) : 0;
+      return this.mark([x1 - grow, y1 - grow, x2 + grow, y2 + grow]);
+    };
+    const moveText = (tx: number, ty: number) => {
+      tlm = multiply([1, 0, 0, 1, tx, ty], tlm);
+      tm = tlm;
+    };
+    /** Shows strings (and TJ adjustments); returns true when the callback stopped the walk. */
+    const show = (items: PdfObject[]): boolean => {
+      const f = gs.font;
+      const fs = gs.size;
+      const th = gs.scale;
+      let x = 0;
+      let lo = 0;
+      let hi = 0;
+      for (const item of items) {
+        if (typeof item === 'number') {
+          x -= (item / 1000) * fs * th;
+        } else if (item instanceof PdfString) {
+          const b = item.bytes;
+          const step = f?.twoByte ? 2 : 1;
+          for (let i = 0; i + step <= b.length; i += step) {
+            const code = step === 2 ? (b[i] << 8) | b[i + 1] : b[i];
+            const w = f ? f.width(code) : DEFAULT_WIDTH;
+            x += ((w / 1000) * fs + gs.charSpacing + (step === 1 && code === 32 ? gs.wordSpacing : 0)) * th;
+            lo = Math.min(lo, x);
+            hi = Math.max(hi, x);
+          }
+        }
+        lo = Math.min(lo, x);
+        hi = Math.max(hi, x);
+      }
+      const ascent = ((f?.ascent ?? DEFAULT_ASCENT) / 1000) * fs + gs.rise;
+      const descent = ((f?.descent ?? DEFAULT_DESCENT) / 1000) * fs + gs.rise;
+      let stop = false;
+      // Modes 3 (invisible, e.g. OCR text over a scan) and 7 (clip only) paint nothing.
+      if (gs.render !== 3 && gs.render !== 7 && hi > lo) {
+        stop = this.mark(transformBox([lo, Math.min(ascent, descent), hi, Math.max(ascent, descent)], multiply(tm, gs.ctm)));
+      }
+      tm = multiply([1, 0, 0, 1, x, 0], tm);
+      return stop;
+    };
+
+    try {
+      for (;;) {
+        lx.skipWs();
+        if (lx.pos >= lx.end) return 'done';
+        const c = data[lx.pos];
+        if (c === 0x2f || c === 0x28 || c === 0x3c || c === 0x5b || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e) {
+          operands.push(lx.object());
+          if (operands.length > MAX_OPERANDS) operands.shift();
+          continue;
+        }
+        const op = lx.keyword();
+        if (!op) {
+          lx.pos++; // a stray delimiter: skipped, as viewers do
+          operands.length = 0;
+          continue;
+        }
+        if (op === 'true' || op === 'false' || op === 'null') {
+          operands.push(op === 'null' ? null : op === 'true');
+          continue;
+        }
+        if (++this.operators > MAX_OPERATORS) return 'bounded';
+        let stop = false;
+        switch (op) {
+          case 'q':
+            if (saved.length < MAX_STATE_DEPTH) saved.push({ ...gs });
+            else extraSaves++;
+            break;
+          case 'Q':
+            if (extraSaves > 0) extraSaves--;
+            else if (saved.length) gs = saved.pop()!;
+            break;
+          case 'cm':
+            gs.ctm = multiply([num(6), num(5), num(4), num(3), num(2), num(1)], gs.ctm);
+            break;
+          case 'w':
+            gs.lineWidth = num(1);
+            break;
+          case 'BT':
+            tm = tlm = IDENTITY;
+            break;
+          case 'Tc':
+            gs.charSpacing = num(1);
+            break;
+          case 'Tw':
+            gs.wordSpacing = num(1);
+            break;
+          case 'Tz':
+            gs.scale = num(1) / 100;
+            break;
+          case 'TL':
+            gs.leading = num(1);
+            break;
+          case 'Ts':
+            gs.rise = num(1);
+            break;
+          case 'Tr':
+            gs.render = num(1);
+            break;
+          case 'Tf': {
+            const n = operands[operands.length - 2];
+            gs.font = n instanceof PdfName ? this.font(resources, n.name) : null;
+            gs.size = num(1);
+            break;
+          }
+          case 'Td':
+            moveText(num(2), num(1));
+            break;
+          case 'TD':
+            gs.leading = -num(1);
+            moveText(num(2), num(1));
+            break;
+          case 'Tm':
+            tm = tlm = [num(6), num(5), num(4), num(3), num(2), num(1)];
+            break;
+          case 'T*':
+            moveText(0, -gs.leading);
+            break;
+          case 'Tj':
+            stop = show(operands.slice(-1));
+            break;
+          case "'":
+            moveText(0, -gs.leading);
+            stop = show(operands.slice(-1));
+            break;
+          case '"':
+            gs.wordSpacing = num(3);
+            gs.charSpacing = num(2);
+            moveText(0, -gs.leading);
+            stop = show(operands.slice(-1));
+            break;
+          case 'TJ': {
+            const a = operands[operands.length - 1];
+            stop = show(Array.isArray(a) ? a : []);
+            break;
+          }
+          case 'm':
+          case 'l':
+            point(num(2), num(1));
+            break;
+          case 'c':
+            point(num(6), num(5));
+            point(num(4), num(3));
+            point(num(2), num(1));
+            break;
+          case 'v':
+          case 'y':
+            point(num(4), num(3));
+            point(num(2), num(1));
+            break;
+          case 're': {
+            const [x, y, w, h] = [num(4), num(3), num(2), num(1)];
+            point(x, y);
+            point(x + w, y);
+            point(x, y + h);
+            point(x + w, y + h);
+            break;
+          }
+          case 'f': case 'F': case 'f*':
+            stop = paint(false);
+            break;
+          case 'S': case 's': case 'B': case 'B*': case 'b': case 'b*':
+            stop = paint(true);
+            break;
+          case 'n':
+            path = [];
+            break;
+          case 'sh':
+            if (this.opts.paths) stop = this.mark(EVERYWHERE);
+            break;
+          case 'BI':
+            skipInlineImage(lx, data);
+            stop = this.mark(transformBox([0, 0, 1, 1], gs.ctm));
+            break;
+          case 'Do': {
+            const n = operands[operands.length - 1];
+            if (n instanceof PdfName) {
+              const end = this.xobject(resources, n.name, gs.ctm);
+              if (end !== 'done') return end;
+            }
+            break;
+          }
+        }
+        operands.length = 0;
+        if (stop) return 'stop';
+      }
+    } catch {
+      return 'done'; // malformed content: viewers stop drawing here too
+    }
+  }
+
+  private resource(resources: PdfDict | undefined, category: string, name: string): PdfObject | undefined {
+    const r = this.reader;
+    const dict = r.resolve(resources?.get(category));
+    return dict instanceof PdfDict ? dict.get(name) : undefined;
+  }
+
+  private xobject(resources: PdfDict | undefined, name: string, ctm: Matrix): WalkEnd {
+    const r = this.reader;
+    const ref = this.resource(resources, 'XObject', name);
+    const x = r.resolve(ref);
+    if (!(x instanceof PdfStream)) return 'done';
+    const subtype = x.dict.getName('Subtype');
+    if (subtype === 'Image') return this.mark(transformBox([0, 0, 1, 1], ctm)) ? 'stop' : 'done';
+    if (subtype !== 'Form') return 'done';
+    const bbox = boxOf(r.resolve(x.dict.get('BBox')));
+    const m = multiply(matrixOf(r.resolve(x.dict.get('Matrix'))) ?? IDENTITY, ctm);
+    const num = ref instanceof PdfRef ? ref.num : -1;
+    // Too deep or into itself: the form's box stands for what it draws.
+    if (this.depth >= MAX_FORM_DEPTH || this.forms.has(num)) return bbox && this.mark(transformBox(bbox, m)) ? 'stop' : 'done';
+    let data = this.decoded.get(x);
+    if (data === undefined) {
+      try {
+        data = r.decodeStream(x);
+      } catch {
+        data = null; // undecodable: draws nothing
+      }
+      this.decoded.set(x, data);
+    }
+    if (!data) return 'done';
+    const own = r.resolve(x.dict.get('Resources'));
+    this.forms.add(num);
+    this.depth++;
+    try {
+      // Forms without /Resources use their parent's (ISO 32000-2 §7.8.3, for old files).
+      return this.run(data, own instanceof PdfDict ? own : resources, m);
+    } finally {
+      this.depth--;
+      this.forms.delete(num);
+    }
+  }
+
+  private font(resources: PdfDict | undefined, name: string): FontMetrics | null {
+    const r = this.reader;
+    const d = r.resolve(this.resource(resources, 'Font', name));
+    if (!(d instanceof PdfDict)) return null;
+    let m = this.fonts.get(d);
+    if (!m) {
+      try {
+        m = fontMetrics(r, d);
+      } catch {
+        m = { twoByte: d.getName('Subtype') === 'Type0', width: () => DEFAULT_WIDTH, ascent: DEFAULT_ASCENT, descent: DEFAULT_DESCENT };
+      }
+      this.fonts.set(d, m);
+    }
+    return m;
+  }
+}
+
+/** Advance widths and vertical extent of a font, from /Widths (simple fonts) or /W and /DW (Type0). */
+function fontMetrics(r: PdfReader, font: PdfDict): FontMetrics {
+  const numberAt = (o: PdfObject | undefined, fallback: number) => {
+    const v = r.resolve(o);
+    return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
+  };
+  const extent = (descriptor: PdfObject | undefined) => {
+    const fd = r.resolve(descriptor);
+    let ascent = fd instanceof PdfDict ? numberAt(fd.get('Ascent'), DEFAULT_ASCENT) : DEFAULT_ASCENT;
+    let descent = fd instanceof PdfDict ? numberAt(fd.get('Descent'), DEFAULT_DESCENT) : DEFAULT_DESCENT;
+    // Some producers write 0 (or nonsense): fall back to a typical Latin face.
+    if (ascent <= 0 || ascent > 2000) ascent = DEFAULT_ASCENT;
+    if (descent >= 0 || descent < -1000) descent = DEFAULT_DESCENT;
+    return { ascent, descent, missing: fd instanceof PdfDict ? numberAt(fd.get('MissingWidth'), DEFAULT_WIDTH) : DEFAULT_WIDTH };
+  };
+  if (font.getName('Subtype') === 'Type0') {
+    const kids = r.resolve(font.get('DescendantFonts'));
+    const cid = Array.isArray(kids) ? r.resolve(kids[0]) : undefined;
+    const cidFont = cid instanceof PdfDict ? cid : new PdfDict();
+    const dw = numberAt(cidFont.get('DW'), 1000);
+    const widths = new Map<number, number>();
+    const w = r.resolve(cidFont.get('W'));
+    if (Array.isArray(w)) {
+      // c [w1 w2 …] or c_first c_last w
+      for (let i = 0; i < w.length && widths.size < MAX_CID_WIDTHS; ) {
+        const first = r.resolve(w[i]);
+        const next = r.resolve(w[i + 1]);
+        if (typeof first !== 'number') break;
+        if (Array.isArray(next)) {
+          next.forEach((x, k) => widths.size < MAX_CID_WIDTHS && widths.set(first + k, numberAt(x, dw)));
+          i += 2;
+        } else {
+          const last = typeof next === 'number' ? next : first;
+          const width = numberAt(w[i + 2], dw);
+          for (let c = first; c <= last && widths.size < MAX_CID_WIDTHS; c++) widths.set(c, width);
+          i += 3;
+        }
+      }
+    }
+    const { ascent, descent } = extent(cidFont.get('FontDescriptor'));
+    // Codes are read as two bytes (Identity-H, what PDF producers embed for Unicode text).
+    return { twoByte: true, width: (code) => widths.get(code) ?? dw, ascent, descent };
+  }
+  const { ascent, descent, missing } = extent(font.get('FontDescriptor'));
+  const first = numberAt(font.get('FirstChar'), 0);
+  const list = r.resolve(font.get('Widths'));
+  const widths = Array.isArray(list) ? list.slice(0, 256).map((x) => numberAt(x, missing)) : [];
+  // Type 3 glyph widths are in glyph space: its /FontMatrix maps them to text space.
+  const fm = matrixOf(r.resolve(font.get('FontMatrix')));
+  const factor = font.getName('Subtype') === 'Type3' && fm ? Math.abs(fm[0]) * 1000 : 1;
+  const fallback = widths.length ? missing : DEFAULT_WIDTH;
+  return { twoByte: false, width: (code) => (widths[code - first] ?? fallback) * factor, ascent, descent };
+}
+
+/** After BI: skips the image dictionary, ID, the binary data and EI. */
+function skipInlineImage(lx: PdfLexer, data: Buffer): void {
+  for (let i = 0; i < 256; i++) {
+    lx.skipWs();
+    if (lx.pos >= lx.end) return;
+    if (data[lx.pos] === 0x2f) {
+      lx.object();
+      lx.object();
+      continue;
+    }
+    if (lx.keyword() === 'ID') break;
+  }
+  let p = lx.pos + 1;
+  const white = (c: number | undefined) => c === undefined || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0x0c || c === 0x00;
+  for (;;) {
+    const at = data.indexOf('EI', p, 'latin1');
+    if (at < 0) {
+      lx.pos = lx.end;
+      return;
+    }
+    if (white(data[at - 1]) && white(data[at + 2])) {
+      lx.pos = at + 2;
+      return;
+    }
+    p = at + 1;
+  }
+}
+
+/** The decoded page content (/Contents, a stream or an array of streams) and its inherited /Resources. */
+export function pageContent(r: PdfReader, page: PdfDict): { content: Buffer; resources: PdfDict | undefined } {
+  const parts: Buffer[] = [];
+  const c = r.resolve(page.get('Contents'));
+  for (const s of Array.isArray(c) ? c : [c]) {
+    const stream = r.resolve(s);
+    if (!(stream instanceof PdfStream)) continue;
+    try {
+      parts.push(r.decodeStream(stream), Buffer.from('\n'));
+    } catch {
+      // an undecodable stream draws nothing
+    }
+  }
+  let resources: PdfObject | undefined;
+  let node: PdfObject | undefined = page;
+  for (let depth = 0; depth < 64 && node instanceof PdfDict && resources === undefined; depth++) {
+    resources = r.resolve(node.get('Resources'));
+    node = r.resolve(node.get('Parent'));
+  }
+  return { content: Buffer.concat(parts), resources: resources instanceof PdfDict ? resources : undefined };
+}
