@@ -1,6 +1,7 @@
 import { PdfDict, PdfName, PdfRef, PdfStream, PdfString, type PdfObject } from '../pdf/objects.js';
 import { PdfLexer } from '../pdf/lexer.js';
 import type { PdfReader } from '../pdf/reader.js';
+import { DEFAULT_ASCENT, DEFAULT_DESCENT, DEFAULT_WIDTH, fontMetrics, type FontMetrics } from './font-metrics.js';
 
 /**
  * Where a content stream puts ink: the user-space boxes of the text it shows, the images it
@@ -45,10 +46,6 @@ const MAX_BYTES = 64 * 1024 * 1024;
 const MAX_FORM_DEPTH = 12;
 const MAX_STATE_DEPTH = 256;
 const MAX_OPERANDS = 64;
-const DEFAULT_WIDTH = 600;
-const DEFAULT_ASCENT = 800;
-const DEFAULT_DESCENT = -200;
-const MAX_CID_WIDTHS = 65_536;
 
 export function multiply(m: Matrix, n: Matrix): Matrix {
   return [
@@ -81,14 +78,6 @@ export function boxOf(o: PdfObject | undefined): Box | null {
 
 export function matrixOf(o: PdfObject | undefined): Matrix | null {
   return Array.isArray(o) && o.length === 6 && o.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (o as Matrix) : null;
-}
-
-interface FontMetrics {
-  twoByte: boolean;
-  /** Advance of a code in text-space thousandths of an em. */
-  width(code: number): number;
-  ascent: number;
-  descent: number;
 }
 
 interface GraphicsState {
@@ -406,60 +395,6 @@ class MarkWalker {
     }
     return m;
   }
-}
-
-/** Advance widths and vertical extent of a font, from /Widths (simple fonts) or /W and /DW (Type0). */
-function fontMetrics(r: PdfReader, font: PdfDict): FontMetrics {
-  const numberAt = (o: PdfObject | undefined, fallback: number) => {
-    const v = r.resolve(o);
-    return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
-  };
-  const extent = (descriptor: PdfObject | undefined) => {
-    const fd = r.resolve(descriptor);
-    let ascent = fd instanceof PdfDict ? numberAt(fd.get('Ascent'), DEFAULT_ASCENT) : DEFAULT_ASCENT;
-    let descent = fd instanceof PdfDict ? numberAt(fd.get('Descent'), DEFAULT_DESCENT) : DEFAULT_DESCENT;
-    // Some producers write 0 (or nonsense): fall back to a typical Latin face.
-    if (ascent <= 0 || ascent > 2000) ascent = DEFAULT_ASCENT;
-    if (descent >= 0 || descent < -1000) descent = DEFAULT_DESCENT;
-    return { ascent, descent, missing: fd instanceof PdfDict ? numberAt(fd.get('MissingWidth'), DEFAULT_WIDTH) : DEFAULT_WIDTH };
-  };
-  if (font.getName('Subtype') === 'Type0') {
-    const kids = r.resolve(font.get('DescendantFonts'));
-    const cid = Array.isArray(kids) ? r.resolve(kids[0]) : undefined;
-    const cidFont = cid instanceof PdfDict ? cid : new PdfDict();
-    const dw = numberAt(cidFont.get('DW'), 1000);
-    const widths = new Map<number, number>();
-    const w = r.resolve(cidFont.get('W'));
-    if (Array.isArray(w)) {
-      // c [w1 w2 …] or c_first c_last w
-      for (let i = 0; i < w.length && widths.size < MAX_CID_WIDTHS; ) {
-        const first = r.resolve(w[i]);
-        const next = r.resolve(w[i + 1]);
-        if (typeof first !== 'number') break;
-        if (Array.isArray(next)) {
-          next.forEach((x, k) => widths.size < MAX_CID_WIDTHS && widths.set(first + k, numberAt(x, dw)));
-          i += 2;
-        } else {
-          const last = typeof next === 'number' ? next : first;
-          const width = numberAt(w[i + 2], dw);
-          for (let c = first; c <= last && widths.size < MAX_CID_WIDTHS; c++) widths.set(c, width);
-          i += 3;
-        }
-      }
-    }
-    const { ascent, descent } = extent(cidFont.get('FontDescriptor'));
-    // Codes are read as two bytes (Identity-H, what PDF producers embed for Unicode text).
-    return { twoByte: true, width: (code) => widths.get(code) ?? dw, ascent, descent };
-  }
-  const { ascent, descent, missing } = extent(font.get('FontDescriptor'));
-  const first = numberAt(font.get('FirstChar'), 0);
-  const list = r.resolve(font.get('Widths'));
-  const widths = Array.isArray(list) ? list.slice(0, 256).map((x) => numberAt(x, missing)) : [];
-  // Type 3 glyph widths are in glyph space: its /FontMatrix maps them to text space.
-  const fm = matrixOf(r.resolve(font.get('FontMatrix')));
-  const factor = font.getName('Subtype') === 'Type3' && fm ? Math.abs(fm[0]) * 1000 : 1;
-  const fallback = widths.length ? missing : DEFAULT_WIDTH;
-  return { twoByte: false, width: (code) => (widths[code - first] ?? fallback) * factor, ascent, descent };
 }
 
 /** After BI: skips the image dictionary, ID, the binary data and EI. */
