@@ -9,7 +9,7 @@ import type { KeyAlgorithm } from '../pki/keys.js';
  */
 export interface KeyCustody {
   /** Creates and keeps a key for the certificate `serial`, usable only with `pin` (policy-checked). */
-  generate(serial: string, alg: KeyAlgorithm, pin: string): Promise<{ publicKey: KeyObject }>;
+  generate(serial: string, alg: KeyAlgorithm, pin: string): Promise<GeneratedKey>;
   /**
    * A signer for the key after checking the PIN. Wrong PIN: ClientError 403 `pin-incorrect`
    * (with `remainingAttempts`); the fifth wrong PIN locks the key; locked: 423 `key-locked`.
@@ -19,6 +19,17 @@ export interface KeyCustody {
   adminUnlock(serial: string): Promise<void>;
   /** Drops anything remembered about the key (call on revocation, suspension, lock). */
   forget(serial: string): void;
+}
+
+/** What `generate` made. */
+export interface GeneratedKey {
+  publicKey: KeyObject;
+  /**
+   * Removes what `generate` made outside the custody's store (a key pair on a token), for a
+   * certificate that is then never issued. Absent when the store row is all there is: the
+   * row is the store's to roll back.
+   */
+  discard?(): Promise<void>;
 }
 
 /** Wrong PINs in a row that lock a key (issue 2). */

@@ -76,6 +76,11 @@ export interface TokenKey {
   publicKey: KeyObject;
 }
 
+/** A key pair just generated: also the handle of its public key object, so exactly these two objects can be destroyed. */
+export interface GeneratedTokenKey extends TokenKey {
+  publicHandle: graphene.Handle;
+}
+
 export type SignMechanism = graphene.MechanismType;
 
 export class Pkcs11Token {
@@ -152,7 +157,7 @@ export class Pkcs11Token {
    * A key pair on the token: the private half sensitive and never extractable (it cannot
    * leave the device, even wrapped), both token objects under `id` and `label`.
    */
-  async generateKeyPair(alg: KeyAlgorithm, id: Buffer, label: string): Promise<TokenKey> {
+  async generateKeyPair(alg: KeyAlgorithm, id: Buffer, label: string): Promise<GeneratedTokenKey> {
     const common = { token: true, id, label };
     const privateTemplate: graphene.ITemplate = { ...common, private: true, sensitive: true, extractable: false, sign: true, decrypt: false, unwrap: false, derive: false };
     const publicTemplate: graphene.ITemplate = { ...common, private: false, verify: true, encrypt: false, wrap: false };
@@ -167,12 +172,20 @@ export class Pkcs11Token {
     }
     return this.withSession(
       (s) =>
-        new Promise<TokenKey>((resolve, reject) =>
+        new Promise<GeneratedTokenKey>((resolve, reject) =>
           s.generateKeyPair(mechanism, publicTemplate, privateTemplate, (err, keys) => {
             if (err || !keys) return reject(err ?? new Error('PKCS#11: key generation returned no keys'));
+            const generated = { handle: keys.privateKey.handle, publicHandle: keys.publicKey.handle };
             try {
-              resolve({ handle: keys.privateKey.handle, ...publicKeyOf(keys.publicKey) });
+              resolve({ ...generated, ...publicKeyOf(keys.publicKey) });
             } catch (e) {
+              // A pair the service cannot read is of no use: it must not stay on the token.
+              // In this session: the pool may have no other to give.
+              try {
+                this.destroyPair(s, generated);
+              } catch {
+                // the error to report is why the key was unusable
+              }
               reject(e);
             }
           }),
@@ -193,14 +206,29 @@ export class Pkcs11Token {
     });
   }
 
-  /** Removes the key pair with CKA_ID `id` (a key whose certificate was never stored). */
-  async destroyKey(id: Buffer): Promise<void> {
-    await this.withSession((s) => {
-      for (const cls of [graphene.ObjectClass.PRIVATE_KEY, graphene.ObjectClass.PUBLIC_KEY]) {
-        const found = s.find({ class: cls, id });
-        for (let i = 0; i < found.length; i++) found.items(i).destroy();
+  /**
+   * Removes a pair `generateKeyPair` made, for a certificate that was never issued. By
+   * handle, not by CKA_ID: only the two objects this process created go, never another
+   * certificate's key that happened to share the id. The private half goes first; both are
+   * attempted even when one fails, and the error says which remain (handles, no key data).
+   */
+  async destroyKeyPair(key: Pick<GeneratedTokenKey, 'handle' | 'publicHandle'>): Promise<void> {
+    await this.withSession((s) => this.destroyPair(s, key));
+  }
+
+  private destroyPair(s: graphene.Session, key: Pick<GeneratedTokenKey, 'handle' | 'publicHandle'>): void {
+    const left: string[] = [];
+    let first: unknown;
+    for (const [what, handle] of [['private', key.handle], ['public', key.publicHandle]] as const) {
+      try {
+        // C_DestroyObject on the handle itself (getObject would walk every object on the token).
+        new graphene.SessionObject(handle, s, s.lib).destroy();
+      } catch (e) {
+        left.push(`${what} key object 0x${handle.toString('hex')}`);
+        first ??= e;
       }
-    });
+    }
+    if (left.length) throw new Error(`PKCS#11: could not destroy the ${left.join(' and the ')} on token ${JSON.stringify(this.label)}: ${(first as Error)?.message ?? first}`);
   }
 
   /** Reads attributes of the private key (tests prove CKA_SENSITIVE / CKA_EXTRACTABLE with it). */

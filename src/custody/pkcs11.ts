@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { keyObjectSigner, type Signer } from '../crypto/signer.js';
 import type { KeyAlgorithm } from '../pki/keys.js';
 import type { ServerKeyRecord } from '../store/types.js';
-import type { KeyCustody } from './custody.js';
+import type { GeneratedKey, KeyCustody } from './custody.js';
 import { certKeyLabel, checkKek, openPrivateKey } from './envelope.js';
 import { assertPinPolicy, hashPin } from './pin.js';
 import { PinGatedCustody, type KeyStore, type PinGateOptions } from './pin-gate.js';
@@ -50,7 +50,7 @@ export class Pkcs11KeyCustody extends PinGatedCustody implements KeyCustody {
     this.kek = opts.kek;
   }
 
-  async generate(serial: string, alg: KeyAlgorithm, pin: string) {
+  async generate(serial: string, alg: KeyAlgorithm, pin: string): Promise<GeneratedKey> {
     assertPinPolicy(pin);
     const pinHash = await hashPin(pin);
     const id = tokenKeyId(serial);
@@ -64,10 +64,10 @@ export class Pkcs11KeyCustody extends PinGatedCustody implements KeyCustody {
         locked: false,
       });
     } catch (e) {
-      await this.token.destroyKey(id).catch(() => undefined);
+      await this.token.destroyKeyPair(key).catch(() => undefined);
       throw e;
     }
-    return { publicKey: key.publicKey };
+    return { publicKey: key.publicKey, discard: () => this.token.destroyKeyPair(key) };
   }
 
   protected async openSigner(serial: string, rec: ServerKeyRecord): Promise<Signer> {

@@ -12,10 +12,24 @@ import type { ServerKeyRecord, StoreOps } from '../store/types.js';
  * (server_keys references certificates, so the row can only follow the certificate).
  * `KeyCustody.generate` does both at once against its own store, so this stages its write
  * and replays it inside the issuance transaction. Key generation and the slow PIN hash
- * thus run before the transaction and hold no database lock.
+ * thus run before the transaction and hold no database lock; the price is a key that
+ * exists before its certificate does, so an issuance that fails must `discard` it.
  */
 export interface ServerKeyFactory {
-  create(serial: string, alg: KeyAlgorithm, pin: string): Promise<{ publicKey: KeyObject; persist(tx: StoreOps): Promise<void> }>;
+  create(serial: string, alg: KeyAlgorithm, pin: string): Promise<StagedServerKey>;
+}
+
+/** A key made for a certificate that is not issued yet. */
+export interface StagedServerKey {
+  publicKey: KeyObject;
+  /** Writes the key row, inside the issuance transaction. */
+  persist(tx: StoreOps): Promise<void>;
+  /**
+   * For an issuance that failed: removes what `create` left outside the database (a key
+   * pair generated on a PKCS#11 token). After it, `persist` refuses. Absent when a
+   * factory leaves nothing there (the row only exists once persisted).
+   */
+  discard?(): Promise<void>;
 }
 
 /** A factory over any custody's `generate`, given the staging store to write to. */
@@ -33,12 +47,19 @@ export function stagedKeyFactory(custodyOver: (staging: KeyStore) => Pick<KeyCus
         resetPinFailures: refuse,
         unlockServerKey: refuse,
       };
-      const { publicKey } = await custodyOver(staging).generate(serial, alg, pin);
+      const generated = await custodyOver(staging).generate(serial, alg, pin);
+      let discarded = false;
       return {
-        publicKey,
+        publicKey: generated.publicKey,
         persist: async (tx) => {
+          if (discarded) throw new Error(`the key staged for certificate ${serial} was discarded`);
           if (!staged) throw new Error('the custody generated no key record');
           await tx.insertServerKey(staged);
+        },
+        // Software custody: the sealed key lives only in the staged row, so nothing to remove.
+        discard: async () => {
+          discarded = true;
+          await generated.discard?.();
         },
       };
     },
