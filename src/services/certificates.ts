@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { Config } from '../config.js';
+import type { CustodyLog } from '../custody/kek.js';
 import { badRequest, conflict, notFound, unprocessable } from '../errors.js';
 import { issueSchoolCertificate, issueTeacherCertificate } from '../pki/ca.js';
 import type { CaSet } from '../pki/ca-store.js';
@@ -21,7 +22,7 @@ import type {
   StoreOps,
 } from '../store/types.js';
 import type { AuditService } from './audit.js';
-import type { ServerKeyFactory } from './key-custody.js';
+import type { ServerKeyFactory, StagedServerKey } from './key-custody.js';
 import type { RegistryService } from './registry.js';
 
 /**
@@ -104,6 +105,8 @@ export interface CertificateServiceDeps {
   events?: CertificateEvents;
   /** The issuer name certificates are stored under; "issuing". */
   issuerName?: string;
+  /** Where a key that could not be removed after a failed issuance is reported; Node's process warnings without it. */
+  log?: Pick<CustodyLog, 'warn'>;
 }
 
 export class CertificateService {
@@ -151,9 +154,36 @@ export class CertificateService {
       throw badRequest('pin-required', 'without a CSR the service generates the key, and a pin is required to protect it');
     }
     const serial = await allocateSerial(this.d.store);
-    if (input.csr !== undefined) return { serial, publicKey: parseCsr(input.csr).publicKey, persist: null };
+    if (input.csr !== undefined) return { serial, publicKey: parseCsr(input.csr).publicKey, persist: null, discard: undefined };
     const k = await this.d.keys.create(serial, input.keyAlgorithm ?? 'RSA-2048', input.pin!);
-    return { serial, publicKey: k.publicKey, persist: k.persist };
+    return { serial, publicKey: k.publicKey, persist: k.persist, discard: k.discard };
+  }
+
+  /**
+   * After a failed issuance, removes the key made for it (on an HSM it would otherwise stay
+   * on the token for good: an orphan private key, and token storage used up). Never throws:
+   * the caller rethrows the issuance's own error, and a failure here is only reported, by
+   * serial (the key is found on the token by its CKA_ID, the serial's octets).
+   */
+  private async discardUnissued(key: { serial: string; discard?: StagedServerKey['discard'] }): Promise<void> {
+    if (!key.discard) return;
+    try {
+      // A commit whose answer was lost (a connection dropped during COMMIT) may have stored
+      // the certificate after all: its key is then in use, and an orphan beats a holder
+      // whose certificate has no key.
+      if (await this.d.store.getServerKey(key.serial)) {
+        this.warn({ serial: key.serial }, 'issuance reported a failure but the key row is stored; the key was kept');
+        return;
+      }
+      await key.discard();
+    } catch (err) {
+      this.warn({ serial: key.serial, err }, 'could not remove the key generated for a certificate that was not issued; remove it by hand (on a PKCS#11 token: the objects whose CKA_ID is the serial)');
+    }
+  }
+
+  private warn(obj: { serial: string; err?: unknown }, msg: string): void {
+    if (this.d.log) return this.d.log.warn(obj, msg);
+    process.emitWarning(`${msg} (certificate ${obj.serial}${obj.err ? `: ${(obj.err as Error).message ?? String(obj.err)}` : ''})`, { code: 'HOCBA_UNISSUED_KEY' });
   }
 
   private async sign(school: SchoolRecord, staff: StaffRecord | null, profile: Profile, publicKey: KeyObject, serial: string, validityDays: number) {
@@ -181,6 +211,7 @@ export class CertificateService {
       throw unprocessable('validity-too-long', `validity may not exceed ${this.d.config.certValidityDays} days`);
     }
     const key = await this.keyFor(input);
+    // From here on a key exists (on an HSM, on the token): whatever fails must not leave it behind.
     const record = await this.d.store.transaction(async (tx) => {
       const school = await this.d.registry.getSchool(input.schoolId, tx);
       let staff: StaffRecord | null = null;
@@ -221,6 +252,9 @@ export class CertificateService {
       });
       if (opts.renewedFrom) await this.changeStatus(tx, opts.renewedFrom, 'revoked', 'superseded', null, actor, 'certificate.revoke');
       return rec;
+    }).catch(async (e: unknown) => {
+      await this.discardUnissued(key);
+      throw e;
     });
     this.d.events?.issued?.(record);
     return record;
