@@ -4,7 +4,17 @@ import { OID } from '../asn1/oids.js';
 import { unprocessable } from '../errors.js';
 import { hashFromOid, type HashName } from '../crypto/algorithms.js';
 import { TAG, children as derChildren, content, DerError, expect, inner, readDer, readOid, readSmallInt, readTime, readTlv, whole, type Tlv } from '../asn1/der.js';
+import { certFields } from '../revocation/cert-fields.js';
 import { issuerAndSerialOf } from './cms-template.js';
+
+/**
+ * How a SignerInfo names its certificate (RFC 5652 §5.3): the issuer Name and serialNumber
+ * INTEGER exactly as encoded, or a subject key identifier.
+ */
+export type SignerId = { issuer: Buffer; serial: Buffer } | { keyId: Buffer };
+
+/** ESSCertID(v2) entries: which hash, and the certificate's hash under it. */
+export type EssCertIds = { hashAlgorithm: string; certHash: Buffer }[];
 
 /** What a verifier needs from a CMS SignedData (a PAdES signature or an RFC 3161 token). */
 export interface ParsedSignedData {
@@ -16,6 +26,8 @@ export interface ParsedSignedData {
   certificates: Buffer[];
   /** The certificate the SignerInfo names, when it is in the set. */
   signerCertificate: Buffer | null;
+  /** The SignerInfo's sid: to recognise its certificate when the set does not carry it. */
+  signerId: SignerId;
   signerInfoVersion: number;
   digestAlgorithm: string;
   /** The digest as a Node hash name when it is one we support. */
@@ -33,7 +45,9 @@ export interface ParsedSignedData {
   /** Present only if the signer added one (PAdES baseline must not). */
   signingTime: Date | null;
   /** ESSCertIDv2 entries of signing-certificate-v2. */
-  signingCertificateV2: { hashAlgorithm: string; certHash: Buffer }[] | null;
+  signingCertificateV2: EssCertIds | null;
+  /** ESSCertID entries of the older signing-certificate (RFC 2634; SHA-1, as OpenSSL's TSA writes by default). */
+  signingCertificate: EssCertIds | null;
   unsignedAttributes: { type: string; values: Buffer[] }[];
   /** signature-time-stamp-token values (ContentInfo DER each). */
   timestampTokens: Buffer[];
@@ -109,32 +123,29 @@ export function parseSignedDataWithPkijs(der: Buffer): ParsedSignedData {
     }
   }
 
-  const parsedCerts = certificates.map((c) => {
-    try {
-      return pkijs.Certificate.fromBER(c);
-    } catch {
-      return null;
-    }
-  });
+  let signerId: SignerId;
   let signerCertificate: Buffer | null = null;
   if (si.sid instanceof pkijs.IssuerAndSerialNumber) {
     const sid = si.sid;
-    const i = parsedCerts.findIndex((c) => c !== null && c.issuer.isEqual(sid.issuer) && c.serialNumber.isEqual(sid.serialNumber));
+    signerId = { issuer: Buffer.from(sid.issuer.valueBeforeDecode), serial: raw(sid.serialNumber) };
+    // pkijs's own name comparison: this path is where a signer whose issuer bytes differ from the certificate's is looked for
+    const i = certificates.findIndex((der) => {
+      try {
+        const c = pkijs.Certificate.fromBER(der);
+        return c.issuer.isEqual(sid.issuer) && c.serialNumber.isEqual(sid.serialNumber);
+      } catch {
+        return false;
+      }
+    });
     if (i >= 0) signerCertificate = certificates[i];
   } else {
     // [0] IMPLICIT SubjectKeyIdentifier: primitive (the key id itself) or, from lenient encoders, wrapping an OCTET STRING.
     const sidBlock = (si.sid as asn1js.BaseBlock).valueBlock as { valueHexView?: Uint8Array; value?: asn1js.AsnType[] };
     const inner = sidBlock.value?.[0];
-    const ski =
+    const keyId =
       inner instanceof asn1js.OctetString ? Buffer.from(inner.valueBlock.valueHexView) : Buffer.from(sidBlock.valueHexView ?? new Uint8Array(0));
-    const i = parsedCerts.findIndex((c) => {
-      const ext = c?.extensions?.find((e) => e.extnID === OID.subjectKeyIdentifier);
-      if (!ext) return false;
-      // extnValue holds the DER of the KeyIdentifier OCTET STRING
-      const keyId = asn1js.fromBER(ext.extnValue.valueBlock.valueHexView).result;
-      return keyId instanceof asn1js.OctetString && Buffer.from(keyId.valueBlock.valueHexView).equals(ski);
-    });
-    if (i >= 0) signerCertificate = certificates[i];
+    signerId = { keyId };
+    signerCertificate = certificates.find((c) => isSignerCertificate({ keyId }, c)) ?? null;
   }
 
   let signedAttributes: Buffer | null = null;
@@ -142,7 +153,8 @@ export function parseSignedDataWithPkijs(der: Buffer): ParsedSignedData {
   let contentType: string | null = null;
   let messageDigest: Buffer | null = null;
   let signingTime: Date | null = null;
-  let signingCertificateV2: ParsedSignedData['signingCertificateV2'] = null;
+  let signingCertificateV2: EssCertIds | null = null;
+  let signingCertificate: EssCertIds | null = null;
   if (si.signedAttrs) {
     signedAttributes = Buffer.from(si.signedAttrs.encodedValue);
     signedAttributes[0] = 0x31; // RFC 5652 §5.4: the signature covers the EXPLICIT SET OF encoding
@@ -152,7 +164,8 @@ export function parseSignedDataWithPkijs(der: Buffer): ParsedSignedData {
       if (a.type === OID.contentType && v instanceof asn1js.ObjectIdentifier) contentType = v.valueBlock.toString();
       else if (a.type === OID.messageDigest && v instanceof asn1js.OctetString) messageDigest = Buffer.from(v.valueBlock.valueHexView);
       else if (a.type === OID.signingTime && v) signingTime = (v as asn1js.UTCTime).toDate?.() ?? null;
-      else if (a.type === OID.signingCertificateV2 && v) signingCertificateV2 = essCertIdsV2(v);
+      else if (a.type === OID.signingCertificateV2 && v) signingCertificateV2 = essCertIds(v, OID.sha256);
+      else if (a.type === OID.signingCertificate && v) signingCertificate = essCertIds(v, OID.sha1);
       else if (a.type === OID.adobeRevocationInfoArchival && v) {
         for (const part of children(v)) {
           const list = children(part)[0];
@@ -173,6 +186,7 @@ export function parseSignedDataWithPkijs(der: Buffer): ParsedSignedData {
     eContent,
     certificates,
     signerCertificate,
+    signerId,
     signerInfoVersion: si.version,
     digestAlgorithm: si.digestAlgorithm.algorithmId,
     hashAlgorithm: hashFromOid(si.digestAlgorithm.algorithmId),
@@ -185,17 +199,19 @@ export function parseSignedDataWithPkijs(der: Buffer): ParsedSignedData {
     messageDigest,
     signingTime,
     signingCertificateV2,
+    signingCertificate,
     unsignedAttributes,
     timestampTokens,
     revocation: { crls, ocsps },
   };
 }
 
-function essCertIdsV2(v: asn1js.AsnType): { hashAlgorithm: string; certHash: Buffer }[] {
+/** SigningCertificate(V2) ::= SEQUENCE { certs SEQUENCE OF ESSCertID(v2), ... }; v2 hashes DEFAULT to SHA-256, v1 ones are SHA-1. */
+function essCertIds(v: asn1js.AsnType, defaultHash: string): EssCertIds {
   const certs = children(v)[0];
   return children(certs).map((id) => {
     const parts = children(id);
-    let hashAlgorithm = OID.sha256 as string; // DEFAULT id-sha256
+    let hashAlgorithm = defaultHash;
     let i = 0;
     if (parts[0] instanceof asn1js.Sequence) {
       const oid = children(parts[0])[0];
@@ -220,6 +236,19 @@ export function signedDataCertificates(der: Buffer): Buffer[] {
 }
 
 const NOT_HANDLED = undefined;
+/** SignerIdentifier subjectKeyIdentifier [0] IMPLICIT OCTET STRING. */
+const SID_KEY_ID = 0x80;
+
+/** Whether `cert` is the certificate `sid` names (by its subjectKeyIdentifier, or RFC 5280's method-1 key hash when it has none); false for what is no certificate. */
+export function isSignerCertificate(sid: SignerId, cert: Buffer): boolean {
+  try {
+    if ('keyId' in sid) return certFields(cert).keyIdentifier.equals(sid.keyId);
+    const ids = issuerAndSerialOf(cert);
+    return ids.serial.equals(sid.serial) && ids.issuer.equals(sid.issuer);
+  } catch {
+    return false; // an undecodable certificate in the set is simply not the signer
+  }
+}
 
 /**
  * The DER walk behind parseSignedData (on src/asn1/der.ts, whose reader refuses BER).
@@ -278,25 +307,14 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
   let j = 0;
   const signerInfoVersion = smallInt(si[j++]);
   const sid = si[j++];
-  if (sid?.tag !== TAG.SEQUENCE) return NOT_HANDLED; // subjectKeyIdentifier
-  const [sidIssuer, sidSerial] = derChildren(der, sid);
-  expect(sidIssuer, TAG.SEQUENCE, 'issuer');
-  expect(sidSerial, TAG.INTEGER, 'serialNumber');
-  const issuerBytes = der.subarray(sidIssuer.start, sidIssuer.end);
-  const serialBytes = der.subarray(sidSerial.start, sidSerial.end);
-  let signerCertificate: Buffer | null = null;
-  for (const c of certificates) {
-    try {
-      const ids = issuerAndSerialOf(c);
-      if (ids.serial.equals(serialBytes) && ids.issuer.equals(issuerBytes)) {
-        signerCertificate = c;
-        break;
-      }
-    } catch {
-      // an undecodable certificate in the set is simply not the signer
-    }
-  }
-  if (!signerCertificate && certificates.length > 0) return NOT_HANDLED; // maybe a differently encoded but equal name
+  let signerId: SignerId;
+  if (sid?.tag === TAG.SEQUENCE) {
+    const [sidIssuer, sidSerial] = derChildren(der, sid);
+    signerId = { issuer: slice(expect(sidIssuer, TAG.SEQUENCE, 'issuer')), serial: slice(expect(sidSerial, TAG.INTEGER, 'serialNumber')) };
+  } else if (sid?.tag === SID_KEY_ID) signerId = { keyId: content(der, sid) };
+  else return NOT_HANDLED; // e.g. a key identifier wrapped in an OCTET STRING, as lenient encoders write it
+  const signerCertificate = certificates.find((c) => isSignerCertificate(signerId, c)) ?? null;
+  if (!signerCertificate && certificates.length > 0 && 'issuer' in signerId) return NOT_HANDLED; // maybe a differently encoded but equal name
   const digestAlgorithm = oidOf(derChildren(der, expect(si[j++], TAG.SEQUENCE, 'digestAlgorithm'))[0]);
 
   let signedAttributes: Buffer | null = null;
@@ -304,7 +322,8 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
   let contentTypeAttr: string | null = null;
   let messageDigest: Buffer | null = null;
   let signingTime: Date | null = null;
-  let signingCertificateV2: ParsedSignedData['signingCertificateV2'] = null;
+  let signingCertificateV2: EssCertIds | null = null;
+  let signingCertificate: EssCertIds | null = null;
   if (si[j]?.tag === TAG.CTX0) {
     const attrs = si[j++];
     signedAttributes = Buffer.from(whole(der, attrs)); // a copy: the tag is changed below
@@ -318,7 +337,8 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
       if (oid === OID.contentType && v.tag === TAG.OID) contentTypeAttr = oidOf(v);
       else if (oid === OID.messageDigest && v.tag === TAG.OCTET_STRING) messageDigest = content(der, v);
       else if (oid === OID.signingTime) signingTime = readTime(der, v);
-      else if (oid === OID.signingCertificateV2) signingCertificateV2 = essCertIdsV2Der(der, v);
+      else if (oid === OID.signingCertificateV2) signingCertificateV2 = essCertIdsDer(der, v, OID.sha256);
+      else if (oid === OID.signingCertificate) signingCertificate = essCertIdsDer(der, v, OID.sha1);
       else if (oid === OID.adobeRevocationInfoArchival) {
         // RevocationInfoArchival ::= SEQUENCE { crl [0] EXPLICIT SEQUENCE OF CRLs, ocsp [1] EXPLICIT SEQUENCE OF OCSPResponse, ... }
         for (const part of derChildren(der, v)) {
@@ -347,6 +367,7 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
     eContent,
     certificates,
     signerCertificate,
+    signerId,
     signerInfoVersion,
     digestAlgorithm,
     hashAlgorithm: hashFromOid(digestAlgorithm),
@@ -359,20 +380,24 @@ function walkSignedData(der: Buffer): ParsedSignedData | undefined {
     messageDigest,
     signingTime,
     signingCertificateV2,
+    signingCertificate,
     unsignedAttributes,
     timestampTokens: unsignedAttributes.filter((a) => a.type === OID.timeStampToken).flatMap((a) => a.values),
     revocation: { crls, ocsps },
   };
 }
 
-/** SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF ESSCertIDv2, policies OPTIONAL } */
-function essCertIdsV2Der(der: Buffer, v: Tlv): { hashAlgorithm: string; certHash: Buffer }[] {
+/**
+ * SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF ESSCertIDv2, policies OPTIONAL }, and the
+ * v1 SigningCertificate of the same shape whose ESSCertID has no hashAlgorithm (always SHA-1).
+ */
+function essCertIdsDer(der: Buffer, v: Tlv, defaultHash: string): EssCertIds {
   const certs = derChildren(der, v)[0];
   if (!certs) return [];
   return derChildren(der, certs).map((id) => {
     // ESSCertIDv2 ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier DEFAULT sha256, certHash OCTET STRING, issuerSerial OPTIONAL }
     const parts = derChildren(der, id);
-    let hashAlgorithm = OID.sha256 as string;
+    let hashAlgorithm = defaultHash;
     let k = 0;
     if (parts[0]?.tag === TAG.SEQUENCE) {
       const oid = derChildren(der, parts[0])[0];
