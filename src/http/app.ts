@@ -118,6 +118,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     store: deps.store,
     config: deps.config,
     ca: deps.ca,
+    log,
     registry,
     audit,
     keys: deps.keys,
