@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, Certificate, Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity, Version, type Extension, type Name } from '@peculiar/asn1-x509';
+import { wholeSeconds } from '../asn1/der.js';
 import { OID } from '../asn1/oids.js';
 import { schemeFor, signatureAlgorithmDer, signWith, verifySignature } from '../crypto/algorithms.js';
 import { keyObjectSigner, type Signer } from '../crypto/signer.js';
@@ -75,10 +76,6 @@ function spkiOf(publicKey: KeyObject): SubjectPublicKeyInfo {
 
 function parseCert(der: Buffer): Certificate {
   return AsnConvert.parse(der, Certificate);
-}
-
-function wholeSeconds(d: Date): Date {
-  return new Date(Math.floor(d.getTime() / 1000) * 1000);
 }
 
 /** The CA certificate's public key (from the certificate, not from the signer, so a mismatch is caught). */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CertificateSummary } from '../pki/certificate.js';
 import { parseCrl } from '../revocation/crl.js';
+import { revocationOf } from '../revocation/status.js';
 import type { Store } from '../store/types.js';
 import { loadTrustStore, validatePdf, type StatusLookupResult, type ValidationContext, type ValidationReport } from '../validation/index.js';
 
@@ -75,13 +76,9 @@ export class VerificationService {
     const rec = await this.d.store.getCertificate(cert.serial);
     // Issued by our CA but not in the store (infrastructure set up elsewhere): our CRL decides.
     if (!rec) return this.crlStatus(this.d.crls?.issuing, cert.serial);
-    if (rec.status === 'active') return { status: 'good', source: 'store' };
-    return {
-      status: rec.status,
-      revokedAt: rec.revokedAt ?? rec.updatedAt,
-      reason: rec.status === 'suspended' ? 'certificateHold' : (rec.revocationReason ?? 'unspecified'),
-      source: 'store',
-    };
+    const r = revocationOf(rec);
+    if (!r) return { status: 'good', source: 'store' };
+    return { status: rec.status === 'suspended' ? 'suspended' : 'revoked', revokedAt: r.revokedAt, reason: r.reason, source: 'store' };
   }
 
   private async crlStatus(crl: CurrentCrl | undefined, serial: string): Promise<StatusLookupResult | null> {
