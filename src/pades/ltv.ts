@@ -76,20 +76,13 @@ export async function addValidationData(
 ): Promise<Buffer> {
   const reader = PdfReader.open(pdf, { previous: opts.previous });
   const pool = [...(opts.trustChain ?? []), ...signatures.flatMap((s) => s.pool)];
-  const all = await collectValidationData(signatures.flatMap((s) => s.leaves), pool, opts.revocation);
-  const vri = new Map<string, { certs: Buffer[]; ocsps: Buffer[]; crls: Buffer[] }>();
-  if (signatures.length === 1) {
-    vri.set(createHash('sha1').update(signatures[0].contents).digest('hex').toUpperCase(), all);
-  } else {
-    // Per-signature VRI needs per-signature data; revocation answers are cached by the
-    // source, so asking again per signature is cheap compared with the I/O it saves verifiers.
-    for (const s of signatures) {
-      const data = await collectValidationData(s.leaves, pool, opts.revocation);
-      vri.set(createHash('sha1').update(s.contents).digest('hex').toUpperCase(), data);
-    }
-  }
+  // Gathered once per signature: each answer is that signature's VRI entry, and merged they
+  // are the DSS's own arrays (addDss stores identical data once), so no certificate is
+  // looked up a second time just to fill the DSS.
+  const data = await Promise.all(signatures.map((s) => collectValidationData(s.leaves, pool, opts.revocation)));
+  const vri = new Map(signatures.map((s, i) => [createHash('sha1').update(s.contents).digest('hex').toUpperCase(), data[i]]));
   const update = new IncrementalUpdate(reader);
-  addDss(reader, update, { certs: all.certs, ocsps: all.ocsps, crls: all.crls, vri });
+  addDss(reader, update, { certs: data.flatMap((d) => d.certs), ocsps: data.flatMap((d) => d.ocsps), crls: data.flatMap((d) => d.crls), vri });
   return update.toBytes().bytes;
 }
 
