@@ -120,27 +120,34 @@ export async function completeExternalSignature(
   if (wantsTimestamp && !opts.timestamps) throw unprocessable('timestamp-provider-missing', `level ${s.level} needs a time-stamping authority`);
   const tsOf = (sig: Buffer) => signatureTimestamp(opts.timestamps!, sig);
 
-  let cms: Buffer;
+  let signature: SignatureWithToken;
   if (answer.signatureValue) {
     const checked = checkSignatureValue(signedAttributes, answer.signatureValue, id);
     const token = wantsTimestamp ? await tsOf(answer.signatureValue) : undefined;
-    cms = assembleSignedData(signedAttributes, answer.signatureValue, checked, { timestampToken: token, trusted: true });
+    signature = { cms: assembleSignedData(signedAttributes, answer.signatureValue, checked, { timestampToken: token, trusted: true }), timestampToken: token };
   } else if (answer.cms) {
-    cms = await acceptClientCms(answer.cms, prepared, certificate, wantsTimestamp ? tsOf : undefined);
+    signature = await acceptClientCms(answer.cms, prepared, certificate, wantsTimestamp ? tsOf : undefined);
   } else {
     throw unprocessable('signature-missing', 'give either the signature value or a complete CMS');
   }
+  const { cms } = signature;
   if (cms.length > s.contentsSize) throw unprocessable('cms-too-large', `the CMS (${cms.length} bytes) exceeds the ${s.contentsSize} bytes reserved at prepare time`);
   const signed = embedSignature(prepared, cms);
-  const token = s.level === 'B-B' ? undefined : parseSignedData(cms).timestampTokens[0];
+  const token = wantsTimestamp ? signature.timestampToken : undefined;
   return completeLevel(signed, cms, s.contentsSize, { level: s.level, certificate, chain, timestampToken: token, timestamps: opts.timestamps, revocation: opts.revocation, trustChain: opts.trustChain });
+}
+
+/** The CMS to embed and its signature timestamp, as known when it was made or accepted (so it is not parsed back). */
+interface SignatureWithToken {
+  cms: Buffer;
+  timestampToken?: Buffer;
 }
 
 /**
  * A whole CMS from the client is accepted when it signs exactly the prepared byte ranges
  * (message-digest matches), names the prepared certificate, and its signature verifies.
  */
-async function acceptClientCms(der: Buffer, prepared: PreparedSignature, certificate: Buffer, timestamp?: (sig: Buffer) => Promise<Buffer>): Promise<Buffer> {
+async function acceptClientCms(der: Buffer, prepared: PreparedSignature, certificate: Buffer, timestamp?: (sig: Buffer) => Promise<Buffer>): Promise<SignatureWithToken> {
   const p = parseSignedData(der);
   if (!p.signedAttributes || !p.messageDigest || !p.hashAlgorithm) throw unprocessable('cms-malformed', 'the CMS has no signed attributes with a message digest');
   if (!p.messageDigest.equals(byteRangeDigest(prepared.bytes, prepared.byteRange, p.hashAlgorithm))) {
@@ -161,6 +168,9 @@ async function acceptClientCms(der: Buffer, prepared: PreparedSignature, certifi
   // The digest is SHA-2 (hashAlgorithm above); the signature algorithm may name its own hash.
   const weak = signaturePolicyProblem(algorithm, publicKey, digest);
   if (weak) throw unprocessable('signature-algorithm-not-allowed', `the CMS signature is not acceptable: ${weak.reason}`);
-  if (timestamp && p.timestampTokens.length === 0) return addTimestampToCms(der, await timestamp(p.signature));
-  return der;
+  if (timestamp && p.timestampTokens.length === 0) {
+    const token = await timestamp(p.signature);
+    return { cms: addTimestampToCms(der, token), timestampToken: token };
+  }
+  return { cms: der, timestampToken: p.timestampTokens[0] };
 }
