@@ -4,7 +4,7 @@
  * from /DSS in the catalog. Merges into an existing DSS; identical data (by SHA-256 of the
  * decoded content) is stored once.
  */
-import { createHash } from 'node:crypto';
+import { digest } from '../crypto/algorithms.js';
 import { PdfDict, PdfName, PdfRef, PdfStream, type PdfObject } from './objects.js';
 import type { PdfReader } from './reader.js';
 import type { IncrementalUpdate } from './writer.js';
@@ -27,7 +27,36 @@ const KINDS = [
   ['CRLs', 'CRL', 'crls'],
 ] as const;
 
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+/** Streams are told apart by the SHA-256 of their decoded content. */
+const contentKey = (b: Uint8Array) => digest('sha256', b).toString('hex');
+
+/** One DSS array (Certs, OCSPs or CRLs): its existing streams, and a ref for given data that adds a stream only for new content. */
+function streamArray(reader: PdfReader, update: IncrementalUpdate, existing: PdfObject | undefined) {
+  const pool = new Map<string, PdfRef>();
+  const refs: PdfRef[] = [];
+  const resolved = update.resolve(existing);
+  if (Array.isArray(resolved)) {
+    for (const r of resolved) {
+      const s = update.resolve(r);
+      if (!(r instanceof PdfRef) || !(s instanceof PdfStream)) continue;
+      const h = contentKey(reader.decodeStream(s));
+      if (pool.has(h)) continue;
+      pool.set(h, r);
+      refs.push(r);
+    }
+  }
+  const refFor = (der: Buffer): PdfRef => {
+    const h = contentKey(der);
+    let r = pool.get(h);
+    if (!r) {
+      r = update.add(new PdfStream(new PdfDict(), der));
+      pool.set(h, r);
+      refs.push(r);
+    }
+    return r;
+  };
+  return { refs, refFor };
+}
 
 export function addDss(reader: PdfReader, update: IncrementalUpdate, data: DssData): void {
   const cat = update.resolve(reader.rootRef) as PdfDict;
@@ -35,55 +64,39 @@ export function addDss(reader: PdfReader, update: IncrementalUpdate, data: DssDa
   const old = update.resolve(dssEntry);
   const dss = old instanceof PdfDict ? old.clone() : new PdfDict();
 
-  for (const [key, vriKey, field] of KINDS) {
-    const pool = new Map<string, PdfRef>();
-    const existing = update.resolve(dss.get(key));
-    const arr: PdfObject[] = [];
-    if (Array.isArray(existing)) {
-      for (const r of existing) {
-        const s = update.resolve(r);
-        if (!(r instanceof PdfRef) || !(s instanceof PdfStream)) continue;
-        const h = sha256(reader.decodeStream(s));
-        if (pool.has(h)) continue;
-        pool.set(h, r);
-        arr.push(r);
-      }
-    }
-    const refFor = (der: Buffer): PdfRef => {
-      const h = sha256(der);
-      let r = pool.get(h);
-      if (!r) {
-        r = update.add(new PdfStream(new PdfDict(), der));
-        pool.set(h, r);
-        arr.push(r);
-      }
-      return r;
-    };
-    for (const der of data[field]) refFor(der);
-    if (data.vri) {
-      const vri = update.resolve(dss.get('VRI'));
-      const vriDict = vri instanceof PdfDict ? vri.clone() : new PdfDict();
-      for (const [sigHash, m] of data.vri) {
-        const k = sigHash.toUpperCase();
-        const e = update.resolve(vriDict.get(k));
-        const entry = e instanceof PdfDict ? e.clone() : new PdfDict();
+  const arrays = KINDS.map(([key, , field]) => {
+    const a = streamArray(reader, update, dss.get(key));
+    for (const der of data[field]) a.refFor(der);
+    return a;
+  });
+
+  if (data.vri) {
+    const vri = update.resolve(dss.get('VRI'));
+    const vriDict = vri instanceof PdfDict ? vri.clone() : new PdfDict();
+    for (const [sigHash, m] of data.vri) {
+      const k = sigHash.toUpperCase();
+      const e = update.resolve(vriDict.get(k));
+      const entry = e instanceof PdfDict ? e.clone() : new PdfDict();
+      KINDS.forEach(([, vriKey, field], i) => {
         const prev = update.resolve(entry.get(vriKey));
         const refs = Array.isArray(prev) ? [...prev] : [];
         const have = new Set(refs.filter((x): x is PdfRef => x instanceof PdfRef).map((x) => x.num));
         for (const der of m[field]) {
-          const r = refFor(der);
+          const r = arrays[i].refFor(der);
           if (!have.has(r.num)) {
             have.add(r.num);
             refs.push(r);
           }
         }
         if (refs.length) entry.set(vriKey, refs);
-        vriDict.set(k, entry);
-      }
-      dss.set('VRI', vriDict);
+      });
+      vriDict.set(k, entry);
     }
-    if (arr.length) dss.set(key, arr);
+    dss.set('VRI', vriDict);
   }
+  KINDS.forEach(([key], i) => {
+    if (arrays[i].refs.length) dss.set(key, arrays[i].refs);
+  });
 
   if (dssEntry instanceof PdfRef && old instanceof PdfDict) update.set(dssEntry, dss);
   else {
