@@ -77,11 +77,15 @@ function zeroHex(n: number): Buffer {
   return zeros.subarray(0, n);
 }
 
-/** Integers as integers; reals with at most 6 decimals, no exponent, no trailing zeros. */
-export function formatNumber(n: number): string {
+/**
+ * The one writer of PDF numbers (objects and content streams): integers as integers, reals
+ * with at most `decimals` decimals (rounded from the exact value), no exponent and no
+ * trailing zeros, as ISO 32000 §7.3.3 allows; what has no such form (NaN, ±Infinity) as 0.
+ */
+export function formatNumber(n: number, decimals = 6): string {
   if (!Number.isFinite(n)) return '0';
   if (Number.isInteger(n) && Math.abs(n) < 1e21) return String(n);
-  let s = n.toFixed(6);
+  let s = n.toFixed(decimals);
   if (s.includes('e')) return '0';
   s = s.replace(/0+$/, '').replace(/\.$/, '');
   return s === '-0' ? '0' : s;

@@ -1,6 +1,4 @@
-/** A number as written in a content stream: at most 3 decimals, no exponent, no trailing zeros. */
-export function pdfNum(n: number): string {
-  const r = Math.round(n * 1000) / 1000;
-  if (Object.is(r, -0) || r === 0) return '0';
-  return Number.isInteger(r) ? String(r) : r.toFixed(3).replace(/0+$/, '');
-}
+import { formatNumber } from '../../pdf/serialize.js';
+
+/** A number in an appearance content stream: the PDF engine's formatter to 1/1000 pt, finer than any viewer shows, so streams stay short. */
+export const pdfNum = (n: number): string => formatNumber(n, 3);
