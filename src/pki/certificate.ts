@@ -15,6 +15,7 @@ import {
   type KeyUsageType,
 } from '@peculiar/asn1-x509';
 import { OID } from '../asn1/oids.js';
+import { children, DerError, expect, inner, readBoolean, readOctetString, readOid, readTlv, TAG, type Tlv } from '../asn1/der.js';
 import { badRequest } from '../errors.js';
 import { formatName, parseNameFields, type NameFields } from './name.js';
 
@@ -58,26 +59,58 @@ export function parseCertificate(der: Buffer): Certificate {
   }
 }
 
-function extValue<T>(cert: Certificate, oid: string, type: new () => T): { value: T; critical: boolean } | null {
-  const e = cert.tbsCertificate.extensions?.find((x) => x.extnID === oid);
-  if (!e) return null;
-  return { value: AsnConvert.parse(e.extnValue, type), critical: e.critical };
+/** One certificate extension as the DER carries it. */
+export interface CertificateExtension {
+  critical: boolean;
+  /** The DER inside extnValue's OCTET STRING (the extension's own value); a view into the certificate. */
+  value: Buffer;
+}
+
+/**
+ * A certificate's extensions by OID: the one walk of TBSCertificate.extensions, in place with
+ * the DER toolkit (no ASN.1 library pass, so hot paths can use it). Give `tbs` when the caller
+ * has already walked to the TBSCertificate. A repeated OID (RFC 5280 §4.2 forbids it) keeps
+ * its first instance. Throws DerError when `der` does not start with a DER certificate.
+ */
+export function certificateExtensions(der: Buffer, tbs?: Tlv): Map<string, CertificateExtension> {
+  // Bytes after the certificate are left to the caller to refuse (the ASN.1 library ignores them too).
+  tbs ??= expect(children(der, expect(readTlv(der), TAG.SEQUENCE, 'Certificate'))[0], TAG.SEQUENCE, 'TBSCertificate');
+  const out = new Map<string, CertificateExtension>();
+  const wrapper = children(der, tbs).find((t) => t.tag === TAG.CTX3); // extensions [3] EXPLICIT
+  if (!wrapper) return out;
+  for (const ext of children(der, expect(inner(der, wrapper), TAG.SEQUENCE, 'Extensions'))) {
+    const parts = children(der, expect(ext, TAG.SEQUENCE, 'Extension'));
+    const id = readOid(der, parts[0]);
+    if (!out.has(id)) out.set(id, { critical: parts.length === 3 && readBoolean(der, parts[1]), value: readOctetString(der, parts[parts.length - 1]) });
+  }
+  return out;
 }
 
 export function parseCertificateSummary(der: Buffer): CertificateSummary {
   const cert = parseCertificate(der);
   const tbs = cert.tbsCertificate;
+  let extensions: Map<string, CertificateExtension>;
+  try {
+    extensions = certificateExtensions(der);
+  } catch (e) {
+    if (e instanceof DerError) throw badRequest('certificate-malformed', 'not a DER X.509 certificate');
+    throw e;
+  }
+  const extValue = <T>(oid: string, type: new () => T): { value: T; critical: boolean } | null => {
+    const e = extensions.get(oid);
+    return e ? { value: AsnConvert.parse(e.value, type), critical: e.critical } : null;
+  };
   const subjectFields = parseNameFields(tbs.subject);
   const issuerFields = parseNameFields(tbs.issuer);
-  const san = extValue(cert, OID.subjectAltName, SubjectAlternativeName);
-  const ku = extValue(cert, OID.keyUsage, KeyUsage);
-  const eku = extValue(cert, OID.extKeyUsage, ExtendedKeyUsage);
-  const aia = extValue(cert, OID.authorityInfoAccess, AuthorityInfoAccessSyntax);
-  const dps = extValue(cert, OID.crlDistributionPoints, CRLDistributionPoints);
-  const bc = extValue(cert, OID.basicConstraints, BasicConstraints);
-  const ski = extValue(cert, OID.subjectKeyIdentifier, SubjectKeyIdentifier);
-  const aki = extValue(cert, OID.authorityKeyIdentifier, AuthorityKeyIdentifier);
-  const pol = extValue(cert, OID.certificatePolicies, CertificatePolicies);
+  const san = extValue(OID.subjectAltName, SubjectAlternativeName);
+  const ku = extValue(OID.keyUsage, KeyUsage);
+  const eku = extValue(OID.extKeyUsage, ExtendedKeyUsage);
+  const aia = extValue(OID.authorityInfoAccess, AuthorityInfoAccessSyntax);
+  const dps = extValue(OID.crlDistributionPoints, CRLDistributionPoints);
+  const bc = extValue(OID.basicConstraints, BasicConstraints);
+  const ski = extValue(OID.subjectKeyIdentifier, SubjectKeyIdentifier);
+  const aki = extValue(OID.authorityKeyIdentifier, AuthorityKeyIdentifier);
+  const pol = extValue(OID.certificatePolicies, CertificatePolicies);
   const access = (method: string) =>
     [...(aia?.value ?? [])].filter((a) => a.accessMethod === method && a.accessLocation.uniformResourceIdentifier).map((a) => a.accessLocation.uniformResourceIdentifier as string);
   const crlUrls: string[] = [];
@@ -106,7 +139,7 @@ export function parseCertificateSummary(der: Buffer): CertificateSummary {
     aki: aki?.value.keyIdentifier ? Buffer.from(aki.value.keyIdentifier.buffer).toString('hex') : null,
     isCa: bc?.value.cA ?? false,
     pathLen: bc?.value.pathLenConstraint ?? null,
-    ocspNoCheck: tbs.extensions?.some((e) => e.extnID === OID.ocspNoCheck) ?? false,
+    ocspNoCheck: extensions.has(OID.ocspNoCheck),
     signatureAlgorithm: cert.signatureAlgorithm.algorithm,
     fingerprint: createHash('sha256').update(der).digest('hex'),
     selfIssued: subject === issuer,
