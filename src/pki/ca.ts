@@ -254,27 +254,38 @@ async function caKeys(opts: CaOptions) {
 /** Self-signed root. */
 export async function createRootCa(opts: CaOptions): Promise<NewCa> {
   const { privateKey, publicKey } = await caKeys(opts);
-  const signer = keyObjectSigner(privateKey, publicKey);
+  return { ...(await signRootCa(keyObjectSigner(privateKey, publicKey), opts)), privateKey, publicKey };
+}
+
+/** Self-signed root over a key only `signer` holds (in memory, or on an HSM that only signs). */
+export async function signRootCa(signer: Signer, opts: Omit<CaOptions, 'keys' | 'keyAlgorithm'>): Promise<{ authority: CertificateAuthority; issued: IssuedCertificate }> {
+  assertKeyStrength(signer.publicKey);
   const subject = buildSubjectName(opts.subject);
   const issued = await sign({ name: subject, signer }, {
     serial: opts.serial,
     subject,
-    publicKey,
+    publicKey: signer.publicKey,
     ...validity(null, opts.notBefore, opts.validityDays, MAX_CA_VALIDITY_DAYS),
-    extensions: P.rootCaExtensions(keyIdentifier(publicKey)),
+    extensions: P.rootCaExtensions(keyIdentifier(signer.publicKey)),
   });
-  return { authority: { name: opts.name, certificate: issued.der, signer }, privateKey, publicKey, issued };
+  return { authority: { name: opts.name, certificate: issued.der, signer }, issued };
 }
 
 /** Issuing CA under one of our roots; `publicBaseUrl` adds the root's CRL and caIssuers locations. */
 export async function createIssuingCa(root: CertificateAuthority, opts: CaOptions & { publicBaseUrl: string | null }): Promise<NewCa> {
   const { privateKey, publicKey } = await caKeys(opts);
-  const issued = await sign(issuerOf(root), {
+  const issued = await issueIssuingCaCertificate(root, publicKey, opts);
+  return { authority: { name: opts.name, certificate: issued.der, signer: keyObjectSigner(privateKey, publicKey) }, privateKey, publicKey, issued };
+}
+
+/** The certificate of an issuing CA whose key is held elsewhere (an HSM): only its public half is needed. */
+export function issueIssuingCaCertificate(root: CertificateAuthority, publicKey: KeyObject, opts: Omit<CaOptions, 'keys' | 'keyAlgorithm'> & { publicBaseUrl: string | null }): Promise<IssuedCertificate> {
+  assertKeyStrength(publicKey);
+  return sign(issuerOf(root), {
     serial: opts.serial,
     subject: buildSubjectName(opts.subject),
     publicKey,
     ...validity(root, opts.notBefore, opts.validityDays, MAX_CA_VALIDITY_DAYS),
     extensions: P.issuingCaExtensions(keyIdentifier(publicKey), certificateKeyId(root.certificate), opts.publicBaseUrl),
   });
-  return { authority: { name: opts.name, certificate: issued.der, signer: keyObjectSigner(privateKey, publicKey) }, privateKey, publicKey, issued };
 }

@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
-import { keyObjectSigner } from '../crypto/signer.js';
+import { keyObjectSigner, type Signer } from '../crypto/signer.js';
 import { badRequest, unprocessable } from '../errors.js';
 import { parseSignatureAlgorithm, signaturePolicyProblem, verifySignature } from '../crypto/algorithms.js';
 import { certificatePublicKey, certifiesKey, signChecked } from './ca.js';
@@ -71,17 +71,17 @@ export function parseCsr(input: string | Buffer): ParsedCsr {
   return { publicKey, requestedSubject: formatName(req.certificationRequestInfo.subject), signatureAlgorithm: req.signatureAlgorithm.algorithm };
 }
 
-/** A PKCS#10 request for `subject`, signed by `keys` (SHA-256 or matching the curve). */
-export async function buildCsr(subject: SubjectFields, keys: { privateKey: KeyObject; publicKey: KeyObject }): Promise<Buffer> {
+/** A PKCS#10 request for `subject`, signed by `signer`'s key (SHA-256 or matching the curve), wherever that key lives. */
+export async function buildCsr(subject: SubjectFields, signer: Signer): Promise<Buffer> {
   const info = new CertificationRequestInfo({
     version: 0,
     subject: buildSubjectName(subject),
-    subjectPKInfo: AsnConvert.parse(keys.publicKey.export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo),
+    subjectPKInfo: AsnConvert.parse(signer.publicKey.export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo),
     // RFC 2986 makes the [0] attributes field mandatory, even when empty.
     attributes: new Attributes(),
   });
   const infoDer = Buffer.from(AsnConvert.serialize(info));
-  const { identifier, signature } = await signChecked(keyObjectSigner(keys.privateKey, keys.publicKey), infoDer);
+  const { identifier, signature } = await signChecked(signer, infoDer);
   const req = new CertificationRequest({ certificationRequestInfo: info, signatureAlgorithm: identifier, signature: new Uint8Array(signature).buffer });
   return Buffer.from(AsnConvert.serialize(req));
 }
@@ -92,7 +92,7 @@ export async function buildCsr(subject: SubjectFields, keys: { privateKey: KeyOb
  */
 export async function createSubordinateRequest(opts: { subject: SubjectFields; keyAlgorithm?: KeyAlgorithm }) {
   const keys = await generateKeyPair(opts.keyAlgorithm ?? 'RSA-3072');
-  return { ...keys, csr: await buildCsr(opts.subject, keys) };
+  return { ...keys, csr: await buildCsr(opts.subject, keyObjectSigner(keys.privateKey, keys.publicKey)) };
 }
 
 /**
