@@ -74,8 +74,12 @@ export interface ServiceRole {
  * when missing. Done once before serving, by the single process or by a cluster's primary.
  */
 async function prepareFirstStart(store: Store, config: Config, log: Logger): Promise<void> {
-  const kek = loadOrCreateKek(config, log);
-  await ensureCaHierarchy(store, kek, config, log);
+  const keyCustody = await openKeyCustody(config, loadOrCreateKek(config, log));
+  try {
+    await ensureCaHierarchy(store, keyCustody.caKeys, config, log);
+  } finally {
+    keyCustody.close();
+  }
   await ensureBootstrapAdmin(store, config, log);
 }
 
@@ -83,24 +87,26 @@ export async function createService(config: Config, log: Logger, role: ServiceRo
   const bootstrap = role.bootstrap ?? true;
   const scheduler = role.scheduler ?? true;
   const store = await openStore(config);
+  let keyCustody: Awaited<ReturnType<typeof openKeyCustody>> | undefined;
   try {
     // In a worker the KEK and the hierarchy exist (the primary created them): they are only loaded.
     const kek = loadOrCreateKek(config, log);
-    const cas = await ensureCaHierarchy(store, kek, config, log);
+    // Opened first: with KEY_CUSTODY=pkcs11 the CA's keys are on the token too.
+    const custody = (keyCustody = await openKeyCustody(config, kek));
+    const cas = await ensureCaHierarchy(store, custody.caKeys, config, log);
     if (bootstrap) await ensureBootstrapAdmin(store, config, log);
     const urls = publicationUrls(config.publicBaseUrl);
     const issuingCrl = new CrlPublisher({ store, issuing: cas.issuing, config, distributionPoint: urls.issuingCrl });
     const rootCrl = cas.root ? new CrlPublisher({ store, issuing: cas.root, config, issuerName: CA_NAMES.root }) : undefined;
     const ocsp = new OcspResponder({ store, issuing: cas.issuing, responder: cas.ocsp, config, onError: (err) => log.error({ err }, 'OCSP responder error') });
     const tsa = new TimestampAuthority({ certificate: cas.tsa.certificate, chain: cas.chain, signer: cas.tsa.signer, policyOid: config.tsaPolicyOid });
-    const keyCustody = await openKeyCustody(config, kek);
-    log.info({ keyCustody: keyCustody.description }, 'server-held keys');
+    log.info({ keyCustody: custody.description }, 'server-held and CA keys');
     const app = await buildApp({
       config,
       store,
       log,
       ca: cas,
-      ...keyCustody.forStore(store),
+      ...custody.forStore(store),
       revocation: { issuingCrl, rootCrl, ocsp, tsa },
       sessionKey: sessionKeyFromKek(kek),
     });
@@ -127,11 +133,12 @@ export async function createService(config: Config, log: Logger, role: ServiceRo
         stopCrl();
         stopResponderRenewal();
         await app.close();
-        keyCustody.close();
+        custody.close();
         await store.close();
       },
     };
   } catch (e) {
+    keyCustody?.close();
     await store.close();
     throw e;
   }

@@ -2,13 +2,26 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { ClientError } from '../errors.js';
-import { keyObjectSigner } from '../crypto/signer.js';
-import { caKeyLabel, openPrivateKey } from '../custody/envelope.js';
+import { keyObjectSigner, type Signer } from '../crypto/signer.js';
+import { caKeyLabel, sealPrivateKey } from '../custody/envelope.js';
 import { loadOrCreateKek, type CustodyLog } from '../custody/kek.js';
-import { CA_NAMES, caRecord, caSubject, CaExistsError, createHierarchy, hasCa, issueServiceCertificates } from '../pki/ca-store.js';
+import { isPkcs11KeyRef, parsePkcs11KeyRef } from '../custody/pkcs11-ref.js';
+import {
+  CA_NAMES,
+  caSubject,
+  CaExistsError,
+  createHierarchy,
+  discardUnstored,
+  hasCa,
+  issueServiceCertificates,
+  storedCaRecord,
+  type CaKeyCustody,
+} from '../pki/ca-store.js';
 import { derToPem, parseCertificateSummary, pemBlocks } from '../pki/certificate.js';
-import { acceptSubordinateCertificate, createSubordinateRequest } from '../pki/csr.js';
+import { acceptSubordinateCertificate, buildCsr } from '../pki/csr.js';
 import { isKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';
+import { newSerial } from '../pki/serial.js';
+import { openKeyCustody } from '../services/key-custody.js';
 import type { Store } from '../store/types.js';
 
 export interface CaCommandDeps {
@@ -23,7 +36,8 @@ const USAGE = `usage: hocba ca <command>
   init    [--organization O] [--root-cn CN] [--issuing-cn CN] [--root-key RSA-4096] [--issuing-key RSA-3072]
           create a root and issuing CA (plus OCSP responder and TSA certificates); refuses if a CA exists
   import  --root root.pem --issuing issuing.pem --key issuing-key.pem
-          install an existing hierarchy (the root's key stays outside)
+          install an existing hierarchy (the root's key stays outside; the imported issuing
+          key is sealed under the KEK even with KEY_CUSTODY=pkcs11, the new OCSP/TSA keys are not)
   request --out issuing.csr [--organization O] [--issuing-cn CN] [--key-algorithm RSA-3072]
           subordinate mode: create the issuing CA key and a PKCS#10 request for an external root
   accept  --cert issuing.crt --root root.crt
@@ -68,7 +82,17 @@ function readCertificate(file: string): Buffer {
   return bytes;
 }
 
-function describe(name: string, der: Buffer | null, hasKey: boolean): string {
+/** Where a `cas` row's key is, in words (the URI names no secret; see pkcs11-ref.ts). */
+function keyHeld(stored: Buffer | null): string {
+  if (!stored) return 'no';
+  if (isPkcs11KeyRef(stored)) {
+    const ref = parsePkcs11KeyRef(stored);
+    return `yes (on PKCS#11 token ${JSON.stringify(ref.token)} as ${JSON.stringify(ref.object)})`;
+  }
+  return 'yes (encrypted under the KEK)';
+}
+
+function describe(name: string, der: Buffer | null, stored: Buffer | null): string {
   if (!der) return `${name}: (no certificate)`;
   const s = parseCertificateSummary(der);
   return [
@@ -78,30 +102,45 @@ function describe(name: string, der: Buffer | null, hasKey: boolean): string {
     `  serial:      ${s.serial}`,
     `  valid:       ${s.notBefore.toISOString()} .. ${s.notAfter.toISOString()}`,
     `  sha256:      ${s.fingerprint}`,
-    `  key held:    ${hasKey ? 'yes (encrypted under the KEK)' : 'no'}`,
+    `  key held:    ${keyHeld(stored)}`,
   ].join('\n');
+}
+
+/**
+ * The CA key custody the configuration asks for (KEY_CUSTODY), open for `fn` only: with
+ * pkcs11 the keys `init` and `request` make are generated on the token.
+ */
+async function withCaKeys<T>(deps: CaCommandDeps, fn: (keys: CaKeyCustody, kek: Buffer) => Promise<T>): Promise<T> {
+  const kek = loadOrCreateKek(deps.config, deps.log);
+  const custody = await openKeyCustody(deps.config, kek);
+  try {
+    return await fn(custody.caKeys, kek);
+  } finally {
+    custody.close();
+  }
 }
 
 /** `hocba ca …`: CA set-up for production and subordinate mode. Returns the process exit code. */
 export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<number> {
   const print = deps.print ?? ((l: string) => process.stdout.write(`${l}\n`));
-  const { store, config, log } = deps;
+  const { store, config } = deps;
   const [cmd, ...rest] = argv;
   try {
     const f = flags(rest);
     switch (cmd) {
       case 'init': {
-        const kek = loadOrCreateKek(config, log);
-        await createHierarchy(store, kek, config, {
+        const opts = {
           organization: f.get('organization'),
           rootCommonName: f.get('root-cn'),
           issuingCommonName: f.get('issuing-cn'),
           rootKeyAlgorithm: keyAlg(f, 'root-key', 'RSA-4096'),
           issuingKeyAlgorithm: keyAlg(f, 'issuing-key', 'RSA-3072'),
-        });
+        };
+        await withCaKeys(deps, (keys) => createHierarchy(store, keys, config, opts));
         await store.appendAudit({ actor: 'cli', action: 'ca.init', subject: CA_NAMES.issuing, details: {} });
         print('created the root CA, issuing CA, OCSP responder and TSA certificates');
-        print(describe('root', (await store.getCa(CA_NAMES.root))!.certificate, true));
+        const root = (await store.getCa(CA_NAMES.root))!;
+        print(describe('root', root.certificate, root.encryptedKey));
         return 0;
       }
       case 'import': {
@@ -109,7 +148,11 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
         const issuing = readCertificate(need(f, 'issuing'));
         const privateKey = createPrivateKey(readFileSync(need(f, 'key')));
         const { serial } = acceptSubordinateCertificate(createPublicKey(privateKey), issuing, root);
-        await installIssuing(deps, loadOrCreateKek(config, log), root, issuing, privateKey, false);
+        // The key exists outside already, so it stays a software key (sealed under the KEK):
+        // moving it onto a token would not make it one that never left a device.
+        await withCaKeys(deps, (keys, kek) =>
+          installIssuing(deps, keys, root, issuing, { signer: keyObjectSigner(privateKey, createPublicKey(privateKey)), stored: sealPrivateKey(kek, caKeyLabel(CA_NAMES.issuing), privateKey) }, false),
+        );
         await store.appendAudit({ actor: 'cli', action: 'ca.import', subject: CA_NAMES.issuing, details: { serial } });
         print('imported the hierarchy');
         return 0;
@@ -117,16 +160,25 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
       case 'request': {
         const out = need(f, 'out');
         if (await hasCa(store)) throw new CaExistsError();
-        const kek = loadOrCreateKek(config, log);
-        const req = await createSubordinateRequest({
-          subject: caSubject(config, f.get('issuing-cn') ?? `Học bạ số Issuing CA ${config.province}`, f.get('organization')),
-          keyAlgorithm: keyAlg(f, 'key-algorithm', 'RSA-3072'),
+        const subject = caSubject(config, f.get('issuing-cn') ?? `Học bạ số Issuing CA ${config.province}`, f.get('organization'));
+        const alg = keyAlg(f, 'key-algorithm', 'RSA-3072');
+        const csr = await withCaKeys(deps, async (keys) => {
+          // No certificate and so no serial yet: a fresh random value names the key on a token.
+          const key = await keys.generate(CA_NAMES.pending, alg, newSerial());
+          const staged = { record: storedCaRecord(CA_NAMES.pending, null, key.stored), key };
+          try {
+            staged.record.csr = await buildCsr(subject, key.signer);
+            await store.transaction(async (tx) => {
+              if (await hasCa(tx)) throw new CaExistsError();
+              await tx.putCa(staged.record);
+            });
+          } catch (e) {
+            await discardUnstored(store, [staged]);
+            throw e;
+          }
+          return staged.record.csr;
         });
-        await store.transaction(async (tx) => {
-          if (await hasCa(tx)) throw new CaExistsError();
-          await tx.putCa(caRecord(kek, CA_NAMES.pending, null, req.privateKey, req.csr));
-        });
-        writeFileSync(out, derToPem(req.csr, 'CERTIFICATE REQUEST'));
+        writeFileSync(out, derToPem(csr, 'CERTIFICATE REQUEST'));
         await store.appendAudit({ actor: 'cli', action: 'ca.request', subject: CA_NAMES.pending, details: {} });
         print(`wrote the issuing CA's certificate request to ${out}; send it to the root CA, then run \`hocba ca accept --cert … --root …\``);
         return 0;
@@ -134,12 +186,16 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
       case 'accept': {
         const pending = await store.getCa(CA_NAMES.pending);
         if (!pending?.encryptedKey) throw new UsageError('no pending subordinate request; run `hocba ca request` first');
-        const kek = loadOrCreateKek(config, log);
-        const privateKey = openPrivateKey(kek, caKeyLabel(CA_NAMES.pending), pending.encryptedKey);
+        const pendingKey = pending.encryptedKey;
         const root = readCertificate(need(f, 'root'));
         const issuing = readCertificate(need(f, 'cert'));
-        const { serial } = acceptSubordinateCertificate(createPublicKey(privateKey), issuing, root);
-        await installIssuing(deps, kek, root, issuing, privateKey, true);
+        const { serial } = await withCaKeys(deps, async (keys) => {
+          // The pending key as the request made it: on the token, or sealed before a switch to one.
+          const signer = await keys.open(CA_NAMES.pending, pendingKey);
+          const summary = acceptSubordinateCertificate(signer.publicKey, issuing, root);
+          await installIssuing(deps, keys, root, issuing, { signer, stored: await keys.rename(CA_NAMES.pending, CA_NAMES.issuing, pendingKey) }, true);
+          return summary;
+        });
         await store.appendAudit({ actor: 'cli', action: 'ca.accept', subject: CA_NAMES.issuing, details: { serial } });
         print('installed the issuing CA certificate from the external root');
         return 0;
@@ -152,7 +208,7 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
           const r = await store.getCa(n);
           if (r) {
             any = true;
-            print(describe(n, r.certificate, r.encryptedKey !== null));
+            print(describe(n, r.certificate, r.encryptedKey));
           }
         }
         if (!any && !pending) print('no CA installed');
@@ -179,18 +235,27 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
   }
 }
 
-/** Root (certificate only) + issuing CA (with its key) + fresh OCSP/TSA certificates, in one transaction. */
-async function installIssuing(deps: CaCommandDeps, kek: Buffer, root: Buffer, issuing: Buffer, privateKey: ReturnType<typeof createPrivateKey>, fromPending: boolean) {
+/**
+ * Root (certificate only) + issuing CA (with its key as `issuingKey.stored` keeps it) +
+ * fresh OCSP/TSA certificates, their keys made by `keys`, in one transaction.
+ */
+async function installIssuing(deps: CaCommandDeps, keys: CaKeyCustody, root: Buffer, issuing: Buffer, issuingKey: { signer: Signer; stored: Buffer }, fromPending: boolean) {
   const { store, config } = deps;
-  const authority = { name: CA_NAMES.issuing, certificate: issuing, signer: keyObjectSigner(privateKey, createPublicKey(privateKey)) };
-  const services = await issueServiceCertificates(store, kek, config, authority);
-  await store.transaction(async (tx) => {
-    if (await tx.getCa(CA_NAMES.issuing)) throw new CaExistsError();
-    if (!fromPending && (await hasCa(tx))) throw new CaExistsError();
-    await tx.putCa(caRecord(kek, CA_NAMES.root, root, null));
-    await tx.putCa(caRecord(kek, CA_NAMES.issuing, issuing, privateKey));
-    for (const c of services.cas) await tx.putCa(c);
-    for (const c of services.certificates) await tx.insertCertificate(c);
-    if (fromPending) await tx.deleteCa(CA_NAMES.pending);
-  });
+  const authority = { name: CA_NAMES.issuing, certificate: issuing, signer: issuingKey.signer };
+  const services = await issueServiceCertificates(store, keys, config, authority);
+  try {
+    await store.transaction(async (tx) => {
+      if (await tx.getCa(CA_NAMES.issuing)) throw new CaExistsError();
+      if (!fromPending && (await hasCa(tx))) throw new CaExistsError();
+      await tx.putCa(storedCaRecord(CA_NAMES.root, root, null));
+      await tx.putCa(storedCaRecord(CA_NAMES.issuing, issuing, issuingKey.stored));
+      for (const c of services.cas) await tx.putCa(c);
+      for (const c of services.certificates) await tx.insertCertificate(c);
+      if (fromPending) await tx.deleteCa(CA_NAMES.pending);
+    });
+  } catch (e) {
+    // Only the new OCSP and TSA keys: the issuing key is the pending request's or imported.
+    await discardUnstored(store, services.staged);
+    throw e;
+  }
 }

@@ -1,20 +1,23 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Config } from '../config.js';
-import { keyObjectSigner } from '../crypto/signer.js';
-import { caKeyLabel, openPrivateKey, sealPrivateKey } from '../custody/envelope.js';
+import { keyObjectSigner, type Signer } from '../crypto/signer.js';
+import { caKeyLabel, checkKek, openPrivateKey, sealPrivateKey } from '../custody/envelope.js';
 import type { CustodyLog } from '../custody/kek.js';
+import { isPkcs11KeyRef } from '../custody/pkcs11-ref.js';
 import type { CaRecord, CertificateRecord, Store, StoreOps } from '../store/types.js';
-import { certifiesKey, createIssuingCa, createRootCa, issueOcspResponderCertificate, issueTsaCertificate, type CertificateAuthority, type IssuedCertificate } from './ca.js';
+import { certifiesKey, issueIssuingCaCertificate, issueOcspResponderCertificate, issueTsaCertificate, signRootCa, type CertificateAuthority, type IssuedCertificate } from './ca.js';
 import { parseCertificateSummary } from './certificate.js';
 import { generateKeyPair, type KeyAlgorithm } from './keys.js';
 import type { SubjectFields } from './name.js';
-import { allocateSerial } from './serial.js';
+import { allocateSerial, newSerial } from './serial.js';
 import { serviceCertificateProblem, type ServiceUsage } from './service-certificate.js';
 
 /**
  * The CA hierarchy as kept in the store: records "root", "issuing", "ocsp", "tsa" (and
- * "issuing-pending" while a subordinate request waits for the external root). Keys are
- * sealed under the KEK with the record name as additional data. No SQL here: only `Store`.
+ * "issuing-pending" while a subordinate request waits for the external root). A record's
+ * key is sealed under the KEK with the record name as additional data, or, with
+ * KEY_CUSTODY=pkcs11, generated on the token and named by its PKCS#11 URI (CaKeyCustody).
+ * No SQL here: only `Store`.
  */
 export interface CaSet {
   /** Null when the root's key is held elsewhere (imported or external root). */
@@ -25,6 +28,93 @@ export interface CaSet {
   tsa: CertificateAuthority;
   /** [issuing, root] DER, what signers embed after their own certificate. */
   chain: Buffer[];
+  /**
+   * Where the set's keys were opened from, so renewed OCSP and TSA keys go to the same
+   * place (the token, with KEY_CUSTODY=pkcs11). Every set loaded here has it.
+   */
+  keys?: CaKeyCustody;
+}
+
+/** A CA key just generated, before any row holds it. */
+export interface NewCaKey {
+  signer: Signer;
+  /** What the record's `encryptedKey` keeps: the key sealed under the KEK, or the token key's PKCS#11 URI. */
+  stored: Buffer;
+  /** Removes a key whose record is never written (a pair on a token); absent when the row is all there is. */
+  discard?(): Promise<void>;
+}
+
+/**
+ * Where the hierarchy's keys live: sealed under the KEK (sealedCaKeys), or on a PKCS#11
+ * token as non-extractable keys (custody/pkcs11-ca.ts), which also still opens rows sealed
+ * before the switch.
+ */
+export interface CaKeyCustody {
+  /** For the start-up log and `hocba ca show`. */
+  readonly description: string;
+  /**
+   * A new key for CA record `name`. `serial` is its certificate's (or, for a request that
+   * has none yet, a fresh random value): a token names the key `ca:<name>:<serial>`.
+   */
+  generate(name: string, alg: KeyAlgorithm, serial: string): Promise<NewCaKey>;
+  /** A signer for the key a row of record `name` holds, sealed or on the token. Key errors never carry key material. */
+  open(name: string, stored: Buffer): Promise<Signer>;
+  /** The same key as a row of record `to` keeps it (a subordinate request's key becoming the issuing CA's). */
+  rename(from: string, to: string, stored: Buffer): Promise<Buffer>;
+}
+
+/** A KEK stands for the software custody under it. */
+export type CaKeySource = Buffer | CaKeyCustody;
+
+export function caKeyCustody(source: CaKeySource): CaKeyCustody {
+  return Buffer.isBuffer(source) ? sealedCaKeys(source) : source;
+}
+
+/** CA keys generated in this process and sealed under `kek` (the record name is the additional data). */
+export function sealedCaKeys(kek: Buffer): CaKeyCustody {
+  checkKek(kek);
+  const open = (name: string, stored: Buffer) => {
+    if (isPkcs11KeyRef(stored)) throw new Error(`the key of CA "${name}" is on a PKCS#11 token; the service must run with KEY_CUSTODY=pkcs11 to use it`);
+    return openPrivateKey(kek, caKeyLabel(name), stored);
+  };
+  return {
+    description: 'software (sealed under the KEK)',
+    async generate(name, alg) {
+      const { privateKey, publicKey } = await generateKeyPair(alg);
+      return { signer: keyObjectSigner(privateKey, publicKey), stored: sealPrivateKey(kek, caKeyLabel(name), privateKey) };
+    },
+    async open(name, stored) {
+      const privateKey = open(name, stored);
+      return keyObjectSigner(privateKey, createPublicKey(privateKey));
+    },
+    async rename(from, to, stored) {
+      return sealPrivateKey(kek, caKeyLabel(to), open(from, stored));
+    },
+  };
+}
+
+/** Removes keys made for records never written (no row can name them); what failed before is what the caller reports. */
+async function discardAll(keys: NewCaKey[]): Promise<void> {
+  await Promise.all(keys.map((k) => k.discard?.().catch(() => undefined)));
+}
+
+/** A record about to be written and the key it holds. */
+export interface StagedCaRecord {
+  record: CaRecord;
+  key: NewCaKey;
+}
+
+/**
+ * After a failed write of `staged`: removes their keys, except one a row in the store holds
+ * after all (a COMMIT whose answer was lost) or when the store cannot say: an orphan key on
+ * a token is an audit finding, a CA key destroyed under its row is a hierarchy lost.
+ */
+export async function discardUnstored(store: Pick<StoreOps, 'getCa'>, staged: StagedCaRecord[]): Promise<void> {
+  for (const { record, key } of staged) {
+    const row = await store.getCa(record.name).catch(() => undefined);
+    if (row === undefined || (row?.encryptedKey && record.encryptedKey && row.encryptedKey.equals(record.encryptedKey))) continue;
+    await discardAll([key]);
+  }
 }
 
 export const CA_NAMES = { root: 'root', issuing: 'issuing', pending: 'issuing-pending', ocsp: 'ocsp', tsa: 'tsa' } as const;
@@ -58,14 +148,14 @@ export function caSubject(config: Pick<Config, 'province'>, commonName: string, 
   return { country: 'VN', province: config.province, organization: organization ?? `Sở Giáo dục và Đào tạo tỉnh ${config.province}`, commonName };
 }
 
-function signerFrom(kek: Buffer, name: string, sealed: Buffer): { signer: ReturnType<typeof keyObjectSigner>; publicKey: KeyObject } {
-  const privateKey = openPrivateKey(kek, caKeyLabel(name), sealed);
-  const publicKey = createPublicKey(privateKey);
-  return { signer: keyObjectSigner(privateKey, publicKey), publicKey };
+/** A record holding a software key sealed under `kek` (`ca import`, tests), or no key. */
+function caRecord(kek: Buffer, name: string, certificate: Buffer | null, privateKey: KeyObject | null, csr: Buffer | null = null): CaRecord {
+  return storedCaRecord(name, certificate, privateKey ? sealPrivateKey(kek, caKeyLabel(name), privateKey) : null, csr);
 }
 
-function caRecord(kek: Buffer, name: string, certificate: Buffer | null, privateKey: KeyObject | null, csr: Buffer | null = null): CaRecord {
-  return { name, certificate, encryptedKey: privateKey ? sealPrivateKey(kek, caKeyLabel(name), privateKey) : null, csr, createdAt: new Date() };
+/** A record holding what a CaKeyCustody made of its key. */
+export function storedCaRecord(name: string, certificate: Buffer | null, storedKey: Buffer | null, csr: Buffer | null = null): CaRecord {
+  return { name, certificate, encryptedKey: storedKey, csr, createdAt: new Date() };
 }
 
 /** The status row of an infrastructure certificate (OCSP responder, TSA) so OCSP and CRLs know it. */
@@ -120,15 +210,41 @@ function tsaProfile(config: TsaConfig): ServiceProfile {
   };
 }
 
-/** OCSP responder and TSA certificates under `issuing`, as records ready to store. */
-export async function issueServiceCertificates(store: Pick<StoreOps, 'serialExists'>, kek: Buffer, config: TsaConfig, issuing: CertificateAuthority) {
-  const ocspKeys = await generateKeyPair(SERVICE_KEY_ALGORITHM);
-  const tsaKeys = await generateKeyPair(SERVICE_KEY_ALGORITHM);
-  const ocsp = await responderProfile.issue(issuing, ocspKeys.publicKey, await allocateSerial(store));
-  const tsa = await tsaProfile(config).issue(issuing, tsaKeys.publicKey, await allocateSerial(store));
+/** A key and certificate for a service (OCSP responder, TSA) under `issuing`; the key goes if issuing fails. */
+async function issueServiceKey(store: Pick<StoreOps, 'serialExists'>, keys: CaKeyCustody, issuing: CertificateAuthority, profile: ServiceProfile, notBefore?: Date) {
+  const serial = await allocateSerial(store);
+  const key = await keys.generate(CA_NAMES[profile.usage], SERVICE_KEY_ALGORITHM, serial);
+  try {
+    return { key, issued: await profile.issue(issuing, key.signer.publicKey, serial, notBefore) };
+  } catch (e) {
+    await discardAll([key]);
+    throw e;
+  }
+}
+
+/**
+ * OCSP responder and TSA certificates under `issuing`, as records ready to store, their
+ * keys made by `keys`; `staged` pairs each record with its key, for discardUnstored when
+ * the records are not stored.
+ */
+export async function issueServiceCertificates(store: Pick<StoreOps, 'serialExists'>, keys: CaKeySource, config: TsaConfig, issuing: CertificateAuthority) {
+  const custody = caKeyCustody(keys);
+  const ocsp = await issueServiceKey(store, custody, issuing, responderProfile);
+  let tsa: Awaited<ReturnType<typeof issueServiceKey>>;
+  try {
+    tsa = await issueServiceKey(store, custody, issuing, tsaProfile(config));
+  } catch (e) {
+    await discardAll([ocsp.key]);
+    throw e;
+  }
+  const staged = [
+    { record: storedCaRecord(CA_NAMES.ocsp, ocsp.issued.der, ocsp.key.stored), key: ocsp.key },
+    { record: storedCaRecord(CA_NAMES.tsa, tsa.issued.der, tsa.key.stored), key: tsa.key },
+  ];
   return {
-    cas: [caRecord(kek, CA_NAMES.ocsp, ocsp.der, ocspKeys.privateKey), caRecord(kek, CA_NAMES.tsa, tsa.der, tsaKeys.privateKey)],
-    certificates: [serviceCertificateRecord(ocsp, 'ocsp'), serviceCertificateRecord(tsa, 'tsa')],
+    cas: staged.map((x) => x.record),
+    certificates: [serviceCertificateRecord(ocsp.issued, 'ocsp'), serviceCertificateRecord(tsa.issued, 'tsa')],
+    staged,
   };
 }
 
@@ -139,32 +255,61 @@ export async function hasCa(store: Pick<StoreOps, 'getCa'>): Promise<boolean> {
 }
 
 /**
- * A complete hierarchy of our own (root, issuing CA, OCSP responder, TSA), written in one
- * transaction. Fails with `ca-exists` when the store already has CA material, so two
- * instances starting at once cannot both install one.
+ * A complete hierarchy of our own (root, issuing CA, OCSP responder, TSA), its keys made by
+ * `keys`, written in one transaction. Fails with `ca-exists` when the store already has CA
+ * material, so two instances starting at once cannot both install one; the loser's keys
+ * are then removed (on a token they would otherwise stay as orphans).
  */
-export async function createHierarchy(store: Store, kek: Buffer, config: Config, opts: HierarchyOptions = {}): Promise<void> {
-  const root = await createRootCa({
-    name: CA_NAMES.root,
-    subject: caSubject(config, opts.rootCommonName ?? `Học bạ số Root CA ${config.province}`, opts.organization),
-    keyAlgorithm: opts.rootKeyAlgorithm ?? 'RSA-4096',
-    validityDays: opts.rootValidityDays ?? 20 * 365,
-  });
-  const issuing = await createIssuingCa(root.authority, {
-    name: CA_NAMES.issuing,
-    subject: caSubject(config, opts.issuingCommonName ?? `Học bạ số Issuing CA ${config.province}`, opts.organization),
-    keyAlgorithm: opts.issuingKeyAlgorithm ?? 'RSA-3072',
-    validityDays: opts.issuingValidityDays ?? 10 * 365,
-    publicBaseUrl: config.publicBaseUrl,
-  });
-  const services = await issueServiceCertificates(store, kek, config, issuing.authority);
-  await store.transaction(async (tx) => {
-    if (await hasCa(tx)) throw new CaExistsError();
-    await tx.putCa(caRecord(kek, CA_NAMES.root, root.issued.der, root.privateKey));
-    await tx.putCa(caRecord(kek, CA_NAMES.issuing, issuing.issued.der, issuing.privateKey));
-    for (const c of services.cas) await tx.putCa(c);
-    for (const c of services.certificates) await tx.insertCertificate(c);
-  });
+export async function createHierarchy(store: Store, keys: CaKeySource, config: Config, opts: HierarchyOptions = {}): Promise<void> {
+  const custody = caKeyCustody(keys);
+  const made: NewCaKey[] = [];
+  const generate = async (name: string, alg: KeyAlgorithm, serial: string) => {
+    const key = await custody.generate(name, alg, serial);
+    made.push(key);
+    return key;
+  };
+  let staged: StagedCaRecord[];
+  let certificates: CertificateRecord[];
+  try {
+    const rootSerial = newSerial();
+    const rootKey = await generate(CA_NAMES.root, opts.rootKeyAlgorithm ?? 'RSA-4096', rootSerial);
+    const root = await signRootCa(rootKey.signer, {
+      name: CA_NAMES.root,
+      serial: rootSerial,
+      subject: caSubject(config, opts.rootCommonName ?? `Học bạ số Root CA ${config.province}`, opts.organization),
+      validityDays: opts.rootValidityDays ?? 20 * 365,
+    });
+    const issuingSerial = newSerial();
+    const issuingKey = await generate(CA_NAMES.issuing, opts.issuingKeyAlgorithm ?? 'RSA-3072', issuingSerial);
+    const issuing = await issueIssuingCaCertificate(root.authority, issuingKey.signer.publicKey, {
+      name: CA_NAMES.issuing,
+      serial: issuingSerial,
+      subject: caSubject(config, opts.issuingCommonName ?? `Học bạ số Issuing CA ${config.province}`, opts.organization),
+      validityDays: opts.issuingValidityDays ?? 10 * 365,
+      publicBaseUrl: config.publicBaseUrl,
+    });
+    const services = await issueServiceCertificates(store, custody, config, { name: CA_NAMES.issuing, certificate: issuing.der, signer: issuingKey.signer });
+    staged = [
+      { record: storedCaRecord(CA_NAMES.root, root.issued.der, rootKey.stored), key: rootKey },
+      { record: storedCaRecord(CA_NAMES.issuing, issuing.der, issuingKey.stored), key: issuingKey },
+      ...services.staged,
+    ];
+    certificates = services.certificates;
+  } catch (e) {
+    // Nothing was written: every key made so far goes.
+    await discardAll(made);
+    throw e;
+  }
+  try {
+    await store.transaction(async (tx) => {
+      if (await hasCa(tx)) throw new CaExistsError();
+      for (const { record } of staged) await tx.putCa(record);
+      for (const c of certificates) await tx.insertCertificate(c);
+    });
+  } catch (e) {
+    await discardUnstored(store, staged);
+    throw e;
+  }
 }
 
 export class CaExistsError extends Error {
@@ -178,23 +323,23 @@ export class CaExistsError extends Error {
  * Service start-up: loads the hierarchy, or on an empty store creates a development one
  * and says so. A pending subordinate request is not replaced: the operator must finish it.
  */
-export async function ensureCaHierarchy(store: Store, kek: Buffer, config: Config, log: CustodyLog): Promise<CaSet> {
+export async function ensureCaHierarchy(store: Store, keys: CaKeySource, config: Config, log: CustodyLog): Promise<CaSet> {
   if (!(await hasCa(store))) {
     try {
-      await createHierarchy(store, kek, config, {
+      await createHierarchy(store, keys, config, {
         rootCommonName: `Học bạ số Root CA ${config.province} (development)`,
         issuingCommonName: `Học bạ số Issuing CA ${config.province} (development)`,
         // RSA-3072 root: a development root need not cost seconds of start-up.
         rootKeyAlgorithm: 'RSA-3072',
       });
-      log.warn({ province: config.province }, 'created a development CA hierarchy (root, issuing CA, OCSP responder, TSA); for production use `hocba ca init`, `ca import` or `ca request`/`ca accept`');
+      log.warn({ province: config.province, keys: caKeyCustody(keys).description }, 'created a development CA hierarchy (root, issuing CA, OCSP responder, TSA); for production use `hocba ca init`, `ca import` or `ca request`/`ca accept`');
     } catch (e) {
       if (!(e instanceof CaExistsError)) throw e;
       log.info({}, 'another instance created the CA hierarchy first; using it');
     }
   }
-  const set = await loadCaSet(store, kek);
-  return ensureFreshTsa(store, kek, config, await ensureFreshResponder(store, kek, set, log), log);
+  const set = await loadCaSet(store, keys);
+  return ensureFreshTsa(store, keys, config, await ensureFreshResponder(store, keys, set, log), log);
 }
 
 /**
@@ -207,7 +352,9 @@ export async function loadCaCertificates(store: Pick<StoreOps, 'getCa'>): Promis
   return { issuing: { certificate: issuing }, rootCertificate: root, chain: [issuing, root] };
 }
 
-export async function loadCaSet(store: Pick<StoreOps, 'getCa'>, kek: Buffer): Promise<CaSet> {
+/** The installed hierarchy with its keys opened by `keys` (sealed rows with a KEK, token rows on the token). */
+export async function loadCaSet(store: Pick<StoreOps, 'getCa'>, keys: CaKeySource): Promise<CaSet> {
+  const custody = caKeyCustody(keys);
   const need = async (name: string) => {
     const r = await store.getCa(name);
     if (!r?.certificate) {
@@ -221,8 +368,9 @@ export async function loadCaSet(store: Pick<StoreOps, 'getCa'>, kek: Buffer): Pr
   const withKey = async (name: string): Promise<CertificateAuthority> => {
     const r = await need(name);
     if (!r.encryptedKey) throw new Error(`the store has no key for CA "${name}"`);
-    const { signer, publicKey } = signerFrom(kek, name, r.encryptedKey);
-    if (!certifiesKey(r.certificate, publicKey)) {
+    // A token key's public half is read from the token, so this compares the device's key with the certificate.
+    const signer = await custody.open(name, r.encryptedKey);
+    if (!certifiesKey(r.certificate, signer.publicKey)) {
       throw new Error(`the stored key of CA "${name}" does not match its certificate`);
     }
     return { name, certificate: r.certificate, signer };
@@ -243,6 +391,7 @@ export async function loadCaSet(store: Pick<StoreOps, 'getCa'>, kek: Buffer): Pr
     ocsp: await service('ocsp'),
     tsa: await service('tsa'),
     chain: [issuing.certificate, rootRec.certificate],
+    keys: custody,
   };
 }
 
@@ -252,24 +401,31 @@ type RenewalStore = Pick<Store, 'serialExists' | 'transaction' | 'getCa'>;
  * The responder this instance should sign with now: the one in the store when another
  * instance renewed it meanwhile (instances sharing a database then converge on one
  * certificate instead of each issuing its own), renewed here when it is due.
+ *
+ * Here and in the functions below, keys are opened and made by the custody the set was
+ * loaded with (`set.keys`), so a renewal puts its key where the hierarchy's keys are;
+ * `keys` (a KEK or a custody) serves only a set that does not say.
  */
-export async function refreshResponder(store: RenewalStore, kek: Buffer, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
-  return renewIfDue(store, kek, await adoptStored(store, kek, set, responderProfile, log), responderProfile, log, now);
+export async function refreshResponder(store: RenewalStore, keys: CaKeySource, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  return renewIfDue(store, keys, await adoptStored(store, keys, set, responderProfile, log), responderProfile, log, now);
 }
 
 /** The TSA certificate and key to stamp with now, as refreshResponder does for the responder. */
-export async function refreshTsa(store: RenewalStore, kek: Buffer, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+export async function refreshTsa(store: RenewalStore, keys: CaKeySource, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
   const profile = tsaProfile(config);
-  return renewIfDue(store, kek, await adoptStored(store, kek, set, profile, log), profile, log, now);
+  return renewIfDue(store, keys, await adoptStored(store, keys, set, profile, log), profile, log, now);
 }
+
+/** The custody a set's keys come from and its renewals go to. */
+const custodyOf = (set: CaSet, keys: CaKeySource): CaKeyCustody => set.keys ?? caKeyCustody(keys);
 
 /**
  * Replaces the OCSP responder certificate (new key, new serial) when it has less than
  * seven days left, so responses never come from an expired responder. Runs at start-up and
  * on a schedule (revocation/responder-renewal.ts).
  */
-export function ensureFreshResponder(store: Pick<Store, 'serialExists' | 'transaction'>, kek: Buffer, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
-  return renewIfDue(store, kek, set, responderProfile, log, now);
+export function ensureFreshResponder(store: RenewalStore, keys: CaKeySource, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  return renewIfDue(store, keys, set, responderProfile, log, now);
 }
 
 /**
@@ -277,8 +433,8 @@ export function ensureFreshResponder(store: Pick<Store, 'serialExists' | 'transa
  * TSA_RENEWAL_MS left; the old certificate keeps its status row, active, since the tokens
  * it signed must stay verifiable. Runs at start-up and on the responder's schedule.
  */
-export function ensureFreshTsa(store: Pick<Store, 'serialExists' | 'transaction'>, kek: Buffer, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
-  return renewIfDue(store, kek, set, tsaProfile(config), log, now);
+export function ensureFreshTsa(store: RenewalStore, keys: CaKeySource, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  return renewIfDue(store, keys, set, tsaProfile(config), log, now);
 }
 
 function serialOf(der: Buffer): string | null {
@@ -294,26 +450,28 @@ function serialOf(der: Buffer): string | null {
  * ours and pass serviceCertificateProblem; otherwise keeps ours and says why (never with key
  * material), so a bad row can neither crash the service nor sign in its name.
  */
-async function adoptStored(store: Pick<StoreOps, 'getCa'>, kek: Buffer, set: CaSet, profile: ServiceProfile, log: CustodyLog): Promise<CaSet> {
+async function adoptStored(store: Pick<StoreOps, 'getCa'>, keys: CaKeySource, set: CaSet, profile: ServiceProfile, log: CustodyLog): Promise<CaSet> {
   const name = CA_NAMES[profile.usage];
   const stored = await store.getCa(name);
   if (!stored?.certificate || !stored.encryptedKey || stored.certificate.equals(set[profile.usage].certificate)) return set;
-  let opened: ReturnType<typeof signerFrom> | null = null;
+  let opened: Signer | null = null;
   try {
-    opened = signerFrom(kek, name, stored.encryptedKey);
+    opened = await custodyOf(set, keys).open(name, stored.encryptedKey);
   } catch {
     // reported below as the reason for refusing the row
   }
-  const problem = opened ? serviceCertificateProblem(profile.usage, stored.certificate, opened.publicKey, set.issuing.certificate) : 'the stored key cannot be opened with our KEK';
+  const problem = opened
+    ? serviceCertificateProblem(profile.usage, stored.certificate, opened.publicKey, set.issuing.certificate)
+    : 'the stored key cannot be opened (another KEK, or a token key this instance cannot reach)';
   if (problem || !opened) {
     log.warn({ certificate: name, serial: serialOf(stored.certificate), problem }, `kept the ${profile.what} certificate in use: the one in the store is not acceptable`);
     return set;
   }
-  return { ...set, [profile.usage]: { name, certificate: stored.certificate, signer: opened.signer } };
+  return { ...set, [profile.usage]: { name, certificate: stored.certificate, signer: opened } };
 }
 
 /** A new key and certificate for the service when its certificate has less than the profile's margin left. */
-async function renewIfDue(store: Pick<Store, 'serialExists' | 'transaction'>, kek: Buffer, set: CaSet, profile: ServiceProfile, log: CustodyLog, now: Date): Promise<CaSet> {
+async function renewIfDue(store: RenewalStore, keys: CaKeySource, set: CaSet, profile: ServiceProfile, log: CustodyLog, now: Date): Promise<CaSet> {
   const name = CA_NAMES[profile.usage];
   const current = parseCertificateSummary(set[profile.usage].certificate);
   if (current.notAfter.getTime() - now.getTime() > profile.renewalMs) return set;
@@ -327,14 +485,18 @@ async function renewIfDue(store: Pick<Store, 'serialExists' | 'transaction'>, ke
     );
     return set;
   }
-  const keys = await generateKeyPair(SERVICE_KEY_ALGORITHM);
-  const issued = await profile.issue(set.issuing, keys.publicKey, await allocateSerial(store), new Date(now.getTime() - 60_000));
-  await store.transaction(async (tx) => {
-    await tx.insertCertificate(serviceCertificateRecord(issued, profile.usage, current.serial));
-    await tx.putCa(caRecord(kek, name, issued.der, keys.privateKey));
-  });
+  const { key, issued } = await issueServiceKey(store, custodyOf(set, keys), set.issuing, profile, new Date(now.getTime() - 60_000));
+  try {
+    await store.transaction(async (tx) => {
+      await tx.insertCertificate(serviceCertificateRecord(issued, profile.usage, current.serial));
+      await tx.putCa(storedCaRecord(name, issued.der, key.stored));
+    });
+  } catch (e) {
+    await discardUnstored(store, [{ record: storedCaRecord(name, issued.der, key.stored), key }]);
+    throw e;
+  }
   log.info({ serial: issued.serial, notAfter: issued.notAfter.toISOString(), previous: current.serial }, `renewed the ${profile.what} certificate`);
-  return { ...set, [profile.usage]: { name, certificate: issued.der, signer: keyObjectSigner(keys.privateKey, keys.publicKey) } };
+  return { ...set, [profile.usage]: { name, certificate: issued.der, signer: key.signer } };
 }
 
 export { caRecord };

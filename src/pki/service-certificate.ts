@@ -13,7 +13,9 @@ export type ServiceUsage = 'ocsp' | 'tsa';
  * responses and timestamps are signed with. The row must hold a key that is the
  * certificate's, a certificate our issuing CA signed, and the usage of that service: OCSPSigning
  * (RFC 6960 §4.2.2.2), or timeStamping as the only, critical, extended key usage (RFC 3161 §2.3).
- * `key` is the stored private key or its public half; the reasons never include key material.
+ * `key` is the stored private key or its public half (for a key on a PKCS#11 token, the
+ * public key read from the token's object, so the device's key is what is compared); the
+ * reasons never include key material.
  */
 export function serviceCertificateProblem(usage: ServiceUsage, certificate: Buffer, key: KeyObject, issuingCertificate: Buffer): string | null {
   let x509: X509Certificate;

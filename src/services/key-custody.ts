@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { KeyCustody } from '../custody/custody.js';
 import type { KeyStore } from '../custody/pin-gate.js';
 import { SoftwareKeyCustody } from '../custody/software.js';
+import { sealedCaKeys, type CaKeyCustody } from '../pki/ca-store.js';
 import type { KeyAlgorithm } from '../pki/keys.js';
 import type { ServerKeyRecord, StoreOps } from '../store/types.js';
 
@@ -75,24 +76,32 @@ export interface KeyCustodySetup {
   /** e.g. `pkcs11 token "hocba" (/usr/lib/softhsm/libsofthsm2.so)`, for the start-up log. */
   description: string;
   forStore(store: KeyStore): { custody: KeyCustody; keys: ServerKeyFactory };
+  /** Where the CA hierarchy's own keys (root, issuing CA, OCSP responder, TSA) are made and opened. */
+  caKeys: CaKeyCustody;
   close(): void;
 }
 
 /**
  * KEY_CUSTODY=software: keys sealed under the KEK. KEY_CUSTODY=pkcs11: new keys on the
- * token, and rows sealed before the switch still opened with the KEK. The PKCS#11 modules
- * are imported only then, so an instance without an HSM never loads the native binding.
+ * token, subscribers' and the CA hierarchy's alike, and rows sealed before the switch still
+ * opened with the KEK. The PKCS#11 modules are imported only then, so an instance without
+ * an HSM never loads the native binding.
  */
 export async function openKeyCustody(config: Pick<Config, 'keyCustody' | 'pkcs11'>, kek: Buffer): Promise<KeyCustodySetup> {
   if (config.keyCustody !== 'pkcs11') {
     return {
       description: 'software (sealed under the KEK)',
       forStore: (store) => ({ custody: new SoftwareKeyCustody(store, kek), keys: softwareKeyFactory(kek) }),
+      caKeys: sealedCaKeys(kek),
       close: () => undefined,
     };
   }
   if (!config.pkcs11) throw new Error('KEY_CUSTODY=pkcs11 without a PKCS#11 token configured');
-  const [{ Pkcs11Token }, { Pkcs11KeyCustody }] = await Promise.all([import('../custody/pkcs11-token.js'), import('../custody/pkcs11.js')]);
+  const [{ Pkcs11Token }, { Pkcs11KeyCustody }, { Pkcs11CaKeyCustody }] = await Promise.all([
+    import('../custody/pkcs11-token.js'),
+    import('../custody/pkcs11.js'),
+    import('../custody/pkcs11-ca.js'),
+  ]);
   const token = Pkcs11Token.open(config.pkcs11);
   return {
     description: `pkcs11 token ${JSON.stringify(token.label)} (${config.pkcs11.module})`,
@@ -100,6 +109,7 @@ export async function openKeyCustody(config: Pick<Config, 'keyCustody' | 'pkcs11
       custody: new Pkcs11KeyCustody(store, token, { kek }),
       keys: stagedKeyFactory((staging) => new Pkcs11KeyCustody(staging, token)),
     }),
+    caKeys: new Pkcs11CaKeyCustody(token, kek),
     close: () => token.close(),
   };
 }
