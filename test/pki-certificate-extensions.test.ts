@@ -1,4 +1,5 @@
 import t from 'tap';
+import { boolean, explicit, integer, octetString, oid, seq } from '../src/asn1/der.js';
 import { OID } from '../src/asn1/oids.js';
 import { certificateExtensions, parseCertificateSummary } from '../src/pki/certificate.js';
 import { makePadesPki } from './helpers/pades-pki.js';
@@ -32,4 +33,17 @@ t.test('the summary reads its extensions through the same walk', { skip: needToo
   t.equal(parseCertificateSummary(pki.issuing.certificate).isCa, true);
   t.throws(() => certificateExtensions(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00])), 'not a certificate: a DER error');
   t.throws(() => parseCertificateSummary(Buffer.from('not a certificate')), { name: 'ClientError', type: 'certificate-malformed' }, 'a client error for garbage');
+});
+
+t.test('a repeated extension OID keeps its first value but is critical if any instance is', async (t) => {
+  // Only the walk's path matters: Certificate { TBSCertificate { ..., [3] { Extensions } } }.
+  const ext = (id: string, critical: boolean, value: Buffer) => seq(oid(id), ...(critical ? [boolean(true)] : []), octetString(value));
+  const unknown = '1.3.6.1.4.1.55555.99.1';
+  const cert = seq(
+    seq(integer(1), explicit(3, seq(ext(unknown, false, Buffer.from([0x05, 0x00])), ext(unknown, true, Buffer.from([0x02, 0x01, 0x07]))))),
+    seq(oid(OID.sha256WithRSAEncryption)),
+  );
+  const e = certificateExtensions(cert).get(unknown)!;
+  t.equal(e.critical, true, 'a critical duplicate cannot hide behind a non-critical first instance');
+  t.same([...e.value], [0x05, 0x00], 'the value is the first instance’s');
 });

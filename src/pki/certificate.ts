@@ -70,7 +70,9 @@ export interface CertificateExtension {
  * A certificate's extensions by OID: the one walk of TBSCertificate.extensions, in place with
  * the DER toolkit (no ASN.1 library pass, so hot paths can use it). Give `tbs` when the caller
  * has already walked to the TBSCertificate. A repeated OID (RFC 5280 §4.2 forbids it) keeps
- * its first instance. Throws DerError when `der` does not start with a DER certificate.
+ * its first value but is critical if any instance is, so a critical duplicate cannot hide
+ * behind a non-critical first one from a verifier's unknown-critical-extension check.
+ * Throws DerError when `der` does not start with a DER certificate.
  */
 export function certificateExtensions(der: Buffer, tbs?: Tlv): Map<string, CertificateExtension> {
   // Bytes after the certificate are left to the caller to refuse (the ASN.1 library ignores them too).
@@ -81,7 +83,10 @@ export function certificateExtensions(der: Buffer, tbs?: Tlv): Map<string, Certi
   for (const ext of children(der, expect(inner(der, wrapper), TAG.SEQUENCE, 'Extensions'))) {
     const parts = children(der, expect(ext, TAG.SEQUENCE, 'Extension'));
     const id = readOid(der, parts[0]);
-    if (!out.has(id)) out.set(id, { critical: parts.length === 3 && readBoolean(der, parts[1]), value: readOctetString(der, parts[parts.length - 1]) });
+    const critical = parts.length === 3 && readBoolean(der, parts[1]);
+    const seen = out.get(id);
+    if (!seen) out.set(id, { critical, value: readOctetString(der, parts[parts.length - 1]) });
+    else if (critical) seen.critical = true;
   }
   return out;
 }

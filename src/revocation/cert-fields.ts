@@ -1,6 +1,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { OID } from '../asn1/oids.js';
-import { children, expect, inner, integerHex, content, readBitString, readDer, readOid, TAG, whole } from '../asn1/der.js';
+import { children, expect, integerHex, content, readBitString, readDer, readOctetString, TAG, whole } from '../asn1/der.js';
+import { certificateExtensions } from '../pki/certificate.js';
 import { publicKeyFromSpki } from '../crypto/algorithms.js';
 
 /**
@@ -48,14 +49,8 @@ export function certFields(der: Buffer): CertFields {
   const subject = expect(f[i + 4], TAG.SEQUENCE, 'subject');
   const spkiT = expect(f[i + 5], TAG.SEQUENCE, 'subjectPublicKeyInfo');
   const bits = readBitString(der, children(der, spkiT)[1]);
-  let ski: Buffer | undefined;
-  const extsWrapper = f.slice(i + 6).find((t) => t.tag === TAG.CTX3);
-  if (extsWrapper) {
-    for (const ext of children(der, inner(der, extsWrapper))) {
-      const parts = children(der, ext);
-      if (readOid(der, parts[0]) === OID.subjectKeyIdentifier) ski = content(der, inner(der, parts[parts.length - 1]));
-    }
-  }
+  const skiExt = certificateExtensions(der, tbs).get(OID.subjectKeyIdentifier)?.value;
+  const ski = skiExt && readOctetString(skiExt, readDer(skiExt, TAG.OCTET_STRING, 'KeyIdentifier'));
   const spki = whole(der, spkiT);
   const out: CertFields = {
     der,

@@ -1,8 +1,8 @@
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
 import { OID } from '../asn1/oids.js';
-import { children, expect, inner, readBitString, readBoolean, readDer, readOid, TAG, whole, type Tlv } from '../asn1/der.js';
+import { children, expect, readBitString, readDer, TAG, whole } from '../asn1/der.js';
 import { parseSignatureAlgorithm, type SignatureAlgorithm } from '../crypto/algorithms.js';
-import { parseCertificateSummary, type CertificateSummary } from '../pki/certificate.js';
+import { certificateExtensions, parseCertificateSummary, type CertificateSummary } from '../pki/certificate.js';
 import { certFields, type CertFields } from '../revocation/cert-fields.js';
 
 /** Extensions whose meaning path validation handles (nameConstraints deliberately not). */
@@ -67,10 +67,10 @@ export class CertView {
     } catch {
       this.signatureAlgorithm = UNREADABLE_ALGORITHM;
     }
-    const extensions = extensionsOf(der, tbsT);
+    const extensions = certificateExtensions(der, tbsT);
     this.keyUsage = extensions.has(OID.keyUsage) ? new Set<string>(s.keyUsage) : null;
     this.extKeyUsage = extensions.has(OID.extKeyUsage) ? s.extKeyUsage : null;
-    this.unknownCritical = [...extensions].filter(([id, critical]) => critical && !PROCESSED.has(id)).map(([id]) => id);
+    this.unknownCritical = [...extensions].filter(([id, e]) => e.critical && !PROCESSED.has(id)).map(([id]) => id);
   }
 
   private static cache = new Map<string, CertView>();
@@ -123,17 +123,6 @@ export class CertView {
 }
 
 /** The extensions of a TBSCertificate: OID → critical. */
-function extensionsOf(der: Buffer, tbsT: Tlv): Map<string, boolean> {
-  const out = new Map<string, boolean>();
-  const wrapper = children(der, tbsT).find((t) => t.tag === TAG.CTX3); // extensions [3] EXPLICIT
-  if (!wrapper) return out;
-  for (const ext of children(der, expect(inner(der, wrapper), TAG.SEQUENCE, 'Extensions'))) {
-    const parts = children(der, expect(ext, TAG.SEQUENCE, 'Extension'));
-    out.set(readOid(der, parts[0]), parts.length === 3 && readBoolean(der, parts[1]));
-  }
-  return out;
-}
-
 /** Node prints names one attribute per line; the report wants one line, most specific first. */
 function oneLine(s: string): string {
   return s.split('\n').filter(Boolean).reverse().join(', ');
