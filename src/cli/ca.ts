@@ -6,17 +6,9 @@ import { keyObjectSigner, type Signer } from '../crypto/signer.js';
 import { caKeyLabel, sealPrivateKey } from '../custody/envelope.js';
 import { loadOrCreateKek, type CustodyLog } from '../custody/kek.js';
 import { isPkcs11KeyRef, parsePkcs11KeyRef } from '../custody/pkcs11-ref.js';
-import {
-  CA_NAMES,
-  caSubject,
-  CaExistsError,
-  createHierarchy,
-  discardUnstored,
-  hasCa,
-  issueServiceCertificates,
-  storedCaRecord,
-  type CaKeyCustody,
-} from '../pki/ca-store.js';
+import { CA_NAMES, discardUnstored, storedCaRecord, type CaKeyCustody } from '../pki/ca-set.js';
+import { caSubject, CaExistsError, createHierarchy, hasCa } from '../pki/ca-store.js';
+import { issueServiceCertificates } from '../pki/service-renewal.js';
 import { derToPem, parseCertificateSummary, pemBlocks } from '../pki/certificate.js';
 import { acceptSubordinateCertificate, buildCsr } from '../pki/csr.js';
 import { isKeyAlgorithm, type KeyAlgorithm } from '../pki/keys.js';

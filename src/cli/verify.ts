@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { isClientError } from '../errors.js';
-import { CA_NAMES, loadCaCertificates } from '../pki/ca-store.js';
+import { CA_NAMES } from '../pki/ca-set.js';
+import { loadCaCertificates } from '../pki/ca-store.js';
 import { VerificationService } from '../services/verification.js';
 import type { Store } from '../store/types.js';
 import type { ValidationReport } from '../validation/index.js';

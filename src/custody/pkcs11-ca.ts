@@ -1,5 +1,5 @@
 import type { Signer } from '../crypto/signer.js';
-import { sealedCaKeys, type CaKeyCustody, type NewCaKey } from '../pki/ca-store.js';
+import { sealedCaKeys, type CaKeyCustody, type NewCaKey } from '../pki/ca-set.js';
 import type { KeyAlgorithm } from '../pki/keys.js';
 import { caKeyLabel, checkKek } from './envelope.js';
 import { formatPkcs11KeyRef, isPkcs11KeyRef, parsePkcs11KeyRef } from './pkcs11-ref.js';

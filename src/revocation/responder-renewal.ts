@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { CustodyLog } from '../custody/kek.js';
-import { refreshResponder, refreshTsa, type CaSet } from '../pki/ca-store.js';
+import type { CaSet } from '../pki/ca-set.js';
+import { refreshResponder, refreshTsa } from '../pki/service-renewal.js';
 import type { Store } from '../store/types.js';
 import type { TimestampAuthority } from '../tsa/authority.js';
 import type { OcspResponder } from './ocsp-responder.js';

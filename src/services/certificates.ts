@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { CustodyLog } from '../custody/kek.js';
 import { badRequest, conflict, notFound, unprocessable } from '../errors.js';
 import { issueSchoolCertificate, issueTeacherCertificate } from '../pki/ca.js';
-import type { CaSet } from '../pki/ca-store.js';
+import type { CaSet } from '../pki/ca-set.js';
 import { parseCsr } from '../pki/csr.js';
 import { derToPem } from '../pki/certificate.js';
 import type { KeyAlgorithm } from '../pki/keys.js';

@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { KeyCustody } from '../custody/custody.js';
 import type { KeyStore } from '../custody/pin-gate.js';
 import { SoftwareKeyCustody } from '../custody/software.js';
-import { sealedCaKeys, type CaKeyCustody } from '../pki/ca-store.js';
+import { sealedCaKeys, type CaKeyCustody } from '../pki/ca-set.js';
 import type { KeyAlgorithm } from '../pki/keys.js';
 import type { ServerKeyRecord, StoreOps } from '../store/types.js';
 
