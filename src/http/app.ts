@@ -65,7 +65,7 @@ export interface AppDeps {
    * store need the same one (main.ts derives it from the KEK); default: random per process.
    */
   sessionKey?: Buffer;
-  /** Token → key record for authentication; default: a 10 s cache over the store. */
+  /** Token → key record for authentication; default: a cache over the store that hears of keys disabled elsewhere. */
   apiKeyLookup?: ApiKeyLookup;
 }
 
@@ -130,7 +130,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  const apiKeyLookup = deps.apiKeyLookup ?? new ApiKeyLookup(deps.store);
+  const apiKeyLookup =
+    deps.apiKeyLookup ?? new ApiKeyLookup(deps.store, { onWatchError: (err) => log.warn({ err }, 'API-key change feed down; reading keys from the store until it is back') });
+  if (!deps.apiKeyLookup) app.addHook('onClose', async () => apiKeyLookup.close());
   registerAuth(app, { keys: apiKeyLookup, audit, failureLimiter: deps.authFailureLimiter });
 
   const ctx: RouteContext = {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { badRequest, forbidden, notFound } from '../errors.js';
-import type { ApiKeyRecord, Role, Store } from '../store/types.js';
+import type { ApiKeyRecord, ApiKeyWatch, Role, Store } from '../store/types.js';
 import type { AuditService } from './audit.js';
 import type { RegistryService } from './registry.js';
 
@@ -36,6 +36,8 @@ export interface ApiKeyLookupOptions {
   /** Bound on remembered keys; the oldest go first. */
   maxEntries?: number;
   now?: () => number;
+  /** Hears why the store's feed of key changes is down (keys are read from the store meanwhile). */
+  onWatchError?: (err: Error) => void;
 }
 
 /**
@@ -47,34 +49,45 @@ export interface ApiKeyLookupOptions {
  * Only found keys are remembered: an unknown token is looked up every time, so a key just
  * created (here or on another instance) works at once and a flood of guessed tokens cannot
  * fill the cache. A key disabled through this instance (`ApiKeyService.disable`) is
- * dropped at once; one disabled by another instance or the CLI stops working here within
- * the TTL (documented in the README).
+ * dropped at once. One disabled through any other process sharing the database is dropped
+ * when the store says so (`Store.watchApiKeys`: PostgreSQL as soon as its notification
+ * arrives, SQLite within 100 ms); while the store cannot vouch for its feed, remembered
+ * records are not used. The TTL stays as the bound for changes nobody announced (a row
+ * edited by hand).
+ *
+ * A store read that was under way when a change arrived may have read the old row, so it
+ * is only remembered if no change arrived meanwhile (`changes` counts them).
  */
 export class ApiKeyLookup {
   private readonly cache = new Map<string, { key: ApiKeyRecord; expires: number }>();
   private readonly ttl: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
+  private readonly watch: ApiKeyWatch | null;
+  private changes = 0;
 
   constructor(
-    private readonly store: Pick<Store, 'getApiKeyByHash'>,
+    private readonly store: Pick<Store, 'getApiKeyByHash'> & Partial<Pick<Store, 'watchApiKeys'>>,
     opts: ApiKeyLookupOptions = {},
   ) {
     this.ttl = opts.ttlMs ?? 10_000;
     this.maxEntries = opts.maxEntries ?? 10_000;
     this.now = opts.now ?? Date.now;
+    this.watch = store.watchApiKeys?.((id) => this.invalidate(id), opts.onWatchError) ?? null;
   }
 
   /** The key this token stands for (disabled ones included: the caller refuses those), or null. */
   async byToken(token: string): Promise<ApiKeyRecord | null> {
     const tokenHash = hashToken(token);
+    const trusted = this.watch ? this.watch.upToDate() : true;
     const hit = this.cache.get(tokenHash);
     if (hit) {
-      if (hit.expires > this.now()) return hit.key;
+      if (trusted && hit.expires > this.now()) return hit.key;
       this.cache.delete(tokenHash);
     }
+    const changes = this.changes;
     const key = await this.store.getApiKeyByHash(tokenHash);
-    if (key && this.ttl > 0) {
+    if (key && this.ttl > 0 && trusted && changes === this.changes) {
       while (this.cache.size >= this.maxEntries) {
         const oldest = this.cache.keys().next().value;
         if (oldest === undefined) break;
@@ -85,9 +98,16 @@ export class ApiKeyLookup {
     return key;
   }
 
-  /** Forgets the key `id`, so its next use reads the store (after it was disabled). */
-  invalidate(id: string): void {
-    for (const [h, e] of this.cache) if (e.key.id === id) this.cache.delete(h);
+  /** Forgets the key `id` (null: every key), so its next use reads the store (after it was disabled). */
+  invalidate(id: string | null): void {
+    this.changes++;
+    if (id === null) this.cache.clear();
+    else for (const [h, e] of this.cache) if (e.key.id === id) this.cache.delete(h);
+  }
+
+  /** Stops listening to the store's key changes. */
+  close(): void {
+    this.watch?.close();
   }
 }
 
@@ -102,8 +122,8 @@ export class ApiKeyService {
 
   /**
    * Disables a key for good (audited). False when it was already disabled. On this instance
-   * the next request with it is refused at once; other instances notice within their
-   * lookup's TTL.
+   * the next request with it is refused at once; other instances and processes as soon as
+   * the store tells them (ApiKeyLookup).
    */
   async disable(id: string, actor: string): Promise<boolean> {
     const done = await this.store.transaction(async (tx) => {

@@ -1,9 +1,10 @@
 import pg from 'pg';
 import { CREATE_MIGRATIONS_TABLE, pendingMigrations } from './migrations/index.js';
+import { ApiKeyListener, apiKeyListenerName, type ApiKeyListenerOptions } from './postgres-listener.js';
 import type { Row, SqlRunner } from './runner.js';
 import { SqlStoreOps } from './sql-ops.js';
 import { closedTransactionError, TransactionScope } from './tx-scope.js';
-import type { Store, StoreOps } from './types.js';
+import type { ApiKeyChange, ApiKeyWatch, Store, StoreOps } from './types.js';
 
 /** A PostgreSQL schema name we are willing to splice into SQL. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -17,6 +18,8 @@ export interface PostgresOptions {
   schema?: string;
   /** Pool size; PostgreSQL's own limit is usually 100 connections for all instances together. */
   maxConnections?: number;
+  /** Reconnection and heartbeat of the API-key change listener (postgres-listener.ts). */
+  apiKeyListener?: ApiKeyListenerOptions;
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -101,7 +104,13 @@ export class PostgresStore extends SqlStoreOps implements Store {
   readonly kind = 'postgres' as const;
   private readonly outside: PgOutsideRunner;
 
-  private constructor(private readonly pool: pg.Pool) {
+  private listener: ApiKeyListener | undefined;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    /** Opens the API-key listener's own connection when the first watcher comes. */
+    private readonly newListener: () => ApiKeyListener,
+  ) {
     const outside = new PgOutsideRunner(pool, new TransactionScope());
     super(outside);
     this.outside = outside;
@@ -121,7 +130,7 @@ export class PostgresStore extends SqlStoreOps implements Store {
     try {
       if (opts.schema !== undefined) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${opts.schema}`).catch(ignoreDuplicate);
       await migratePostgres(pool);
-      return new PostgresStore(pool);
+      return new PostgresStore(pool, () => new ApiKeyListener(url, apiKeyListenerName(opts.schema), opts.apiKeyListener));
     } catch (err) {
       await pool.end();
       throw err;
@@ -136,11 +145,19 @@ export class PostgresStore extends SqlStoreOps implements Store {
     await this.outside.query('SELECT 1 AS one');
   }
 
+  /** One LISTEN connection per store, shared by its watchers (see postgres-listener.ts). */
+  watchApiKeys(onChange: ApiKeyChange, onError?: (err: Error) => void): ApiKeyWatch {
+    if (this.closed) return { upToDate: () => false, close: () => {} };
+    this.listener ??= this.newListener();
+    return this.listener.watch(onChange, onError);
+  }
+
   private closed = false;
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.listener?.close();
     await this.pool.end();
   }
 }

@@ -33,6 +33,9 @@ import type {
   StoreOps,
 } from './types.js';
 
+/** The PostgreSQL notification channel for disabled API keys; the payload is the key's id. */
+export const API_KEY_CHANGED_CHANNEL = 'hocba_api_key_changed';
+
 function checkLimit(limit: number): number {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`page limit must be a positive integer, got ${limit}`);
   return limit;
@@ -148,8 +151,18 @@ export class SqlStoreOps implements StoreOps {
     return r ? apiKeyFromRow(r) : null;
   }
 
+  /**
+   * Announced in the same transaction, so other processes hear of it once, and as soon
+   * as, it is committed: the counter SQLite processes compare (sqlite.ts watchApiKeys) and,
+   * on PostgreSQL, a notification to every listening instance (postgres-listener.ts).
+   */
   async disableApiKey(id: string, at: Date): Promise<boolean> {
-    return (await this.db.execute('UPDATE api_keys SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL', [id, at])) > 0;
+    return this.db.atomic(async (db) => {
+      if ((await db.execute('UPDATE api_keys SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL', [id, at])) === 0) return false;
+      await db.execute('UPDATE api_key_generation SET generation = generation + 1 WHERE id = 1');
+      if (db.dialect === 'postgres') await db.query('SELECT pg_notify($1, $2)', [API_KEY_CHANGED_CHANNEL, id]);
+      return true;
+    });
   }
 
   // ---------- certificates ----------

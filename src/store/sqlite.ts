@@ -6,11 +6,13 @@ import { Mutex } from './mutex.js';
 import type { Row, SqlRunner } from './runner.js';
 import { SqlStoreOps } from './sql-ops.js';
 import { closedTransactionError, TransactionScope } from './tx-scope.js';
-import type { Store, StoreOps } from './types.js';
+import type { ApiKeyChange, ApiKeyWatch, Store, StoreOps } from './types.js';
 
 export const SQLITE_FILE = 'hocba.sqlite';
 /** How long a writer waits for another connection (process) to release SQLite's write lock. */
 const BUSY_TIMEOUT_MS = 5000;
+/** How stale a process's view of disabled API keys may get (see watchApiKeys). */
+const API_KEY_CHECK_MS = 100;
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -191,6 +193,55 @@ export class SqliteStore extends SqlStoreOps implements Store {
 
   async ping(): Promise<void> {
     await this.outside.query('SELECT 1 AS one');
+  }
+
+  /**
+   * The processes sharing the file are cluster workers and the CLI. disableApiKey bumps
+   * `api_key_generation` in its transaction; this reads that one row when a remembered key
+   * is about to be used and the last read is API_KEY_CHECK_MS old, and on a change has every
+   * key forgotten (disabling is rare). So a request pays a clock comparison, and a statement
+   * of about 5 µs runs at most every 100 ms. Rejected: PRAGMA data_version moves on every commit by
+   * another connection, and workers append audit entries on every signature, so the cache
+   * would be dropped at each check under load; a relay through the cluster primary would miss
+   * the CLI and standalone processes.
+   *
+   * The read runs directly on the connection, not behind the mutex, so a request never waits
+   * for this process's transaction to end: inside one (BEGIN IMMEDIATE holds the write lock,
+   * so no other process has committed since it began) it sees the others' commits and, at
+   * worst, this transaction's own bump, a needless clear. A failed read is "cannot vouch".
+   */
+  watchApiKeys(onChange: ApiKeyChange): ApiKeyWatch {
+    const db = this.conn.db;
+    if (!db.open) return { upToDate: () => false, close: () => {} };
+    const stmt = db.prepare('SELECT generation FROM api_key_generation WHERE id = 1');
+    const read = (): bigint | null => {
+      try {
+        return db.open ? ((stmt.get() as Row | undefined)?.generation as bigint | undefined) ?? null : null;
+      } catch {
+        return null;
+      }
+    };
+    let seen = read();
+    let checkedAt = performance.now();
+    let closed = false;
+    return {
+      upToDate: () => {
+        if (closed) return false;
+        const now = performance.now();
+        if (seen !== null && now - checkedAt < API_KEY_CHECK_MS) return true;
+        const generation = read();
+        if (generation === null) return false;
+        checkedAt = now;
+        if (generation !== seen) {
+          seen = generation;
+          onChange(null);
+        }
+        return true;
+      },
+      close: () => {
+        closed = true;
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -223,8 +223,32 @@ export interface StoreOps {
   deleteExpiredSigningSessions(now: Date): Promise<number>;
 }
 
+/** Told that the key `id` changed, or with null that any key may have (forget them all). */
+export type ApiKeyChange = (id: string | null) => void;
+
+/** A subscription to key changes made through other processes sharing the database. */
+export interface ApiKeyWatch {
+  /**
+   * True when every change committed elsewhere has reached the watcher (within the store's
+   * bound), so a remembered key record may be used; false when the store cannot vouch for
+   * that (the key must be read). Called on every authenticated request, so it is
+   * synchronous and costs next to nothing.
+   */
+  upToDate(): boolean;
+  /** Stops the notices (the store's own resources go with `Store.close`). */
+  close(): void;
+}
+
 export interface Store extends StoreOps {
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Tells `onChange` when an API key is disabled by any process or instance sharing this
+   * database (disableApiKey announces it in its own transaction, so only once committed).
+   * PostgreSQL: as soon as the notification arrives (LISTEN/NOTIFY); SQLite (cluster workers
+   * on one file): by the first `upToDate` call made 100 ms or more after the commit, at the
+   * latest. `onError` hears why the feed is down; meanwhile `upToDate` is false.
+   */
+  watchApiKeys(onChange: ApiKeyChange, onError?: (err: Error) => void): ApiKeyWatch;
   /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
   /** Cheap round trip for /readyz. */

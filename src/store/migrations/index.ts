@@ -1,4 +1,5 @@
 import { initialSchema } from './001-initial-schema.js';
+import { apiKeyGeneration } from './002-api-key-generation.js';
 
 /**
  * Versioned schema changes, applied in order at open inside one transaction and recorded
@@ -13,7 +14,7 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initialSchema];
+export const MIGRATIONS: readonly Migration[] = [initialSchema, apiKeyGeneration];
 
 /** The migrations a database that has `applied` still needs, in order. */
 export function pendingMigrations(applied: Iterable<number>): Migration[] {
