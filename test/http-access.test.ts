@@ -22,6 +22,8 @@ t.test('cross-school and role matrix', async (t) => {
     let r = await a.call(a.adminToken, { method: 'POST', url: '/v1/certificates', payload: { profile: 'school', schoolId: schoolA, pin: '482916' } });
     t.equal(r.statusCode, 201);
     const serialA = r.json().serial as string;
+    r = await a.call(a.adminToken, { method: 'POST', url: '/v1/api-keys', payload: { role: 'signer', schoolId: schoolA, label: 'hệ thống học bạ' } });
+    const clientKeyA = r.json() as { id: string; token: string };
 
     const routes: { name: string; req: InjectOptions; operatorOnly?: boolean; adminOnly?: boolean }[] = [
       { name: 'read school', req: { method: 'GET', url: `/v1/schools/${schoolA}` } },
@@ -33,6 +35,8 @@ t.test('cross-school and role matrix', async (t) => {
         operatorOnly: true,
       },
       { name: 'create signer key', req: { method: 'POST', url: '/v1/api-keys', payload: { role: 'signer', schoolId: schoolA } }, operatorOnly: true },
+      { name: 'list API keys', req: { method: 'GET', url: `/v1/api-keys?schoolId=${schoolA}` }, operatorOnly: true },
+      { name: 'disable signer key', req: { method: 'DELETE', url: `/v1/api-keys/${clientKeyA.id}` }, operatorOnly: true },
       { name: 'issue certificate', req: { method: 'POST', url: '/v1/certificates', payload: { profile: 'school', schoolId: schoolA, pin: '482916' } }, operatorOnly: true },
       { name: 'list certificates', req: { method: 'GET', url: `/v1/certificates?schoolId=${schoolA}` } },
       { name: 'read certificate', req: { method: 'GET', url: `/v1/certificates/${serialA}` } },
@@ -84,6 +88,95 @@ t.test('cross-school and role matrix', async (t) => {
     t.equal(r.json().items.length, 0, 'no staff was added to school A');
     r = await a.call(a.adminToken, { method: 'GET', url: `/v1/certificates?schoolId=${schoolA}` });
     t.equal(r.json().items.length, 1, 'no certificate was issued for school A');
+    r = await a.call(clientKeyA.token, { method: 'GET', url: `/v1/certificates/${serialA}` });
+    t.equal(r.statusCode, 200, 'school A’s client key was not disabled');
+    // Room for one unauthenticated call per route: the default limit (20 failures per address) is tested below.
+  }, { deps: () => ({ authFailureLimiter: new RateLimiter({ capacity: 1000, refillPerSecond: 1 }) }) });
+});
+
+t.test('API keys: listed without their tokens, disabled over HTTP by whoever may create them', async (t) => {
+  await withApp(t, 'api key admin', async (t, a) => {
+    const schoolA = await a.createSchool({ name: 'Trường THPT Việt Trì' });
+    const schoolB = await a.createSchool({ name: 'Trường THPT Phù Ninh' });
+    const opA = await a.createKey('operator', schoolA);
+    await a.createKey('signer', schoolB);
+    const created: { id: string; token: string }[] = [];
+    for (const label of ['hệ thống học bạ', 'máy quét', 'dự phòng']) {
+      const r = await a.call(opA, { method: 'POST', url: '/v1/api-keys', payload: { role: 'signer', schoolId: schoolA, label } });
+      t.equal(r.statusCode, 201);
+      created.push(r.json());
+    }
+
+    // The admin sees every key, the bootstrap admin's too; nothing of any token.
+    let r = await a.call(a.adminToken, { method: 'GET', url: '/v1/api-keys?limit=500' });
+    t.equal(r.statusCode, 200);
+    const all = r.json().items as { id: string; role: string; schoolId: string | null; label: string | null; disabledAt: string | null }[];
+    t.ok(all.some((k) => k.role === 'admin' && k.schoolId === null), 'admin keys are listed');
+    t.ok(all.some((k) => k.schoolId === schoolB), 'every school’s keys are listed');
+    for (const c of created) t.notOk(r.body.includes(c.token), 'no token appears');
+    t.notOk(/tokenHash|token_hash/.test(r.body), 'nor any token hash');
+
+    // An operator sees its own school's, page by page, and not another school's.
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      r = await a.call(opA, { method: 'GET', url: `/v1/api-keys?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}` });
+      t.equal(r.statusCode, 200);
+      t.ok(r.json().items.length <= 2);
+      for (const k of r.json().items as { id: string; schoolId: string }[]) {
+        t.equal(k.schoolId, schoolA);
+        seen.push(k.id);
+      }
+      cursor = r.json().nextCursor;
+    } while (cursor);
+    t.equal(seen.length, 4, 'the operator’s own key and the three signer keys, each once');
+    t.equal(new Set(seen).size, 4);
+    r = await a.call(opA, { method: 'GET', url: `/v1/api-keys?schoolId=${schoolB}` });
+    t.equal(r.statusCode, 403);
+    r = await a.call(a.adminToken, { method: 'GET', url: '/v1/api-keys?schoolId=no-such-school' });
+    t.equal(r.statusCode, 404);
+
+    // The operator cuts off one of its clients: refused at once, listed as disabled, audited.
+    const [leaked, other] = created;
+    r = await a.call(leaked.token, { method: 'GET', url: `/v1/schools/${schoolA}` });
+    t.equal(r.statusCode, 200, 'the client key works before');
+    r = await a.call(opA, { method: 'DELETE', url: `/v1/api-keys/${leaked.id}` });
+    t.equal(r.statusCode, 204);
+    t.equal(r.body, '');
+    r = await a.call(leaked.token, { method: 'GET', url: `/v1/schools/${schoolA}` });
+    t.equal(r.statusCode, 401, 'a disabled key is refused at once');
+    r = await a.call(other.token, { method: 'GET', url: `/v1/schools/${schoolA}` });
+    t.equal(r.statusCode, 200, 'the school’s other clients keep working');
+    r = await a.call(opA, { method: 'DELETE', url: `/v1/api-keys/${leaked.id}` });
+    t.equal(r.statusCode, 204, 'disabling again is not an error');
+    r = await a.call(opA, { method: 'GET', url: '/v1/api-keys' });
+    const listed = (r.json().items as { id: string; disabledAt: string | null }[]).find((k) => k.id === leaked.id);
+    t.match(listed?.disabledAt, /^\d{4}-\d\d-\d\dT/, 'listed with the time it was disabled');
+    const audit = await a.store.listAudit(0, 1000);
+    t.equal(audit.filter((e) => e.action === 'apikey.disable' && e.subject === leaked.id).length, 1, 'one audit entry (the repeat changed nothing)');
+
+    // What an operator may not do, and what nobody can.
+    const adminKeyId = all.find((k) => k.role === 'admin')!.id;
+    const opAId = seen.find((id) => !created.some((c) => c.id === id))!;
+    r = await a.call(opA, { method: 'DELETE', url: `/v1/api-keys/${opAId}` });
+    t.equal(r.statusCode, 403, 'an operator cannot disable an operator key');
+    r = await a.call(opA, { method: 'DELETE', url: `/v1/api-keys/${adminKeyId}` });
+    t.equal(r.statusCode, 403, 'nor an admin key');
+    r = await a.call(other.token, { method: 'DELETE', url: `/v1/api-keys/${other.id}` });
+    t.equal(r.statusCode, 403, 'a signing client cannot disable keys');
+    for (const who of [opA, a.adminToken]) {
+      r = await a.call(who, { method: 'DELETE', url: '/v1/api-keys/no-such-key' });
+      t.equal(r.statusCode, 404);
+      t.equal(r.json().type, 'urn:hocba:problem:api-key-not-found');
+    }
+    r = await a.call(opA, { method: 'GET', url: `/v1/schools/${schoolA}` });
+    t.equal(r.statusCode, 200, 'the refused calls changed nothing');
+
+    // The admin can disable any key, an operator's included.
+    r = await a.call(a.adminToken, { method: 'DELETE', url: `/v1/api-keys/${opAId}` });
+    t.equal(r.statusCode, 204);
+    r = await a.call(opA, { method: 'GET', url: `/v1/schools/${schoolA}` });
+    t.equal(r.statusCode, 401);
   });
 });
 

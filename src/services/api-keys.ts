@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { badRequest, forbidden, notFound } from '../errors.js';
-import type { ApiKeyRecord, ApiKeyWatch, Role, Store } from '../store/types.js';
+import type { ApiKeyRecord, ApiKeyWatch, Page, Role, Store } from '../store/types.js';
 import type { AuditService } from './audit.js';
 import type { RegistryService } from './registry.js';
 
@@ -135,6 +135,36 @@ export class ApiKeyService {
     });
     this.lookup?.invalidate(id);
     return done;
+  }
+
+  /**
+   * Keys a caller may see, never their tokens: an admin every key (or one school's), an
+   * operator its own school's. The same rule as creation: a school manages its own clients.
+   */
+  async list(caller: KeyCreator, schoolId: string | undefined, limit: number, cursor?: string): Promise<Page<ApiKeyRecord>> {
+    if (caller.role === 'signer') throw forbidden('a signing client cannot list API keys');
+    if (caller.role !== 'admin') {
+      if (schoolId !== undefined && schoolId !== caller.schoolId) throw forbidden('this API key belongs to another school');
+      return this.store.listApiKeys(caller.schoolId, limit, cursor);
+    }
+    if (schoolId !== undefined) await this.registry.getSchool(schoolId);
+    return this.store.listApiKeys(schoolId ?? null, limit, cursor);
+  }
+
+  /**
+   * `disable` on behalf of an API key: an admin any key, a school operator only its own
+   * school's signer keys (the ones it may create), so a school can cut off a leaked
+   * transcript-system client without waiting for the province.
+   */
+  async disableFor(caller: KeyCreator, id: string, actor: string): Promise<boolean> {
+    if (caller.role === 'signer') throw forbidden('a signing client cannot disable API keys');
+    if (caller.role !== 'admin') {
+      const key = await this.store.getApiKey(id);
+      if (!key) throw notFound('api-key-not-found', 'no API key with this id');
+      if (key.schoolId !== caller.schoolId) throw forbidden('this API key belongs to another school');
+      if (key.role !== 'signer') throw forbidden('a school operator may only disable signer keys');
+    }
+    return this.disable(id, actor);
   }
 
   /**

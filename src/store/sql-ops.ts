@@ -151,6 +151,24 @@ export class SqlStoreOps implements StoreOps {
     return r ? apiKeyFromRow(r) : null;
   }
 
+  async listApiKeys(schoolId: string | null, limit: number, cursor?: string): Promise<Page<ApiKeyRecord>> {
+    checkLimit(limit);
+    const params: unknown[] = [];
+    const where: string[] = [];
+    if (schoolId !== null) {
+      params.push(schoolId);
+      where.push(`school_id = $${params.length}`);
+    }
+    const after = afterCursor(cursor, 'id', params);
+    if (after) where.push(after);
+    params.push(limit + 1);
+    const rows = await this.db.query(
+      `SELECT * FROM api_keys ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id LIMIT $${params.length}`,
+      params,
+    );
+    return page(rows, limit, apiKeyFromRow, (k) => ({ createdAt: k.createdAt, id: k.id }));
+  }
+
   /**
    * Announced in the same transaction, so other processes hear of it once, and as soon
    * as, it is committed: the counter SQLite processes compare (sqlite.ts watchApiKeys) and,

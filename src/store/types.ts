@@ -170,6 +170,8 @@ export interface StoreOps {
   insertApiKey(k: ApiKeyRecord): Promise<void>;
   getApiKeyByHash(tokenHash: string): Promise<ApiKeyRecord | null>;
   getApiKey(id: string): Promise<ApiKeyRecord | null>;
+  /** Keys by creation, all schools' (admin keys too) when `schoolId` is null, else that school's. */
+  listApiKeys(schoolId: string | null, limit: number, cursor?: string): Promise<Page<ApiKeyRecord>>;
   disableApiKey(id: string, at: Date): Promise<boolean>;
 
   // certificates

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiKeyInput } from '../../services/api-keys.js';
+import type { ApiKeyRecord } from '../../store/types.js';
 import { actorOf } from '../auth.js';
 import { operation, type RouteContext } from '../context.js';
 
@@ -8,4 +9,26 @@ export async function accessRoutes(app: FastifyInstance, ctx: RouteContext): Pro
     const { key, token } = await ctx.apiKeys.create(req.body as ApiKeyInput, req.principal!, actorOf(req));
     return reply.code(201).send({ id: key.id, token, role: key.role, schoolId: key.schoolId, label: key.label });
   });
+
+  operation(app, ctx.spec, 'listApiKeys', ['admin', 'operator'], async (req) => {
+    const q = req.query as { schoolId?: string; limit: number; cursor?: string };
+    const page = await ctx.apiKeys.list(req.principal!, q.schoolId, q.limit, q.cursor);
+    return { items: page.items.map(apiKeyView), nextCursor: page.nextCursor };
+  });
+
+  operation(app, ctx.spec, 'disableApiKey', ['admin', 'operator'], async (req, reply) => {
+    const { id } = req.params as { id: string };
+    await ctx.apiKeys.disableFor(req.principal!, id, actorOf(req));
+    return reply.code(204).send();
+  });
 }
+
+/** What is shown of a key: never its token or the token's hash. */
+const apiKeyView = (k: ApiKeyRecord) => ({
+  id: k.id,
+  role: k.role,
+  schoolId: k.schoolId,
+  label: k.label,
+  createdAt: k.createdAt.toISOString(),
+  disabledAt: k.disabledAt ? k.disabledAt.toISOString() : null,
+});
