@@ -28,6 +28,9 @@ const RSA_PSS = { sha256: 'SHA256_RSA_PKCS_PSS', sha384: 'SHA384_RSA_PKCS_PSS', 
  * ECDSA uses CKM_ECDSA over a digest computed here (tokens rarely offer hash-and-sign ECDSA)
  * and turns the token's r‖s (PKCS#11 §2.3.1) into the DER Ecdsa-Sig-Value that X.509, CMS
  * and OCSP carry.
+ *
+ * It holds the key by CKA_ID as well as by handle: when the token is reconnected under it
+ * (pkcs11-token.ts), the key is found again and the signature still made.
  */
 export class Pkcs11Signer implements Signer {
   readonly publicKey: KeyObject;
@@ -43,14 +46,14 @@ export class Pkcs11Signer implements Signer {
 
   async sign(data: Uint8Array, hash: HashName, padding: RsaPadding = 'pkcs1'): Promise<Buffer> {
     if (this.keyType === 'ec') {
-      const raw = await this.token.sign(this.key.handle, { name: 'ECDSA', params: null }, digest(hash, data));
+      const raw = await this.token.sign(this.key, { name: 'ECDSA', params: null }, digest(hash, data));
       return ecdsaRawToDer(raw);
     }
     const mechanism: SignMechanism =
       padding === 'pss'
         ? { name: RSA_PSS[hash], params: new graphene.RsaPssParams(HASH_MECH[hash], MGF1[hash], hashLength(hash)) }
         : RSA_PKCS[hash];
-    return this.token.sign(this.key.handle, mechanism, Buffer.from(data));
+    return this.token.sign(this.key, mechanism, Buffer.from(data));
   }
 }
 

@@ -83,7 +83,8 @@ function describeValidation(context: string | undefined, errors: AjvLikeError[])
 export function toProblem(err: unknown): { problem: Problem; headers?: Record<string, string>; internal: boolean } {
   if (err instanceof ClientError) {
     const headers: Record<string, string> = {};
-    if (err.status === 429 && typeof err.extra?.retryAfterSeconds === 'number') {
+    // 429: too many attempts; 503: a dependency (the HSM) is away for now.
+    if ((err.status === 429 || err.status === 503) && typeof err.extra?.retryAfterSeconds === 'number') {
       headers['retry-after'] = String(Math.max(1, Math.ceil(err.extra.retryAfterSeconds)));
     }
     if (err.status === 401) headers['www-authenticate'] = 'Bearer';
