@@ -75,7 +75,7 @@ export interface ServiceRole {
  * when missing. Done once before serving, by the single process or by a cluster's primary.
  */
 async function prepareFirstStart(store: Store, config: Config, log: Logger): Promise<void> {
-  const keyCustody = await openKeyCustody(config, loadOrCreateKek(config, log));
+  const keyCustody = await openKeyCustody(config, loadOrCreateKek(config, log), log);
   try {
     await ensureCaHierarchy(store, keyCustody.caKeys, config, log);
   } finally {
@@ -93,7 +93,7 @@ export async function createService(config: Config, log: Logger, role: ServiceRo
     // In a worker the KEK and the hierarchy exist (the primary created them): they are only loaded.
     const kek = loadOrCreateKek(config, log);
     // Opened first: with KEY_CUSTODY=pkcs11 the CA's keys are on the token too.
-    const custody = (keyCustody = await openKeyCustody(config, kek));
+    const custody = (keyCustody = await openKeyCustody(config, kek, log));
     const cas = await ensureCaHierarchy(store, custody.caKeys, config, log);
     if (bootstrap) await ensureBootstrapAdmin(store, config, log);
     const urls = publicationUrls(config.publicBaseUrl);

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
 import type { KeyCustody } from '../custody/custody.js';
 import type { KeyStore } from '../custody/pin-gate.js';
 import { SoftwareKeyCustody } from '../custody/software.js';
@@ -87,7 +88,12 @@ export interface KeyCustodySetup {
  * opened with the KEK. The PKCS#11 modules are imported only then, so an instance without
  * an HSM never loads the native binding.
  */
-export async function openKeyCustody(config: Pick<Config, 'keyCustody' | 'pkcs11'>, kek: Buffer): Promise<KeyCustodySetup> {
+export async function openKeyCustody(
+  config: Pick<Config, 'keyCustody' | 'pkcs11'>,
+  kek: Buffer,
+  /** Where losing and regaining an HSM is logged (the service's log). */
+  log?: Pick<Logger, 'info' | 'warn' | 'error'>,
+): Promise<KeyCustodySetup> {
   if (config.keyCustody !== 'pkcs11') {
     return {
       description: 'software (sealed under the KEK)',
@@ -102,7 +108,7 @@ export async function openKeyCustody(config: Pick<Config, 'keyCustody' | 'pkcs11
     import('../custody/pkcs11.js'),
     import('../custody/pkcs11-ca.js'),
   ]);
-  const token = Pkcs11Token.open(config.pkcs11);
+  const token = Pkcs11Token.open(config.pkcs11, { log });
   return {
     description: `pkcs11 token ${JSON.stringify(token.label)} (${config.pkcs11.module})`,
     forStore: (store) => ({
