@@ -1,11 +1,13 @@
-import { createHmac, createPublicKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { KeyObject } from 'node:crypto';
 import * as graphene from 'graphene-pk11';
-import { OID } from '../asn1/oids.js';
-import { content, oid, readDer, readOid, TAG } from '../asn1/der.js';
-import { ClientError } from '../errors.js';
+import { oid } from '../asn1/der.js';
 import { createLogger, type Logger } from '../log.js';
 import type { KeyAlgorithm } from '../pki/keys.js';
+import { isLost, isSessionGone, isStaleHandle } from './pkcs11-codes.js';
+import { findGeneratedPair, findKeyPair, findPrivateKey } from './pkcs11-key-lookup.js';
+import { acquireModule, logIn, reinitializeModule, releaseModule, type LoadedModule } from './pkcs11-module.js';
+import { CURVES, publicKeyOf } from './pkcs11-public-key.js';
+import { hsmUnavailable, Pkcs11Recovery, type Allowance, type Pkcs11ReconnectPolicy } from './pkcs11-recovery.js';
 
 /**
  * One PKCS#11 token (an HSM partition, a SoftHSM token in tests) logged in as its user:
@@ -45,124 +47,15 @@ export interface Pkcs11TokenConfig {
   sessions?: number;
 }
 
-/** How long operations wait for a lost token to come back. */
-export interface Pkcs11ReconnectPolicy {
-  /** Pause after the first failed attempt to reopen the token, doubled after each further one. */
-  firstDelayMs: number;
-  /** The longest pause between two attempts. */
-  maxDelayMs: number;
-  /** The longest an operation waits for the token before it fails with `hsm-unavailable`. */
-  maxWaitMs: number;
-}
-
-const DEFAULT_RECONNECT: Pkcs11ReconnectPolicy = { firstDelayMs: 50, maxDelayMs: 5_000, maxWaitMs: 20_000 };
-
 export interface Pkcs11TokenOptions {
   /** Where losing and regaining the token is logged; the service's log format on stdout when absent. */
   log?: Pick<Logger, 'info' | 'warn' | 'error'>;
   reconnect?: Partial<Pkcs11ReconnectPolicy>;
 }
 
-/** PKCS#11 v2.40 §5.4, CK_C_INITIALIZE_ARGS.flags: the library may use the OS's locking. */
-const CKF_OS_LOCKING_OK = 0x00000002;
 const SESSION_FLAGS = graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION;
-/** CK_SESSION_INFO.state of a session whose application is logged in as the user (§5.6). */
-const CKS_RO_USER_FUNCTIONS = 1;
-const CKS_RW_USER_FUNCTIONS = 3;
-
-/** Codes that say the session, the login or the device is gone: worth one reconnection. */
-const LOST = /\bCKR_(SESSION_HANDLE_INVALID|SESSION_CLOSED|DEVICE_REMOVED|DEVICE_ERROR|TOKEN_NOT_PRESENT|TOKEN_NOT_RECOGNIZED|USER_NOT_LOGGED_IN|CRYPTOKI_NOT_INITIALIZED|SLOT_ID_INVALID|GENERAL_ERROR)\b/;
-/** Of those, the ones after which the session's handle is dead: it is forgotten, not closed, as the library may give its number to a new session. */
-const SESSION_GONE = /\bCKR_(SESSION_HANDLE_INVALID|SESSION_CLOSED|DEVICE_REMOVED|TOKEN_NOT_PRESENT|CRYPTOKI_NOT_INITIALIZED)\b/;
-/** A key handle that outlived the login it was found under. */
-const STALE_HANDLE = /\bCKR_(OBJECT_HANDLE_INVALID|KEY_HANDLE_INVALID)\b/;
-/** The token will not take the configured PIN: never tried again. */
-const PIN_REFUSED = /\bCKR_(PIN_INCORRECT|PIN_LOCKED|PIN_EXPIRED|PIN_INVALID|PIN_LEN_RANGE|USER_PIN_NOT_INITIALIZED)\b/;
-
-const messageOf = (e: unknown): string => String((e as Error)?.message ?? e);
-const ckrOf = (e: unknown): string | undefined => /\bCKR_[A-Z_]+[A-Z]/.exec(messageOf(e))?.[0];
-
-/**
- * C_Initialize may run once per process and module, so tokens of the same module share it.
- * Login, too, is per process: a second C_Login answers CKR_USER_ALREADY_LOGGED_IN whatever
- * the PIN, so the PIN each token was logged in with is remembered (as an HMAC under a key of
- * this process) and a second opening must present the same one.
- */
-interface LoadedModule {
-  module: graphene.Module;
-  users: number;
-  logins: Map<string, Buffer>;
-  /** Counts initialisations: sessions of an earlier one are dead, and their handle numbers may be reused. */
-  generation: number;
-  /** Operations of this process inside the library: C_Finalize must not run under one. */
-  busy: number;
-}
-const modules = new Map<string, LoadedModule>();
-const loginKey = randomBytes(32);
-const pinTag = (pin: string) => createHmac('sha256', loginKey).update(pin).digest();
-
-function acquireModule(path: string): LoadedModule {
-  const known = modules.get(path);
-  if (known) {
-    known.users++;
-    return known;
-  }
-  const module = graphene.Module.load(path);
-  module.initialize({ flags: CKF_OS_LOCKING_OK });
-  const loaded = { module, users: 1, logins: new Map(), generation: 0, busy: 0 };
-  modules.set(path, loaded);
-  return loaded;
-}
-
-function releaseModule(path: string): void {
-  const known = modules.get(path);
-  if (!known || --known.users > 0) return;
-  modules.delete(path);
-  try {
-    known.module.finalize();
-  } catch {
-    // left finalized by a reconnection that failed
-  }
-  known.module.close();
-}
-
-/** C_Initialize; false when the library already was (graphene's own initialize hides that). */
-function initialize(module: graphene.Module): boolean {
-  try {
-    module.lib.C_Initialize({ flags: CKF_OS_LOCKING_OK });
-    return true;
-  } catch (e) {
-    if (/CKR_CRYPTOKI_ALREADY_INITIALIZED/.test(messageOf(e))) return false;
-    throw e;
-  }
-}
-
-function logIn(loaded: LoadedModule, label: string, s: graphene.Session, pin: string): void {
-  try {
-    s.login(pin, graphene.UserType.USER);
-    loaded.logins.set(label, pinTag(pin));
-  } catch (e) {
-    // Another token object of this process (same module and token) already logged in.
-    if (!/CKR_USER_ALREADY_LOGGED_IN/.test(messageOf(e))) throw e;
-    const known = loaded.logins.get(label);
-    if (known && !timingSafeEqual(known, pinTag(pin))) throw new Error('PKCS#11: CKR_PIN_INCORRECT (the token is logged in with another PIN)');
-  }
-}
-
-/** The answer to an operation the token cannot serve now: 503, so a client (a province's batch job) retries later instead of taking it for its own mistake. */
-function hsmUnavailable(label: string, reason: string, retryAfterSeconds?: number): ClientError {
-  const detail = `the HSM holding the keys (PKCS#11 token ${JSON.stringify(label)}) is unavailable: ${reason}`;
-  return new ClientError(503, 'hsm-unavailable', retryAfterSeconds === undefined ? detail : `${detail}; try again later`, retryAfterSeconds === undefined ? undefined : { retryAfterSeconds });
-}
 
 let fallbackLog: Logger | undefined;
-
-/** What the token needs to generate a key, per algorithm the service offers. */
-const CURVES = {
-  'EC-P256': { oid: OID.secp256r1, crv: 'P-256', size: 32 },
-  'EC-P384': { oid: OID.secp384r1, crv: 'P-384', size: 48 },
-} as const;
-const CURVE_BY_OID = new Map<string, (typeof CURVES)[keyof typeof CURVES]>(Object.values(CURVES).map((c) => [c.oid, c]));
 
 /** A private key on the token and what the service needs to use it. */
 export interface TokenKey {
@@ -198,17 +91,11 @@ interface KnownHandles {
   publicHandle?: graphene.Handle;
 }
 
-/** What one operation may still spend: one reconnection, and a bounded wait for it. */
-interface Allowance {
-  reconnected: boolean;
-  deadline: number | null;
-}
-
 export class Pkcs11Token {
   readonly label: string;
   private readonly loaded: LoadedModule;
   private readonly size: number;
-  private readonly policy: Pkcs11ReconnectPolicy;
+  private readonly recovery: Pkcs11Recovery;
   private readonly log: Pick<Logger, 'info' | 'warn' | 'error'> | undefined;
   /** C_Login with the configured PIN, which only this closure holds. */
   private readonly logIn: (s: graphene.Session) => void;
@@ -218,12 +105,6 @@ export class Pkcs11Token {
   private readonly waiting: (() => void)[] = [];
   private readonly handles = new WeakMap<TokenKey, KnownHandles>();
   private connection = 0;
-  private reconnecting: Promise<void> | null = null;
-  private lastLoss: unknown = null;
-  /** The last reconnection gave up: the next operation starts another rather than use sessions of a dead connection. */
-  private lost = false;
-  /** Set once the token refused the PIN on reconnecting: every later operation fails with it. */
-  private refused: ClientError | null = null;
   private closed = false;
 
   /** The module's path, not the whole configuration: that holds the user PIN, which this object must not keep. */
@@ -233,7 +114,17 @@ export class Pkcs11Token {
     this.label = config.tokenLabel;
     this.modulePath = config.module;
     this.size = Math.max(1, config.sessions ?? 4);
-    this.policy = { ...DEFAULT_RECONNECT, ...opts.reconnect };
+    this.recovery = new Pkcs11Recovery(
+      {
+        label: this.label,
+        connection: () => this.connection,
+        closed: () => this.closed,
+        reopen: (reinitialize) => this.reopen(reinitialize),
+        settled: () => this.wakeAll(),
+        logger: () => this.logger,
+      },
+      opts.reconnect,
+    );
     this.log = opts.log;
     this.loaded = acquireModule(config.module);
     const pin = config.pin;
@@ -323,25 +214,17 @@ export class Pkcs11Token {
       this.release(lease, outcome);
       if (outcome.ok) return outcome.value;
       const e = outcome.error;
-      if (this.closed || !LOST.test(messageOf(e))) throw e;
-      if (allowance.reconnected) throw this.unavailable(e);
-      allowance.reconnected = true;
-      await this.recover(lease.connection, e, allowance);
+      if (this.closed || !isLost(e)) throw e;
+      await this.recovery.afterLoss(lease.connection, e, allowance);
     }
   }
 
   private async acquire(allowance: Allowance): Promise<Lease> {
     for (;;) {
       if (this.closed) throw new Error('PKCS#11 token is closed');
-      if (this.refused) throw this.refused;
-      if (this.reconnecting) {
-        await this.awaitReconnection(allowance);
-        continue;
-      }
-      if (this.lost) {
-        if (allowance.reconnected) throw this.unavailable(this.lastLoss);
-        allowance.reconnected = true;
-        await this.recover(this.connection, this.lastLoss, allowance);
+      const recovering = this.recovery.beforeSession(allowance);
+      if (recovering) {
+        await recovering;
         continue;
       }
       const lease = this.idle.pop();
@@ -357,10 +240,8 @@ export class Pkcs11Token {
           this.leases.add(opened);
           return opened;
         } catch (e) {
-          if (!LOST.test(messageOf(e))) throw e;
-          if (allowance.reconnected) throw this.unavailable(e);
-          allowance.reconnected = true;
-          await this.recover(connection, e, allowance);
+          if (!isLost(e)) throw e;
+          await this.recovery.afterLoss(connection, e, allowance);
           continue;
         }
       }
@@ -369,14 +250,17 @@ export class Pkcs11Token {
   }
 
   /** Back to the pool, or closed (an earlier connection's) or forgotten (dead). */
-  private release(lease: Lease, outcome: { ok: boolean; error?: unknown }): void {
+  private release(lease: Lease, outcome: { ok: true } | { ok: false; error: unknown }): void {
     if (this.leases.has(lease)) {
-      const error = outcome.ok ? '' : messageOf(outcome.error);
-      if (SESSION_GONE.test(error)) this.leases.delete(lease);
-      else if (this.closed || lease.connection !== this.connection || LOST.test(error)) this.retire(lease);
+      if (!outcome.ok && isSessionGone(outcome.error)) this.leases.delete(lease);
+      else if (this.closed || lease.connection !== this.connection || (!outcome.ok && isLost(outcome.error))) this.retire(lease);
       else this.idle.push(lease);
     }
     this.waiting.shift()?.();
+  }
+
+  private wakeAll(): void {
+    for (const wake of this.waiting.splice(0)) wake();
   }
 
   /** Closes a session of this library initialisation; one of an earlier initialisation is only forgotten (its handle may name another session now). */
@@ -390,71 +274,6 @@ export class Pkcs11Token {
     }
   }
 
-  /** Joins the reconnection under way, or starts one unless the failed session's connection was already replaced. */
-  private async recover(connection: number, cause: unknown, allowance: Allowance): Promise<void> {
-    if (!this.reconnecting && connection === this.connection && !this.closed) {
-      this.lastLoss = cause;
-      const attempt = this.reconnect(cause).finally(() => {
-        this.reconnecting = null;
-        for (const wake of this.waiting.splice(0)) wake();
-      });
-      // Those waiting may all have given up before it ends: its failure is theirs to report, not an unhandled rejection.
-      attempt.catch(() => undefined);
-      this.reconnecting = attempt;
-    }
-    if (this.reconnecting) await this.awaitReconnection(allowance);
-  }
-
-  /** Waits for the reconnection under way, no longer than this operation's allowance. */
-  private async awaitReconnection(allowance: Allowance): Promise<void> {
-    const pending = this.reconnecting;
-    if (!pending) return;
-    allowance.deadline ??= Date.now() + this.policy.maxWaitMs;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<'expired'>((resolve) => {
-      timer = setTimeout(() => resolve('expired'), Math.max(0, allowance.deadline! - Date.now()));
-    });
-    try {
-      if ((await Promise.race([pending, expired])) === 'expired') throw this.unavailable(this.lastLoss);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Attempts to reopen the token with exponential backoff, until it answers or the policy's wait is spent. */
-  private async reconnect(cause: unknown): Promise<void> {
-    const { firstDelayMs, maxDelayMs, maxWaitMs } = this.policy;
-    this.logger.warn({ tokenLabel: this.label, reason: ckrOf(cause) ?? messageOf(cause) }, `lost token ${this.label}; reconnecting`);
-    const giveUpAt = Date.now() + maxWaitMs;
-    let delay = firstDelayMs;
-    let last = cause;
-    let attempts = 0;
-    for (;;) {
-      attempts++;
-      try {
-        this.reopen(attempts > 1);
-        this.lost = false;
-        this.logger.info({ tokenLabel: this.label, attempts }, `reconnected to token ${this.label} after ${attempts} attempt${attempts === 1 ? '' : 's'}`);
-        return;
-      } catch (e) {
-        last = e;
-        if (PIN_REFUSED.test(messageOf(e))) {
-          this.refused = hsmUnavailable(this.label, `it refused the configured PIN (${ckrOf(e)}) when logging in again; the PIN is not tried again until the service restarts`);
-          this.logger.error({ tokenLabel: this.label, attempts, reason: ckrOf(e) }, `token ${this.label} refused the configured PIN on reconnecting; not trying it again: fix PKCS11_PIN or the token and restart`);
-          throw this.refused;
-        }
-      }
-      const left = giveUpAt - Date.now();
-      if (left <= 0 || this.closed) break;
-      await sleep(Math.min(delay, left));
-      delay = Math.min(delay * 2, maxDelayMs);
-    }
-    this.lastLoss = last;
-    this.lost = true;
-    this.logger.error({ tokenLabel: this.label, attempts, reason: ckrOf(last) ?? messageOf(last) }, `could not reconnect to token ${this.label} after ${attempts} attempts; its operations fail until it is back`);
-    throw this.unavailable(last);
-  }
-
   /**
    * One attempt: the library initialised (again, from the second attempt on: some modules
    * only see a restarted or re-inserted device so), the token found by its label, a
@@ -462,19 +281,7 @@ export class Pkcs11Token {
    * their handles can name the new session; busy ones go as their operations end.
    */
   private reopen(reinitialize: boolean): void {
-    const loaded = this.loaded;
-    let finalized = false;
-    // Never under a call of this process still inside the library: that is undefined behaviour.
-    if (reinitialize && loaded.busy === 0) {
-      try {
-        this.module.finalize();
-      } catch {
-        // not initialised any more
-      }
-      loaded.generation++;
-      finalized = true;
-    }
-    if (initialize(this.module) && !finalized) loaded.generation++; // finalized by another user of the module
+    reinitializeModule(this.loaded, reinitialize);
     for (const old of this.idle.splice(0)) this.retire(old);
     const slot = this.findSlot();
     this.connection++;
@@ -486,30 +293,11 @@ export class Pkcs11Token {
     }
   }
 
-  private unavailable(cause: unknown): ClientError {
-    return hsmUnavailable(this.label, ckrOf(cause) ?? 'no answer', Math.max(1, Math.ceil(this.policy.maxDelayMs / 1000)));
-  }
-
-  /**
-   * Before calling a key missing: a session that lost its login sees no private object,
-   * and a token gone from under the library none at all. Either is a lost token.
-   */
-  private assertLoggedIn(s: graphene.Session): void {
-    const { state } = s.lib.C_GetSessionInfo(s.handle);
-    if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) throw new Error(`PKCS#11: CKR_USER_NOT_LOGGED_IN (the login to token ${JSON.stringify(this.label)} was lost)`);
-    s.lib.C_GetTokenInfo(s.slot.handle);
-  }
-
   /** The key's handle in this lease's connection: the one known, or found again by CKA_ID. */
   private keyHandle(lease: Lease, key: TokenKey): graphene.Handle {
     const known = this.handles.get(key);
     if (known?.connection === lease.connection) return known.handle;
-    const found = lease.session.find({ class: graphene.ObjectClass.PRIVATE_KEY, id: key.id });
-    if (found.length !== 1) {
-      this.assertLoggedIn(lease.session);
-      throw new Error(found.length ? `PKCS#11: several keys on token ${this.label} share one CKA_ID` : `PKCS#11: the key with CKA_ID ${key.id.toString('hex')} is no longer on token ${JSON.stringify(this.label)}`);
-    }
-    const handle = found.items(0).handle;
+    const handle = findPrivateKey(lease.session, key.id, this.label);
     this.handles.set(key, { connection: lease.connection, handle });
     return handle;
   }
@@ -564,15 +352,9 @@ export class Pkcs11Token {
   /** The private key with CKA_ID `id`, or null. */
   async findKey(id: Buffer): Promise<TokenKey | null> {
     return this.run((lease) => {
-      const s = lease.session;
-      const priv = s.find({ class: graphene.ObjectClass.PRIVATE_KEY, id });
-      const pub = s.find({ class: graphene.ObjectClass.PUBLIC_KEY, id });
-      if (priv.length !== 1 || pub.length !== 1) {
-        if (priv.length > 1 || pub.length > 1) throw new Error(`PKCS#11: several keys on token ${this.label} share one CKA_ID`);
-        this.assertLoggedIn(s);
-        return null;
-      }
-      const key: TokenKey = { id: Buffer.from(id), handle: priv.items(0).handle, ...publicKeyOf(pub.items(0).toType<graphene.PublicKey>()) };
+      const pair = findKeyPair(lease.session, id, this.label);
+      if (!pair) return null;
+      const key: TokenKey = { id: Buffer.from(id), handle: pair.handle, ...publicKeyOf(pair.publicKey) };
       this.handles.set(key, { connection: lease.connection, handle: key.handle });
       return key;
     });
@@ -593,15 +375,7 @@ export class Pkcs11Token {
   private pairHandles(lease: Lease, key: GeneratedTokenKey): Pick<GeneratedTokenKey, 'handle' | 'publicHandle'> {
     const known = this.handles.get(key);
     if (!known || known.connection === lease.connection) return key;
-    const s = lease.session;
-    const find = (cls: graphene.ObjectClass) => s.find({ class: cls, id: key.id, label: key.label });
-    const privs = find(graphene.ObjectClass.PRIVATE_KEY);
-    const pubs = find(graphene.ObjectClass.PUBLIC_KEY);
-    const ours = Array.from({ length: pubs.length }, (_, i) => pubs.items(i).toType<graphene.PublicKey>()).filter((p) => publicKeyOf(p).publicKey.equals(key.publicKey));
-    if (privs.length !== 1 || ours.length !== 1) {
-      throw new Error(`PKCS#11: after reconnecting, the pair ${JSON.stringify(key.label)} on token ${JSON.stringify(this.label)} cannot be told apart (${privs.length} private, ${ours.length} matching public objects); nothing destroyed`);
-    }
-    return { handle: privs.items(0).handle, publicHandle: ours[0].handle };
+    return findGeneratedPair(lease.session, key, this.label);
   }
 
   private destroyPair(s: graphene.Session, key: Pick<GeneratedTokenKey, 'handle' | 'publicHandle'>): void {
@@ -630,7 +404,7 @@ export class Pkcs11Token {
       try {
         return await signOnce(lease.session, this.keyHandle(lease, key), mechanism, data);
       } catch (e) {
-        if (!STALE_HANDLE.test(messageOf(e))) throw e;
+        if (!isStaleHandle(e)) throw e;
         // Found under a login that has ended since (this process logged out and in again): find it again.
         this.handles.delete(key);
         return await signOnce(lease.session, this.keyHandle(lease, key), mechanism, data);
@@ -643,7 +417,7 @@ export class Pkcs11Token {
     if (this.closed) return;
     this.closed = true;
     this.closeSessions();
-    for (const wake of this.waiting.splice(0)) wake();
+    this.wakeAll();
     releaseModule(this.modulePath);
   }
 
@@ -658,30 +432,4 @@ export class Pkcs11Token {
 function signOnce(s: graphene.Session, handle: graphene.Handle, mechanism: SignMechanism, data: Buffer): Promise<Buffer> {
   const op = s.createSign(mechanism, { handle } as graphene.Key);
   return new Promise<Buffer>((resolve, reject) => op.once(data, (err, sig) => (err ? reject(err) : resolve(sig))));
-}
-
-/** The public key of a token key pair as a Node KeyObject (RFC 7518 JWK from its attributes). */
-function publicKeyOf(pub: graphene.PublicKey): { keyType: 'rsa' | 'ec'; publicKey: KeyObject } {
-  const type = pub.getAttribute({ keyType: null }).keyType;
-  if (type === graphene.KeyType.RSA) {
-    const a = pub.getAttribute({ modulus: null, publicExponent: null }) as { modulus: Buffer; publicExponent: Buffer };
-    const n = a.modulus[0] === 0 ? a.modulus.subarray(1) : a.modulus;
-    return { keyType: 'rsa', publicKey: createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: a.publicExponent.toString('base64url') }, format: 'jwk' }) };
-  }
-  if (type === graphene.KeyType.EC) {
-    // CKA_EC_PARAMS and CKA_ECDSA_PARAMS are one attribute; graphene names it by the older name when reading.
-    const a = pub.getAttribute({ paramsEC: null, pointEC: null }) as { paramsEC?: Buffer; paramsECDSA?: Buffer; pointEC: Buffer };
-    const params = a.paramsEC ?? a.paramsECDSA;
-    if (!params) throw new Error('PKCS#11: EC public key without CKA_EC_PARAMS');
-    const curve = CURVE_BY_OID.get(readOid(params, readDer(params, TAG.OID, 'EC parameters')));
-    if (!curve) throw new Error('PKCS#11: EC key on a curve the service does not use');
-    // CKA_EC_POINT is DER OCTET STRING(point) by the standard; some modules give the bare point.
-    let point = a.pointEC;
-    if (point.length !== 2 * curve.size + 1) point = content(point, readDer(point, TAG.OCTET_STRING, 'EC point'));
-    if (point.length !== 2 * curve.size + 1 || point[0] !== 0x04) throw new Error('PKCS#11: EC point is not an uncompressed point');
-    const x = point.subarray(1, 1 + curve.size).toString('base64url');
-    const y = point.subarray(1 + curve.size).toString('base64url');
-    return { keyType: 'ec', publicKey: createPublicKey({ key: { kty: 'EC', crv: curve.crv, x, y }, format: 'jwk' }) };
-  }
-  throw new Error(`PKCS#11: key type ${type} is neither RSA nor EC`);
 }
