@@ -1,11 +1,12 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, Certificate, Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity, Version, type Extension, type Name } from '@peculiar/asn1-x509';
-import { wholeSeconds } from '../asn1/der.js';
+import { readDer, readOctetString, TAG, wholeSeconds } from '../asn1/der.js';
 import { OID } from '../asn1/oids.js';
 import { schemeFor, signatureAlgorithmDer, signWith, verifySignature } from '../crypto/algorithms.js';
 import { keyObjectSigner, type Signer } from '../crypto/signer.js';
 import { unprocessable } from '../errors.js';
+import { certificateExtensions } from './certificate.js';
 import { keyIdentifier } from './extensions.js';
 import { assertKeyStrength, generateKeyPair, type KeyAlgorithm } from './keys.js';
 import { buildSubjectName, formatName, parseNameFields, type SubjectFields } from './name.js';
@@ -93,14 +94,10 @@ export function certifiesKey(certificate: Buffer, key: KeyObject): boolean {
   return spki(certificatePublicKey(certificate)).equals(spki(key));
 }
 
+/** The issuer's subjectKeyIdentifier, for the authorityKeyIdentifier of what it issues; our method when it has none. */
 function certificateKeyId(der: Buffer): Buffer {
-  const cert = parseCert(der);
-  const ski = cert.tbsCertificate.extensions?.find((e) => e.extnID === OID.subjectKeyIdentifier);
-  if (ski) {
-    // The extension value is an OCTET STRING wrapping the key identifier OCTET STRING.
-    const inner = Buffer.from(ski.extnValue.buffer);
-    return inner.subarray(2, 2 + inner[1]);
-  }
+  const ski = certificateExtensions(der).get(OID.subjectKeyIdentifier)?.value;
+  if (ski) return readOctetString(ski, readDer(ski, TAG.OCTET_STRING, 'KeyIdentifier'));
   return keyIdentifier(certificatePublicKey(der));
 }
 
