@@ -11,6 +11,7 @@ import type { StoreOps } from '../store/types.js';
 import type { TimestampAuthority } from '../tsa/authority.js';
 import { TimestampError } from '../tsa/client.js';
 import { localTimestampProvider, remoteTimestampProvider, type TimestampProvider } from '../tsa/provider.js';
+import { fetchBounded, httpUrls, MAX_REVOCATION_BYTES } from '../revocation/fetch.js';
 
 /**
  * Where the signer gets its timestamps and B-LT revocation data. For our own certificates
@@ -30,8 +31,6 @@ export interface InProcessRevocationDeps {
   fetchTimeoutMs?: number;
 }
 
-/** Largest OCSP response or CRL fetched from another CA. */
-const MAX_FETCH_BYTES = 10 * 1024 * 1024;
 /** External answers are kept this long, so a class signed at B-LT asks once. */
 const EXTERNAL_TTL_MS = 5 * 60_000;
 
@@ -43,18 +42,9 @@ export function inProcessRevocationSource(d: InProcessRevocationDeps): Revocatio
     const hit = external.get(key);
     if (hit && hit.until > Date.now()) return hit.body;
     let body: Buffer | null = null;
-    for (const url of urls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2)) {
-      try {
-        const res = await fetch(url, { ...init(url), signal: AbortSignal.timeout(timeout) });
-        if (!res.ok) continue;
-        const b = Buffer.from(await res.arrayBuffer());
-        if (b.length > 0 && b.length <= MAX_FETCH_BYTES) {
-          body = b;
-          break;
-        }
-      } catch {
-        // unreachable or slow: try the next URL, then go without
-      }
+    for (const url of httpUrls(urls)) {
+      body = await fetchBounded(url, init(url), { timeoutMs: timeout, maxBytes: MAX_REVOCATION_BYTES });
+      if (body) break; // else unreachable, slow or oversized: try the next URL, then go without
     }
     if (external.size > 1000) external.clear();
     external.set(key, { body, until: Date.now() + EXTERNAL_TTL_MS });

@@ -8,6 +8,7 @@ import { CertView } from './certificate-view.js';
 import { issued } from './path.js';
 import type { RevocationSource, RevocationStatus } from './report.js';
 import type { StatusLookupResult } from './context.js';
+import { fetchBounded, httpUrls, MAX_REVOCATION_BYTES } from '../revocation/fetch.js';
 
 /**
  * Revocation status of one certificate from every source we have: the file's DSS, the CMS
@@ -167,39 +168,24 @@ function crlAnswer(der: Buffer, cert: CertView, issuer: CertView): Answer | null
 }
 
 const DEFAULT_ONLINE_TIMEOUT_MS = 4000;
-const ONLINE_MAX_BYTES = 10 * 1024 * 1024;
 
 /** Asks the certificate's OCSP responders, then fetches its CRLs, with short timeouts. */
 async function onlineAnswers(q: RevocationQuery): Promise<RevocationOutcome[]> {
   const out: RevocationOutcome[] = [];
-  const timeout = q.onlineTimeoutMs ?? DEFAULT_ONLINE_TIMEOUT_MS;
+  const bounds = { timeoutMs: q.onlineTimeoutMs ?? DEFAULT_ONLINE_TIMEOUT_MS, maxBytes: MAX_REVOCATION_BYTES };
   const ocspUrls = httpUrls(q.cert.ocspUrls);
   const request = ocspUrls.length ? buildOcspRequest(q.cert.der, q.issuer.der) : undefined;
   for (const url of ocspUrls) {
-    const body = await fetchBounded(url, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: request }, timeout);
+    const body = await fetchBounded(url, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: request }, bounds);
     const a = body && ocspAnswer(body, q.cert, q.issuer, q.pool);
     if (a) out.push({ ...a, source: 'online' });
   }
   if (out.some((a) => a.status !== 'unknown')) return out;
   for (const url of httpUrls(q.cert.crlUrls)) {
-    const body = await fetchBounded(url, {}, timeout);
+    const body = await fetchBounded(url, {}, bounds);
     const a = body && crlAnswer(body, q.cert, q.issuer);
     if (a) out.push({ ...a, source: 'online' });
   }
   return out;
 }
 
-/** At most two http(s) URLs of those a certificate names. */
-const httpUrls = (urls: string[]): string[] => urls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2);
-
-/** The body of a successful answer within the timeout and size bound; null otherwise. */
-async function fetchBounded(url: string, init: RequestInit, timeout: number): Promise<Buffer | null> {
-  try {
-    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeout) });
-    if (!res.ok) return null;
-    const body = Buffer.from(await res.arrayBuffer());
-    return body.length > ONLINE_MAX_BYTES ? null : body;
-  } catch {
-    return null; // unreachable or slow: the next URL or source, else TRY_LATER from the caller
-  }
-}
