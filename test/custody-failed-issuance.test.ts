@@ -177,10 +177,22 @@ t.test('KEY_CUSTODY=pkcs11: a failed issuance leaves no key on the token; a good
   t.equal((await store.getCertificate(good.serial))?.status, 'active', 'the failed renewal left the old certificate active');
   t.ok(await token!.findKey(tokenKeyId(good.serial)), 'and its key on the token');
   await failsCleanly(
-    'bulk registration, unknown school',
-    () => bulkRegisterStaff({ store, certificates: service }, '00000000-0000-4000-8000-000000000001', 'fullName,citizenId,email,title\nVũ Thị Lan,025190077004,,\n', { batchPin: PIN, keyAlgorithm: 'EC-P256', actor: 'admin' }),
-    { name: 'ClientError', type: 'school-not-found' },
+    'bulk registration, CA signing error',
+    () =>
+      bulkRegisterStaff({ store, certificates: certificateService(store, config, pki, rec.factory, { ca: caOffline(pki) }).service }, school.id, 'fullName,citizenId,email,title\nVũ Thị Lan,025190077004,,\n', {
+        batchPin: PIN,
+        keyAlgorithm: 'EC-P256',
+        actor: 'admin',
+      }),
+    /CA signer offline/,
   );
+  // An unknown school is found before any row is issued: no key is made at all.
+  const asked = rec.serials.length;
+  await t.rejects(
+    bulkRegisterStaff({ store, certificates: service }, '00000000-0000-4000-8000-000000000001', 'fullName,citizenId,email,title\nVũ Thị Lan,025190077005,,\n', { batchPin: PIN, keyAlgorithm: 'EC-P256', actor: 'admin' }),
+    { name: 'ClientError', type: 'school-not-found' } as object as Error,
+  );
+  t.equal(rec.serials.length, asked, 'bulk registration for an unknown school makes no key');
   t.same(warnings, [], 'every key was removed without a warning');
   t.equal(await objectsOnToken(), empty + 2, 'after all the failures, the token holds only the issued pair');
 });

@@ -1,5 +1,5 @@
 import { assertPinPolicy } from '../custody/pin.js';
-import { isClientError, badRequest } from '../errors.js';
+import { isClientError, badRequest, notFound } from '../errors.js';
 import type { KeyAlgorithm } from '../pki/keys.js';
 import type { StaffTitle, Store } from '../store/types.js';
 import type { CertificateService } from './certificates.js';
@@ -93,10 +93,19 @@ export async function bulkRegisterStaff(
     valid.push({ row: line, fullName, citizenId: citizenIdRaw!, email: emailRaw || undefined, title: (titleRaw || undefined) as StaffTitle | undefined, pin });
   }
 
+  // The school first: an unknown one is the whole request's error, found before any key is made.
+  if (valid.length > 0 && !(await deps.store.getSchool(schoolId))) throw notFound('school-not-found', `no school ${schoolId}`);
+
   const results: BulkRowResult[] = [];
   let next = 0;
+  // A failure that is not the row's (the store or the CA failing) ends the batch: no worker
+  // takes another row, and the request answers only once the rows already under way are
+  // done, so nothing is still being issued behind an error answer. Rows issued before stay
+  // issued (each is its own transaction); sending the file again is safe, since a person
+  // with an active certificate is reported, not issued twice.
+  let fatal: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < valid.length) {
+    while (!fatal && next < valid.length) {
       const r = valid[next++]!;
       try {
         const existing = await deps.store.findStaffByCitizenId(schoolId, r.citizenId);
@@ -119,14 +128,16 @@ export async function bulkRegisterStaff(
         );
         results.push({ row: r.row, staffId: c.staffId!, serial: c.serial, notAfter: c.notAfter.toISOString() });
       } catch (e) {
-        // A school-level problem (unknown school) stops the batch; a row's problem is that row's.
-        if (isClientError(e) && e.type === 'school-not-found') throw e;
-        if (!isClientError(e)) throw e;
+        if (!isClientError(e) || e.type === 'school-not-found') {
+          fatal ??= { error: e };
+          return;
+        }
         errors.push({ row: r.row, field: null, detail: e.message });
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, valid.length) }, worker));
+  if (fatal) throw fatal.error;
   results.sort((a, b) => a.row - b.row);
   errors.sort((a, b) => a.row - b.row);
   return { issued: results.length, failed: errors.length, results, errors };
