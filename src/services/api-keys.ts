@@ -124,11 +124,20 @@ export class ApiKeyService {
    * Disables a key for good (audited). False when it was already disabled. On this instance
    * the next request with it is refused at once; other instances and processes as soon as
    * the store tells them (ApiKeyLookup).
+   *
+   * With a `caller` (an API key asking over HTTP): an admin may disable any key, a school
+   * operator only its own school's signer keys (the ones it may create), so a school can cut
+   * off a leaked transcript-system client without waiting for the province.
    */
-  async disable(id: string, actor: string): Promise<boolean> {
+  async disable(id: string, actor: string, caller: KeyCreator | null = null): Promise<boolean> {
+    if (caller?.role === 'signer') throw forbidden('a signing client cannot disable API keys');
     const done = await this.store.transaction(async (tx) => {
       const key = await tx.getApiKey(id);
       if (!key) throw notFound('api-key-not-found', 'no API key with this id');
+      if (caller && caller.role !== 'admin') {
+        if (key.schoolId !== caller.schoolId) throw forbidden('this API key belongs to another school');
+        if (key.role !== 'signer') throw forbidden('a school operator may only disable signer keys');
+      }
       if (!(await tx.disableApiKey(id, new Date()))) return false;
       await this.audit.append(tx, { actor, action: 'apikey.disable', subject: id, details: { role: key.role, schoolId: key.schoolId } });
       return true;
@@ -149,22 +158,6 @@ export class ApiKeyService {
     }
     if (schoolId !== undefined) await this.registry.getSchool(schoolId);
     return this.store.listApiKeys(schoolId ?? null, limit, cursor);
-  }
-
-  /**
-   * `disable` on behalf of an API key: an admin any key, a school operator only its own
-   * school's signer keys (the ones it may create), so a school can cut off a leaked
-   * transcript-system client without waiting for the province.
-   */
-  async disableFor(caller: KeyCreator, id: string, actor: string): Promise<boolean> {
-    if (caller.role === 'signer') throw forbidden('a signing client cannot disable API keys');
-    if (caller.role !== 'admin') {
-      const key = await this.store.getApiKey(id);
-      if (!key) throw notFound('api-key-not-found', 'no API key with this id');
-      if (key.schoolId !== caller.schoolId) throw forbidden('this API key belongs to another school');
-      if (key.role !== 'signer') throw forbidden('a school operator may only disable signer keys');
-    }
-    return this.disable(id, actor);
   }
 
   /**

@@ -18,7 +18,7 @@ export async function accessRoutes(app: FastifyInstance, ctx: RouteContext): Pro
 
   operation(app, ctx.spec, 'disableApiKey', ['admin', 'operator'], async (req, reply) => {
     const { id } = req.params as { id: string };
-    await ctx.apiKeys.disableFor(req.principal!, id, actorOf(req));
+    await ctx.apiKeys.disable(id, actorOf(req), req.principal!);
     return reply.code(204).send();
   });
 }
