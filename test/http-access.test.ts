@@ -135,6 +135,12 @@ t.test('API keys: listed without their tokens, disabled over HTTP by whoever may
     t.equal(r.statusCode, 403);
     r = await a.call(a.adminToken, { method: 'GET', url: '/v1/api-keys?schoolId=no-such-school' });
     t.equal(r.statusCode, 404);
+    r = await a.call(a.adminToken, { method: 'GET', url: '/v1/api-keys?cursor=not-one-of-ours' });
+    t.equal(r.statusCode, 400);
+    t.equal(r.json().type, 'urn:hocba:problem:cursor-invalid');
+    r = await a.call(a.adminToken, { method: 'DELETE', url: `/v1/api-keys/${'x'.repeat(65)}` });
+    t.equal(r.statusCode, 400, 'an over-long id is refused by the contract');
+    t.equal(r.json().type, 'urn:hocba:problem:validation');
 
     // The operator cuts off one of its clients: refused at once, listed as disabled, audited.
     const [leaked, other] = created;
