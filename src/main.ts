@@ -115,7 +115,6 @@ export async function createService(config: Config, log: Logger, role: ServiceRo
     const stopCrl = scheduler ? issuingCrl.startSchedule({ onError: (err) => log.error({ err }, 'scheduled CRL publication failed') }) : () => {};
     const stopResponderRenewal = startResponderRenewal({
       store,
-      kek,
       config,
       cas,
       ocsp,

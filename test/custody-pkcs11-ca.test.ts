@@ -231,7 +231,7 @@ t.test('OCSP responder and TSA renewals put their new keys on the token', { skip
   // A renewal whose write fails leaves no key on the token; one whose COMMIT answer was lost keeps it.
   const keysBefore = [...(await caKeysOnToken()).keys()].sort();
   const failing = { serialExists: store.serialExists.bind(store), getCa: store.getCa.bind(store), transaction: (() => Promise.reject(new Error('database unavailable'))) as Store['transaction'] };
-  await t.rejects(ensureFreshResponder(failing, kek, set, silentLog, ocspDue), /database unavailable/);
+  await t.rejects(ensureFreshResponder(failing, set, silentLog, ocspDue), /database unavailable/);
   t.same([...(await caKeysOnToken()).keys()].sort(), keysBefore, 'the key made for a renewal that was not stored was destroyed');
   const lostAnswer = {
     ...failing,
@@ -240,13 +240,13 @@ t.test('OCSP responder and TSA renewals put their new keys on the token', { skip
       throw new Error('connection lost after COMMIT');
     }) as Store['transaction'],
   };
-  await t.rejects(ensureFreshResponder(lostAnswer, kek, set, silentLog, ocspDue), /connection lost/);
+  await t.rejects(ensureFreshResponder(lostAnswer, set, silentLog, ocspDue), /connection lost/);
   const stored = await tokenRef(t, store, CA_NAMES.ocsp);
   assertOnDevice(t, await caKeysOnToken(), stored.ref.object);
   t.ok(await token!.findKey(stored.ref.id), 'the key of a renewal that was stored after all is kept');
 
   // Passing the KEK, as the service's renewal schedule does: the set's custody decides where the key goes.
-  const renewed = await ensureFreshResponder(store, kek, set, silentLog, ocspDue);
+  const renewed = await ensureFreshResponder(store, set, silentLog, ocspDue);
   const newOcsp = parseCertificateSummary(renewed.ocsp.certificate);
   t.not(newOcsp.serial, oldOcsp.serial, 'a new responder certificate');
   const { ref } = await tokenRef(t, store, CA_NAMES.ocsp);
@@ -275,7 +275,7 @@ t.test('OCSP responder and TSA renewals put their new keys on the token', { skip
 
   const oldTsa = parseCertificateSummary(renewed.tsa.certificate);
   const tsaDue = new Date(oldTsa.notAfter.getTime() - 300 * 86_400_000);
-  const withTsa = await ensureFreshTsa(store, kek, config, renewed, silentLog, tsaDue);
+  const withTsa = await ensureFreshTsa(store, config, renewed, silentLog, tsaDue);
   const newTsa = parseCertificateSummary(withTsa.tsa.certificate);
   t.not(newTsa.serial, oldTsa.serial, 'a new TSA certificate');
   const tsaRef = await tokenRef(t, store, CA_NAMES.tsa);
@@ -319,7 +319,7 @@ t.test('a store sealed in software before the switch still loads with KEY_CUSTOD
   // Its next responder renewal goes to the token; the sealed root and issuing keys stay as they are.
   const { store, set } = await openHierarchy(t, config);
   t.notOk(set.issuing.signer instanceof Pkcs11Signer, 'the sealed issuing key opens in software');
-  const renewed = await ensureFreshResponder(store, kek, set, silentLog, new Date(parseCertificateSummary(set.ocsp.certificate).notAfter.getTime() - 86_400_000));
+  const renewed = await ensureFreshResponder(store, set, silentLog, new Date(parseCertificateSummary(set.ocsp.certificate).notAfter.getTime() - 86_400_000));
   const { ref } = await tokenRef(t, store, CA_NAMES.ocsp);
   assertOnDevice(t, await caKeysOnToken(), ref.object);
   t.ok(renewed.ocsp.signer instanceof Pkcs11Signer);

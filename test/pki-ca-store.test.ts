@@ -57,9 +57,9 @@ t.test('first start creates a development hierarchy once; later starts load it',
 
   t.test('the OCSP responder is renewed within 7 days of expiry', async (t) => {
     const old = parseCertificateSummary(set.ocsp.certificate);
-    const untouched = await ensureFreshResponder(store, config.kek!, set, log, new Date(old.notAfter.getTime() - 8 * 86_400_000));
+    const untouched = await ensureFreshResponder(store, set, log, new Date(old.notAfter.getTime() - 8 * 86_400_000));
     t.equal(untouched, set);
-    const renewed = await ensureFreshResponder(store, config.kek!, set, log, new Date(old.notAfter.getTime() - 6 * 86_400_000));
+    const renewed = await ensureFreshResponder(store, set, log, new Date(old.notAfter.getTime() - 6 * 86_400_000));
     const fresh = parseCertificateSummary(renewed.ocsp.certificate);
     t.not(fresh.serial, old.serial);
     t.ok(fresh.notAfter > old.notAfter);
@@ -166,7 +166,7 @@ t.test('a running service renews the responder on schedule, and a second instanc
 
   const switched: Buffer[] = [];
   const stop = startResponderRenewal({
-    store, kek: config.kek!, config, cas: set, log, intervalMs: 10, tsa: { setSigner: () => {} },
+    store, config, cas: set, log, intervalMs: 10, tsa: { setSigner: () => {} },
     ocsp: { setResponder: (r) => switched.push(r.certificate) },
     // Six days before the responder expires: due.
     now: () => new Date(old.notAfter.getTime() - 6 * 86_400_000),
@@ -182,7 +182,7 @@ t.test('a running service renews the responder on schedule, and a second instanc
 
   // Another instance still holds the old responder; today it is not due, but the store has a newer one.
   const adopted: Buffer[] = [];
-  const stopOther = startResponderRenewal({ store, kek: config.kek!, config, cas: set, log, intervalMs: 10, tsa: { setSigner: () => {} }, ocsp: { setResponder: (r) => adopted.push(r.certificate) } });
+  const stopOther = startResponderRenewal({ store, config, cas: set, log, intervalMs: 10, tsa: { setSigner: () => {} }, ocsp: { setResponder: (r) => adopted.push(r.certificate) } });
   t.ok(await until(() => adopted.length > 0));
   stopOther();
   t.same(adopted, [switched[0]], 'the other instance signs with the same renewed certificate');

@@ -60,7 +60,7 @@ t.test('a stored responder is adopted only when its key, issuer and usage are ri
   const { fake, store, set } = await hierarchy();
   const refuse = async (t: Test, why: RegExp) => {
     const log = recorder();
-    const next = await refreshResponder(store, kek, set, log);
+    const next = await refreshResponder(store, set, log);
     t.equal(next.ocsp.certificate, set.ocsp.certificate, 'the current responder is kept');
     t.equal(next.ocsp.signer, set.ocsp.signer);
     t.equal(log.warnings().length, 1, 'and a warning says so');
@@ -114,7 +114,7 @@ t.test('a stored responder is adopted only when its key, issuer and usage are ri
     const good = await responderFrom(set.issuing);
     await fake.putCa(caRecord(kek, 'ocsp', good.der, good.keys.privateKey));
     const log = recorder();
-    const next = await refreshResponder(store, kek, set, log);
+    const next = await refreshResponder(store, set, log);
     t.same(next.ocsp.certificate, good.der);
     t.equal(spkiHex(next.ocsp.signer.publicKey), spkiHex(good.keys.publicKey), 'signs with the stored key');
     t.same(log.warnings(), []);
@@ -127,7 +127,7 @@ t.test('a stored TSA certificate needs a critical timeStamping EKU and our issue
   // The responder's certificate and key (ours, matching) put in the TSA row.
   const responder = await responderFrom(set.issuing);
   await fake.putCa(caRecord(kek, 'tsa', responder.der, responder.keys.privateKey));
-  const kept = await refreshTsa(store, kek, config, set, log);
+  const kept = await refreshTsa(store, config, set, log);
   t.equal(kept.tsa.certificate, set.tsa.certificate);
   t.match((log.warnings()[0]?.obj as { problem?: string })?.problem, /timeStamping/);
 });
@@ -139,11 +139,11 @@ t.test('the TSA certificate is renewed a year before it expires, and tokens come
   const log = recorder();
 
   const far = new Date(old.notAfter.getTime() - TSA_RENEWAL_MS - DAY);
-  t.equal(await ensureFreshTsa(store, kek, config, set, log, far), set, 'not due a year and a day before expiry');
+  t.equal(await ensureFreshTsa(store, config, set, log, far), set, 'not due a year and a day before expiry');
   t.equal(rows().length, 1);
 
   const near = new Date(old.notAfter.getTime() - TSA_RENEWAL_MS + DAY);
-  const renewed = await ensureFreshTsa(store, kek, config, set, log, near);
+  const renewed = await ensureFreshTsa(store, config, set, log, near);
   const fresh = parseCertificateSummary(renewed.tsa.certificate);
   t.not(fresh.serial, old.serial, 'new serial');
   t.not(spkiHex(renewed.tsa.signer.publicKey), spkiHex(set.tsa.signer.publicKey), 'new key');
@@ -158,7 +158,7 @@ t.test('the TSA certificate is renewed a year before it expires, and tokens come
   t.equal(fake.certificates.get(old.serial)?.status, 'active', 'the old status row remains, so its tokens stay verifiable');
   t.equal(rows().length, 2);
   t.same((await loadCaSet(store, kek)).tsa.certificate, renewed.tsa.certificate, 'stored for the next start');
-  t.equal(await ensureFreshTsa(store, kek, config, renewed, log, near), renewed, 'renewed once, not again at the same time');
+  t.equal(await ensureFreshTsa(store, config, renewed, log, near), renewed, 'renewed once, not again at the same time');
 
   // The running TSA switches keys in place; its tokens then name and verify with the new certificate.
   const tsa = new TimestampAuthority({ certificate: set.tsa.certificate, chain: set.chain, signer: set.tsa.signer, policyOid: config.tsaPolicyOid, now: () => near });
@@ -188,11 +188,11 @@ t.test('the TSA certificate is renewed a year before it expires, and tokens come
     const issuingEnd = parseCertificateSummary(set.issuing.certificate).notAfter;
     // Due again a few months before the issuing CA ends: renewed once, capped at the issuing CA's end.
     const late = new Date(fresh.notAfter.getTime() - TSA_RENEWAL_MS + DAY);
-    const capped = await ensureFreshTsa(store, kek, config, renewed, log, late);
+    const capped = await ensureFreshTsa(store, config, renewed, log, late);
     t.equal(parseCertificateSummary(capped.tsa.certificate).notAfter.getTime(), issuingEnd.getTime());
     const warnLog = recorder();
     const later = new Date(issuingEnd.getTime() - 30 * DAY);
-    t.equal(await ensureFreshTsa(store, kek, config, capped, warnLog, later), capped, 'no certificate on every check');
+    t.equal(await ensureFreshTsa(store, config, capped, warnLog, later), capped, 'no certificate on every check');
     t.match(warnLog.warnings()[0]?.msg, /renew the issuing CA/);
   });
 });
@@ -208,7 +208,7 @@ t.test('the schedule renews the TSA in place, and another instance adopts it', a
   const noop = { setResponder: () => {} };
   const switched: Buffer[] = [];
   const stop = startResponderRenewal({
-    store, kek, config, cas: set, log, intervalMs: 10, ocsp: noop,
+    store, config, cas: set, log, intervalMs: 10, ocsp: noop,
     tsa: { setSigner: (s) => switched.push(s.certificate) },
     now: () => new Date(old.notAfter.getTime() - TSA_RENEWAL_MS + DAY),
   });
@@ -222,7 +222,7 @@ t.test('the schedule renews the TSA in place, and another instance adopts it', a
 
   // Another instance, still on the old TSA and not due today, takes over the stored one.
   const adopted: Buffer[] = [];
-  const stopOther = startResponderRenewal({ store, kek, config, cas: set, log, intervalMs: 10, ocsp: noop, tsa: { setSigner: (s) => adopted.push(s.certificate) } });
+  const stopOther = startResponderRenewal({ store, config, cas: set, log, intervalMs: 10, ocsp: noop, tsa: { setSigner: (s) => adopted.push(s.certificate) } });
   t.ok(await until(() => adopted.length > 0));
   stopOther();
   t.same(adopted, [switched[0]]);

@@ -26,9 +26,9 @@ export interface CaSet {
   chain: Buffer[];
   /**
    * Where the set's keys were opened from, so renewed OCSP and TSA keys go to the same
-   * place (the token, with KEY_CUSTODY=pkcs11). Every set loaded here has it.
+   * place (the token, with KEY_CUSTODY=pkcs11).
    */
-  keys?: CaKeyCustody;
+  keys: CaKeyCustody;
 }
 
 /** A CA key just generated, before any row holds it. */

@@ -120,7 +120,7 @@ export async function ensureCaHierarchy(store: Store, keys: CaKeySource, config:
     }
   }
   const set = await loadCaSet(store, keys);
-  return ensureFreshTsa(store, keys, config, await ensureFreshResponder(store, keys, set, log), log);
+  return ensureFreshTsa(store, config, await ensureFreshResponder(store, set, log), log);
 }
 
 /**

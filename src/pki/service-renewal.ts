@@ -129,29 +129,25 @@ type RenewalStore = Pick<Store, 'serialExists' | 'transaction' | 'getCa'>;
  * certificate instead of each issuing its own), renewed here when it is due.
  *
  * Here and in the functions below, keys are opened and made by the custody the set was
- * loaded with (`set.keys`), so a renewal puts its key where the hierarchy's keys are;
- * `keys` (a KEK or a custody) serves only a set that does not say.
+ * loaded with (`set.keys`), so a renewal puts its key where the hierarchy's keys are.
  */
-export async function refreshResponder(store: RenewalStore, keys: CaKeySource, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
-  return renewIfDue(store, keys, await adoptStored(store, keys, set, responderProfile, log), responderProfile, log, now);
+export async function refreshResponder(store: RenewalStore, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  return renewIfDue(store, await adoptStored(store, set, responderProfile, log), responderProfile, log, now);
 }
 
 /** The TSA certificate and key to stamp with now, as refreshResponder does for the responder. */
-export async function refreshTsa(store: RenewalStore, keys: CaKeySource, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+export async function refreshTsa(store: RenewalStore, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
   const profile = tsaProfile(config);
-  return renewIfDue(store, keys, await adoptStored(store, keys, set, profile, log), profile, log, now);
+  return renewIfDue(store, await adoptStored(store, set, profile, log), profile, log, now);
 }
-
-/** The custody a set's keys come from and its renewals go to. */
-const custodyOf = (set: CaSet, keys: CaKeySource): CaKeyCustody => set.keys ?? caKeyCustody(keys);
 
 /**
  * Replaces the OCSP responder certificate (new key, new serial) when it has less than
  * seven days left, so responses never come from an expired responder. Runs at start-up and
  * on a schedule (revocation/responder-renewal.ts).
  */
-export function ensureFreshResponder(store: RenewalStore, keys: CaKeySource, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
-  return renewIfDue(store, keys, set, responderProfile, log, now);
+export function ensureFreshResponder(store: RenewalStore, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  return renewIfDue(store, set, responderProfile, log, now);
 }
 
 /**
@@ -159,8 +155,8 @@ export function ensureFreshResponder(store: RenewalStore, keys: CaKeySource, set
  * TSA_RENEWAL_MS left; the old certificate keeps its status row, active, since the tokens
  * it signed must stay verifiable. Runs at start-up and on the responder's schedule.
  */
-export function ensureFreshTsa(store: RenewalStore, keys: CaKeySource, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
-  return renewIfDue(store, keys, set, tsaProfile(config), log, now);
+export function ensureFreshTsa(store: RenewalStore, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  return renewIfDue(store, set, tsaProfile(config), log, now);
 }
 
 function serialOf(der: Buffer): string | null {
@@ -176,13 +172,13 @@ function serialOf(der: Buffer): string | null {
  * ours and pass serviceCertificateProblem; otherwise keeps ours and says why (never with key
  * material), so a bad row can neither crash the service nor sign in its name.
  */
-async function adoptStored(store: Pick<StoreOps, 'getCa'>, keys: CaKeySource, set: CaSet, profile: ServiceProfile, log: CustodyLog): Promise<CaSet> {
+async function adoptStored(store: Pick<StoreOps, 'getCa'>, set: CaSet, profile: ServiceProfile, log: CustodyLog): Promise<CaSet> {
   const name = CA_NAMES[profile.usage];
   const stored = await store.getCa(name);
   if (!stored?.certificate || !stored.encryptedKey || stored.certificate.equals(set[profile.usage].certificate)) return set;
   let opened: Signer | null = null;
   try {
-    opened = await custodyOf(set, keys).open(name, stored.encryptedKey);
+    opened = await set.keys.open(name, stored.encryptedKey);
   } catch {
     // reported below as the reason for refusing the row
   }
@@ -197,7 +193,7 @@ async function adoptStored(store: Pick<StoreOps, 'getCa'>, keys: CaKeySource, se
 }
 
 /** A new key and certificate for the service when its certificate has less than the profile's margin left. */
-async function renewIfDue(store: RenewalStore, keys: CaKeySource, set: CaSet, profile: ServiceProfile, log: CustodyLog, now: Date): Promise<CaSet> {
+async function renewIfDue(store: RenewalStore, set: CaSet, profile: ServiceProfile, log: CustodyLog, now: Date): Promise<CaSet> {
   const name = CA_NAMES[profile.usage];
   const current = parseCertificateSummary(set[profile.usage].certificate);
   if (current.notAfter.getTime() - now.getTime() > profile.renewalMs) return set;
@@ -211,7 +207,7 @@ async function renewIfDue(store: RenewalStore, keys: CaKeySource, set: CaSet, pr
     );
     return set;
   }
-  const { key, issued } = await issueServiceKey(store, custodyOf(set, keys), set.issuing, profile, new Date(now.getTime() - 60_000));
+  const { key, issued } = await issueServiceKey(store, set.keys, set.issuing, profile, new Date(now.getTime() - 60_000));
   try {
     await store.transaction(async (tx) => {
       await tx.insertCertificate(serviceCertificateRecord(issued, profile.usage, current.serial));

@@ -10,7 +10,6 @@ const HOUR = 3600_000;
 
 export interface ResponderRenewalDeps {
   store: Pick<Store, 'serialExists' | 'transaction' | 'getCa'>;
-  kek: Buffer;
   /** What a renewed TSA certificate is issued with (its URLs and policy). */
   config: Pick<Config, 'publicBaseUrl' | 'tsaPolicyOid'>;
   /** The hierarchy as loaded at start-up; its responder and TSA are replaced as renewals happen. */
@@ -42,14 +41,14 @@ export function startResponderRenewal(d: ResponderRenewalDeps): () => void {
     try {
       // Each in its own try: a failure to renew one must not hold back the other.
       try {
-        const next = await refreshResponder(d.store, d.kek, cas, d.log, now);
+        const next = await refreshResponder(d.store, cas, d.log, now);
         if (!next.ocsp.certificate.equals(cas.ocsp.certificate)) d.ocsp.setResponder(next.ocsp);
         cas = next;
       } catch (e) {
         d.onError?.(e);
       }
       try {
-        const next = await refreshTsa(d.store, d.kek, d.config, cas, d.log, now);
+        const next = await refreshTsa(d.store, d.config, cas, d.log, now);
         if (!next.tsa.certificate.equals(cas.tsa.certificate)) d.tsa.setSigner(next.tsa);
         cas = next;
       } catch (e) {
