@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest } from '../../errors.js';
 import type { PadesLevel } from '../../pades/signer.js';
 import type { SignedDocument, SigningService, SignOptions } from '../../services/signing.js';
+import { batchAnswerJson, type BatchAnswerItem } from '../batch-answer.js';
 import { operation, type RouteContext } from '../context.js';
 import { problem } from '../problem.js';
 
@@ -26,9 +27,12 @@ interface OptionQuery {
 /** "x1,y1,x2,y2" (query) or [x1,y1,x2,y2] (JSON) → numbers; what makes a rectangle acceptable is the domain's (pades/placement.ts). */
 const parseRect = (r: string | number[] | undefined): number[] | undefined => (typeof r === 'string' ? r.split(',').map((x) => Number(x.trim())) : r);
 
+/** One pass over the text: a batch carries megabytes of it, so no whitespace-stripped copy is made first. */
+const BASE64_TEXT = /^[A-Za-z0-9+/_\-\s]*(?:=\s*){0,2}$/;
+
 function base64(field: string, s: string | undefined): Buffer | undefined {
   if (s === undefined) return undefined;
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(s.replace(/\s+/g, ''))) throw badRequest('base64-invalid', `${field} is not base64`);
+  if (!BASE64_TEXT.test(s)) throw badRequest('base64-invalid', `${field} is not base64`);
   return Buffer.from(s, 'base64');
 }
 
@@ -89,18 +93,17 @@ export async function signRoutes(app: FastifyInstance, ctx: SignRouteContext): P
     return reply.code(201).send({ ...a, expiresAt: a.expiresAt.toISOString() });
   });
 
-  operation(app, spec, 'signBatch', SIGNING_ROLES, async (req) => {
+  operation(app, spec, 'signBatch', SIGNING_ROLES, async (req, reply) => {
     const b = req.body as { handle: string; documents: { name?: string; pdf: string }[] };
     const pdfs = b.documents.map((d, i) => base64(`documents[${i}].pdf`, d.pdf)!);
     const results = await signing.signBatch(req.principal!, b.handle, pdfs);
-    const out = results.map((r) => {
+    const items = results.map((r): BatchAnswerItem => {
       const name = b.documents[r.index]?.name ?? null;
       return r.ok
-        ? { index: r.index, name, ok: true, sha256: r.sha256, field: r.fieldName, sha256After: r.digestAfter, pdf: r.pdf.toString('base64') }
+        ? { index: r.index, name, ok: true, sha256: r.sha256, field: r.fieldName, sha256After: r.digestAfter, pdf: r.pdf }
         : { index: r.index, name, ok: false, sha256: r.sha256, error: problem(r.error.status, r.error.type, r.error.detail) };
     });
-    const signed = out.filter((r) => r.ok).length;
-    return { signed, failed: out.length - signed, results: out };
+    return reply.type('application/json; charset=utf-8').send(batchAnswerJson(items));
   });
 
   operation(app, spec, 'prepareSignature', SIGNING_ROLES, async (req, reply) => {
