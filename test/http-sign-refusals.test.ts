@@ -85,6 +85,13 @@ t.test('slugs: rect-invalid (domain rule, 422), signature-value-missing/-ambiguo
     r = await complete({ signatureValue: 'not base64!' });
     t.equal(r.statusCode, 400);
     t.equal(r.json().type, 'urn:hocba:problem:base64-invalid');
+    // The decoder skips foreign characters silently; these are the cases its length alone could miss.
+    for (const bad of ['QUJD*', 'QUJDRA==*', 'QQ==QUJD', 'QUJD=A', '*QUJDRA==']) {
+      r = await complete({ signatureValue: bad });
+      t.equal(r.json().type, 'urn:hocba:problem:base64-invalid', `${bad} is not base64`);
+    }
+    r = await complete({ signatureValue: 'QUJD\nRA==' });
+    t.not(r.json().type, 'urn:hocba:problem:base64-invalid', 'line-wrapped base64 is base64');
   });
 });
 
