@@ -231,6 +231,18 @@ t.test('validity: at most 5 years, never beyond the issuing CA', async (t) => {
   await t.rejects(issueTeacherCertificate(pki.issuing, { ...base, holder: { fullName: 'X\u0000Y', citizenId: '025199000111' }, validityDays: 10 }), ce(422, 'subject-invalid'));
 });
 
+t.test('a CA whose signer does not hold its certificate key issues nothing, before or after it issued with the right one', async (t) => {
+  const pki = await makeTestPki();
+  const base = { publicKey: pki.teacher.publicKey, publicBaseUrl: pki.publicBaseUrl, policyOid: pki.policyOid, school: pki.schoolRecord, holder: { fullName: 'Phạm Minh Quân', citizenId: '025199000111' }, validityDays: 30 };
+  const wrong = { ...pki.issuing, signer: pki.principal.signer };
+  await t.rejects(issueTeacherCertificate(wrong, base), /does not hold the key of its certificate/);
+  const c = await issueTeacherCertificate(pki.issuing, base);
+  t.ok(c.der.length > 0, 'the right signer issues');
+  // The same certificate Buffer, already matched once, with another signer: still refused.
+  await t.rejects(issueTeacherCertificate({ ...pki.issuing, signer: pki.school.signer }, base), /does not hold the key of its certificate/);
+  t.ok((await issueTeacherCertificate(pki.issuing, base)).der.length > 0, 'and the right one still issues');
+});
+
 t.test('key strength', async (t) => {
   t.doesNotThrow(() => assertKeyStrength(generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey));
   t.throws(() => assertKeyStrength(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey), ce(422, 'weak-key'));

@@ -124,10 +124,30 @@ async function sign(issuer: { name: Name; signer: Signer }, t: Template): Promis
   return { der, serial, subject: formatName(t.subject), notBefore, notAfter };
 }
 
+/**
+ * A CA's certificate as issuance reads it (its subject, validity), parsed once: a loaded CA
+ * set keeps the same Buffer for its life, and bulk registration issues hundreds of
+ * certificates from it. Keyed by the Buffer itself, so a renewed certificate (a new Buffer)
+ * is parsed afresh and a dropped one is forgotten.
+ */
+const caCertificates = new WeakMap<Buffer, Certificate>();
+function caCertificate(ca: CertificateAuthority): Certificate {
+  let cert = caCertificates.get(ca.certificate);
+  if (!cert) caCertificates.set(ca.certificate, (cert = parseCert(ca.certificate)));
+  return cert;
+}
+
+/** Pairs of CA certificate and signer already found to match; a signer is an object for its life too. */
+const matchedSigners = new WeakMap<Buffer, WeakSet<Signer>>();
+
 function checkIssuerKey(ca: CertificateAuthority): void {
+  if (matchedSigners.get(ca.certificate)?.has(ca.signer)) return;
   if (!certifiesKey(ca.certificate, ca.signer.publicKey)) {
     throw new Error(`the signer of CA "${ca.name}" does not hold the key of its certificate`);
   }
+  let signers = matchedSigners.get(ca.certificate);
+  if (!signers) matchedSigners.set(ca.certificate, (signers = new WeakSet()));
+  signers.add(ca.signer);
 }
 
 /** notAfter from a validity in days, never beyond `max` days and never beyond the issuer's own notAfter. */
@@ -137,7 +157,7 @@ function validity(ca: CertificateAuthority | null, notBeforeIn: Date | undefined
   const notBefore = notBeforeIn ?? new Date(Date.now() - BACKDATE_MS);
   let notAfter = new Date(notBefore.getTime() + days * DAY);
   if (ca) {
-    const caNotAfter = parseCert(ca.certificate).tbsCertificate.validity.notAfter.getTime();
+    const caNotAfter = caCertificate(ca).tbsCertificate.validity.notAfter.getTime();
     if (notAfter > caNotAfter) notAfter = caNotAfter;
     if (notAfter <= notBefore) throw unprocessable('issuer-expired', `CA "${ca.name}" has expired`);
   }
@@ -146,7 +166,7 @@ function validity(ca: CertificateAuthority | null, notBeforeIn: Date | undefined
 
 function issuerOf(ca: CertificateAuthority): { name: Name; signer: Signer } {
   checkIssuerKey(ca);
-  return { name: parseCert(ca.certificate).tbsCertificate.subject, signer: ca.signer };
+  return { name: caCertificate(ca).tbsCertificate.subject, signer: ca.signer };
 }
 
 export interface SubscriberOptions {
@@ -196,7 +216,7 @@ export interface ServiceCertificateOptions {
 }
 
 function serviceSubject(ca: CertificateAuthority, suffix: string, commonName: string | undefined): Name {
-  const f = parseNameFields(parseCert(ca.certificate).tbsCertificate.subject);
+  const f = parseNameFields(caCertificate(ca).tbsCertificate.subject);
   return buildSubjectName({ country: f.C ?? 'VN', province: f.ST, locality: f.L, organization: f.O, commonName: commonName ?? `${f.CN ?? ca.name} ${suffix}` });
 }
 
