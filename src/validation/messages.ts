@@ -58,15 +58,32 @@ export const BROKEN_SIGNATURE_TIMESTAMP: Reason = {
   en: 'the timestamp embedded in the signature is broken or was altered (it does not match the signature), so the signing time it states is not accepted',
 };
 
+/**
+ * Why a timestamp token itself is broken — checkTimestamp's `broken`, the one classification
+ * signature and document timestamps share (EN 319 102-1 §5.4) — in words. Only a failed
+ * imprint reads differently: a signature timestamp's covers a signature value, a document
+ * timestamp's the file's byte ranges.
+ */
 const BROKEN_TOKEN: Partial<Record<SubIndication, Reason>> = {
-  HASH_FAILURE: { vi: 'giá trị băm trong dấu thời gian không khớp với giá trị chữ ký', en: 'its message imprint is not the hash of this signature value' },
   SIG_CRYPTO_FAILURE: { vi: 'chữ ký của đơn vị cấp dấu thời gian (TSA) trên dấu thời gian không xác thực được', en: 'the time-stamping authority’s signature on it does not verify' },
-  FORMAT_FAILURE: { vi: 'dấu thời gian sai cấu trúc, không đọc được', en: 'it is malformed' },
+  FORMAT_FAILURE: { vi: 'dấu thời gian sai cấu trúc, không đọc được', en: 'it is malformed and cannot be read' },
 };
+const IMPRINT_MISMATCH: Record<'signature' | 'document', Reason> = {
+  signature: { vi: 'giá trị băm trong dấu thời gian không khớp với giá trị chữ ký', en: 'its message imprint is not the hash of this signature value' },
+  document: {
+    vi: 'giá trị băm trong dấu thời gian không khớp với phần tài liệu mà nó xác nhận (tài liệu hoặc dấu thời gian đã bị sửa đổi sau khi đóng dấu thời gian)',
+    en: 'its message imprint is not the hash of the bytes it covers (the document or the timestamp was altered after timestamping)',
+  },
+};
+
+/** The words for a broken token, or undefined when `sub` is no reason a token breaks for. */
+function brokenTokenReason(sub: SubIndication, covers: 'signature' | 'document'): Reason | undefined {
+  return sub === 'HASH_FAILURE' ? IMPRINT_MISMATCH[covers] : BROKEN_TOKEN[sub];
+}
 
 /** The note on one broken signature timestamp: what failed, and that the time it states proves nothing. */
 export function brokenSignatureTimestampMessages(broken: SubIndication, statedTime: string | null): Reason {
-  const why = BROKEN_TOKEN[broken] ?? REASON[broken];
+  const why = brokenTokenReason(broken, 'signature') ?? REASON[broken];
   const vi = `Dấu thời gian của chữ ký KHÔNG hợp lệ (${broken}): ${why.vi}; thời điểm${statedTime ? ` ${viTime(statedTime)}` : ''} ghi trong đó không được dùng làm bằng chứng thời điểm ký.`;
   const en = `The signature timestamp is NOT valid (${broken}): ${why.en}; the time${statedTime ? ` ${enTime(statedTime)}` : ''} it states is not used as proof of the signing time.`;
   return { vi, en };
@@ -169,7 +186,10 @@ function sourceVi(s: string): string {
 
 export function documentTimestampMessages(r: DocumentTimestampReport): Messages {
   const ok = r.indication === 'TOTAL_PASSED';
-  const why = r.subIndication ? REASON[r.subIndication] : { vi: '', en: '' };
+  // A document timestamp fails on its token (FORMAT_FAILURE, HASH_FAILURE, SIG_CRYPTO_FAILURE)
+  // in the token's words: a signature's ("the signed content was altered", "the signature value
+  // does not verify with the certificate") would name the wrong culprit.
+  const why = r.subIndication ? (brokenTokenReason(r.subIndication, 'document') ?? REASON[r.subIndication]) : { vi: '', en: '' };
   return {
     vi: [ok ? `Dấu thời gian tài liệu hợp lệ (${r.tsa ?? 'không rõ đơn vị'}, ${r.time ? viTime(r.time) : ''}).` : `Dấu thời gian tài liệu không hợp lệ: ${why.vi}.`],
     en: [ok ? `The document timestamp is valid (${r.tsa ?? 'unknown TSA'}, ${r.time ? enTime(r.time) : ''}).` : `The document timestamp is NOT valid: ${why.en}.`],

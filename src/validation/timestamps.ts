@@ -24,8 +24,11 @@ export interface TimestampCheck {
   /**
    * Why the token itself is cryptographically broken, as EN 319 102-1 names the result of
    * validating it (§5.4): FORMAT_FAILURE (unreadable), HASH_FAILURE (its imprint is not the
-   * hash of what it should cover), SIG_CRYPTO_FAILURE (the TSA's signature does not verify).
-   * Null when it is sound, even if not trusted or too weak: such a token is merely unusable.
+   * hash of what it should cover), SIG_CRYPTO_FAILURE (the TSA's signature does not verify,
+   * or its message-digest attribute is not the hash of the TSTInfo: a genTime or serial
+   * edited after signing). Set exactly when `integrity` is false. Null when it is sound, even
+   * if not trusted or too weak: such a token is merely unusable. Signature and document
+   * timestamps are both judged by this one classification.
    */
   broken: SubIndication | null;
 }

@@ -130,7 +130,11 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
     let indication: Indication = 'TOTAL_PASSED';
     let sub: SubIndication | null = null;
     if (!e.structure || !e.cms) [indication, sub] = ['TOTAL_FAILED', 'FORMAT_FAILURE'];
-    else if (!check || !check.integrity) [indication, sub] = ['TOTAL_FAILED', 'HASH_FAILURE'];
+    // A broken token fails the document timestamp with checkTimestamp's own reason, the same
+    // one a signature timestamp is judged by (EN 319 102-1 §5.4): FORMAT_FAILURE (the TSTInfo
+    // cannot be read), HASH_FAILURE (the imprint is not the hash of the byte ranges),
+    // SIG_CRYPTO_FAILURE (the TSA's signature or its message-digest does not verify).
+    else if (!check || check.broken) [indication, sub] = ['TOTAL_FAILED', check?.broken ?? 'FORMAT_FAILURE'];
     else if (!check.valid) [indication, sub] = ['INDETERMINATE', check.chain.length ? 'CHAIN_CONSTRAINTS_FAILURE' : 'NO_CERTIFICATE_CHAIN_FOUND'];
     else if (mod === 'disallowed') [indication, sub] = ['TOTAL_FAILED', 'SIG_CONSTRAINTS_FAILURE'];
     const report: DocumentTimestampReport = {
