@@ -57,3 +57,11 @@ export function openPrivateKey(kek: Buffer, label: string, sealed: Buffer): KeyO
 
 export const certKeyLabel = (serial: string) => `cert:${serial}`;
 export const caKeyLabel = (name: string) => `ca:${name}`;
+
+/**
+ * The token label of a CA key: `ca:<record>:<serial>`. Also its CKA_ID (as UTF-8), so a CA
+ * key can never be found under a subscriber's CKA_ID, which is the serial's bare octets
+ * (pkcs11.ts tokenKeyId), nor one CA key under another's: the serial tells keys of the same
+ * record apart across renewals (and is what pkcs11-retire.ts finds a superseded key by).
+ */
+export const caTokenKeyLabel = (name: string, serial: string) => `${caKeyLabel(name)}:${serial}`;

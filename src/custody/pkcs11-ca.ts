@@ -1,18 +1,14 @@
 import type { Signer } from '../crypto/signer.js';
 import { sealedCaKeys, type CaKeyCustody, type NewCaKey } from '../pki/ca-set.js';
 import type { KeyAlgorithm } from '../pki/keys.js';
-import { caKeyLabel, checkKek } from './envelope.js';
+import type { RetiresSupersededKeys } from '../pki/service-renewal.js';
+import type { ServiceUsage } from '../pki/service-certificate.js';
+import type { CustodyLog } from './kek.js';
+import { caKeyLabel, caTokenKeyLabel, checkKek } from './envelope.js';
 import { formatPkcs11KeyRef, isPkcs11KeyRef, parsePkcs11KeyRef } from './pkcs11-ref.js';
+import { retireSupersededServiceKeys, type RetirementStore } from './pkcs11-retire.js';
 import { Pkcs11Signer } from './pkcs11-signer.js';
 import type { Pkcs11Token } from './pkcs11-token.js';
-
-/**
- * The token label of a CA key: `ca:<record>:<serial>`. Also its CKA_ID (as UTF-8), so a CA
- * key can never be found under a subscriber's CKA_ID, which is the serial's bare octets
- * (pkcs11.ts tokenKeyId), nor one CA key under another's: the serial tells keys of the same
- * record apart across renewals.
- */
-export const caTokenKeyLabel = (name: string, serial: string) => `${caKeyLabel(name)}:${serial}`;
 
 const isCaLabel = (label: string) => label.startsWith(caKeyLabel(''));
 
@@ -27,7 +23,7 @@ const isCaLabel = (label: string) => label.startsWith(caKeyLabel(''));
  * Rows sealed under the KEK before the switch (and keys brought in by `hocba ca import`)
  * still open in software, given the KEK.
  */
-export class Pkcs11CaKeyCustody implements CaKeyCustody {
+export class Pkcs11CaKeyCustody implements CaKeyCustody, RetiresSupersededKeys {
   readonly description: string;
   private readonly sealed: CaKeyCustody | null;
 
@@ -62,6 +58,14 @@ export class Pkcs11CaKeyCustody implements CaKeyCustody {
     const key = await this.token.findKey(ref.id);
     if (!key) throw new Error(`the key of CA "${name}" is missing from PKCS#11 token ${JSON.stringify(this.token.label)}`);
     return new Pkcs11Signer(this.token, key);
+  }
+
+  /**
+   * Removes the OCSP responder or TSA key pairs that renewals superseded, once no instance
+   * can be signing with them (pkcs11-retire.ts); run by the refresh schedule (service-renewal.ts).
+   */
+  retireSuperseded(store: RetirementStore, usage: ServiceUsage, inUse: Buffer, now: Date, log: CustodyLog): Promise<string[]> {
+    return retireSupersededServiceKeys(this.token, store, usage, inUse, now, log);
   }
 
   /** A token key is the same object whichever record names it; a sealed one is resealed under the new record's name. */

@@ -122,6 +122,23 @@ export async function issueServiceCertificates(store: Pick<StoreOps, 'serialExis
 }
 
 type RenewalStore = Pick<Store, 'serialExists' | 'transaction' | 'getCa'>;
+/**
+ * What the refresh schedule works on: with getCertificate it can also retire superseded
+ * token keys (retireSuperseded). Optional only because the schedule's dependencies
+ * (revocation/responder-renewal.ts) are typed without it; the service passes its Store.
+ */
+type RefreshStore = RenewalStore & Partial<Pick<Store, 'getCertificate'>>;
+
+/**
+ * A CaKeyCustody that removes the OCSP responder and TSA keys renewals superseded once no
+ * instance can sign with them any more: the PKCS#11 one (custody/pkcs11-retire.ts), whose
+ * old pairs would otherwise stay on the token for good. Sealed keys need nothing: they are
+ * gone with the row that held them.
+ */
+export interface RetiresSupersededKeys {
+  /** Returns the labels of the pairs it destroyed; throws what stopped it (no key material). */
+  retireSuperseded(store: Pick<StoreOps, 'getCa' | 'getCertificate'>, usage: ServiceUsage, inUse: Buffer, now: Date, log: CustodyLog): Promise<string[]>;
+}
 
 /**
  * The responder this instance should sign with now: the one in the store when another
@@ -129,16 +146,36 @@ type RenewalStore = Pick<Store, 'serialExists' | 'transaction' | 'getCa'>;
  * certificate instead of each issuing its own), renewed here when it is due.
  *
  * Here and in the functions below, keys are opened and made by the custody the set was
- * loaded with (`set.keys`), so a renewal puts its key where the hierarchy's keys are.
+ * loaded with (`set.keys`), so a renewal puts its key where the hierarchy's keys are. A
+ * custody that keeps keys on a token then retires the superseded ones past use (retireSuperseded).
  */
-export async function refreshResponder(store: RenewalStore, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
-  return renewIfDue(store, await adoptStored(store, set, responderProfile, log), responderProfile, log, now);
+export async function refreshResponder(store: RefreshStore, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+  return retireSuperseded(store, await renewIfDue(store, await adoptStored(store, set, responderProfile, log), responderProfile, log, now), responderProfile, log, now);
 }
 
 /** The TSA certificate and key to stamp with now, as refreshResponder does for the responder. */
-export async function refreshTsa(store: RenewalStore, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
+export async function refreshTsa(store: RefreshStore, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
   const profile = tsaProfile(config);
-  return renewIfDue(store, await adoptStored(store, set, profile, log), profile, log, now);
+  return retireSuperseded(store, await renewIfDue(store, await adoptStored(store, set, profile, log), profile, log, now), profile, log, now);
+}
+
+const canReadCertificates = (store: RefreshStore): store is RenewalStore & Pick<Store, 'getCertificate'> => typeof store.getCertificate === 'function';
+
+/**
+ * After a refresh: the custody retires the service's superseded keys that are past use
+ * (custody/pkcs11-retire.ts says when). On the refresh schedule only, never per request.
+ * Whatever goes wrong is a warning: the pairs stay and the next round tries again; renewal
+ * and signing carry on.
+ */
+async function retireSuperseded(store: RefreshStore, set: CaSet, profile: ServiceProfile, log: CustodyLog, now: Date): Promise<CaSet> {
+  const keys = set.keys as CaKeyCustody & Partial<RetiresSupersededKeys>;
+  if (typeof keys.retireSuperseded !== 'function' || !canReadCertificates(store)) return set;
+  try {
+    await keys.retireSuperseded(store, profile.usage, set[profile.usage].certificate, now, log);
+  } catch (e) {
+    log.warn({ certificate: CA_NAMES[profile.usage], problem: e instanceof Error ? e.message : String(e) }, `could not retire a superseded ${profile.what} key pair: it stays on the token, tried again at the next check`);
+  }
+  return set;
 }
 
 /**
