@@ -19,6 +19,12 @@ export interface KeyCustody {
   adminUnlock(serial: string): Promise<void>;
   /** Drops anything remembered about the key (call on revocation, suspension, lock). */
   forget(serial: string): void;
+  /**
+   * Present when the keys live on a device that can go away apart from the store (a PKCS#11
+   * token): returns when it answers, else throws ClientError 503 `hsm-unavailable`. GET
+   * /readyz asks it; cheap, bounded, and never a login (Pkcs11Token.checkReady).
+   */
+  checkReady?(): void;
 }
 
 /** What `generate` made. */

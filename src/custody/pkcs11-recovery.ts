@@ -21,6 +21,13 @@ export function hsmUnavailable(label: string, reason: string, retryAfterSeconds?
   return new ClientError(503, 'hsm-unavailable', retryAfterSeconds === undefined ? detail : `${detail}; try again later`, retryAfterSeconds === undefined ? undefined : { retryAfterSeconds });
 }
 
+/** Where a token's recovery stands (Pkcs11Recovery.state). */
+export type RecoveryState =
+  | { state: 'up' }
+  | { state: 'reconnecting' | 'lost'; cause: unknown }
+  /** The token refused the configured PIN: `problem` is what every operation answers until a restart. */
+  | { state: 'refused'; problem: ClientError };
+
 /** What one operation may still spend: one reconnection, and a bounded wait for it. */
 export interface Allowance {
   reconnected: boolean;
@@ -77,19 +84,46 @@ export class Pkcs11Recovery {
     await this.recover(connection, cause, allowance);
   }
 
+  /**
+   * Where the recovery stands, for the readiness check: read, never waited for. `lost`: the
+   * last reconnection gave up and none runs now; `cause` is the loss it was about.
+   */
+  state(): RecoveryState {
+    if (this.refused) return { state: 'refused', problem: this.refused };
+    if (this.reconnecting) return { state: 'reconnecting', cause: this.lastLoss };
+    if (this.lost) return { state: 'lost', cause: this.lastLoss };
+    return { state: 'up' };
+  }
+
+  /**
+   * A loss seen outside any operation (the readiness check), or a reconnection that gave up
+   * with nobody asking since: the reconnection the next operation would start, started now
+   * and not waited for. A load balancer holds traffic back from an instance that is not
+   * ready, so without this nothing would ever notice the token is back. Never once the PIN
+   * was refused; joins nothing and starts nothing while a reconnection runs.
+   */
+  resume(connection: number, cause: unknown): void {
+    if (this.refused) return;
+    this.start(connection, cause);
+  }
+
   /** Joins the reconnection under way, or starts one unless the failed session's connection was already replaced. */
   private async recover(connection: number, cause: unknown, allowance: Allowance): Promise<void> {
-    if (!this.reconnecting && connection === this.token.connection() && !this.token.closed()) {
-      this.lastLoss = cause;
-      const attempt = this.reconnect(cause).finally(() => {
-        this.reconnecting = null;
-        this.token.settled();
-      });
-      // Those waiting may all have given up before it ends: its failure is theirs to report, not an unhandled rejection.
-      attempt.catch(() => undefined);
-      this.reconnecting = attempt;
-    }
+    this.start(connection, cause);
     if (this.reconnecting) await this.awaitReconnection(allowance);
+  }
+
+  /** One reconnection at a time, and none for a connection already replaced. */
+  private start(connection: number, cause: unknown): void {
+    if (this.reconnecting || connection !== this.token.connection() || this.token.closed()) return;
+    this.lastLoss = cause;
+    const attempt = this.reconnect(cause).finally(() => {
+      this.reconnecting = null;
+      this.token.settled();
+    });
+    // Those waiting may all have given up before it ends: its failure is theirs to report, not an unhandled rejection.
+    attempt.catch(() => undefined);
+    this.reconnecting = attempt;
   }
 
   /** Waits for the reconnection under way, no longer than this operation's allowance. */

@@ -3,7 +3,7 @@ import * as graphene from 'graphene-pk11';
 import { oid } from '../asn1/der.js';
 import { createLogger, type Logger } from '../log.js';
 import type { KeyAlgorithm } from '../pki/keys.js';
-import { isLost, isSessionGone, isStaleHandle } from './pkcs11-codes.js';
+import { ckrOf, isLost, isSessionGone, isStaleHandle } from './pkcs11-codes.js';
 import { findGeneratedPair, findKeyPair, findPrivateKey } from './pkcs11-key-lookup.js';
 import { acquireModule, logIn, reinitializeModule, releaseModule, type LoadedModule } from './pkcs11-module.js';
 import { CURVES, publicKeyOf } from './pkcs11-public-key.js';
@@ -54,6 +54,8 @@ export interface Pkcs11TokenOptions {
 }
 
 const SESSION_FLAGS = graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION;
+/** CK_SESSION_INFO.state of a session under the user's login (PKCS#11 v2.40 §5.5: CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS). */
+const USER_SESSION_STATES = new Set([1, 3]);
 
 let fallbackLog: Logger | undefined;
 
@@ -410,6 +412,53 @@ export class Pkcs11Token {
         return await signOnce(lease.session, this.keyHandle(lease, key), mechanism, data);
       }
     });
+  }
+
+  /**
+   * Readiness (GET /readyz): returns when the token answers now, else throws ClientError 503
+   * `hsm-unavailable` saying why. Cheap and bounded: no login, no session opened, no wait —
+   * at most C_GetTokenInfo (SoftHSM fails it once the token's files are gone, though its
+   * sessions still look alive) and C_GetSessionInfo on an idle session (dead after an HSM
+   * restart, or logged out). A reconnection under way is reported, not joined; a PIN the
+   * token refused is reported and never tried. A loss this check finds, or a reconnection
+   * that gave up, is handed to the recovery after the answer (Pkcs11Recovery.resume): an
+   * instance its load balancer stopped sending traffic to would otherwise never see its
+   * token come back.
+   */
+  checkReady(): void {
+    if (this.closed) throw hsmUnavailable(this.label, 'the service closed its connection to the token');
+    const recovery = this.recovery.state();
+    if (recovery.state === 'refused') throw recovery.problem;
+    if (recovery.state === 'reconnecting') throw hsmUnavailable(this.label, `lost (${ckrOf(recovery.cause) ?? 'no answer'}); reconnecting`);
+    if (recovery.state === 'lost') {
+      this.resumeRecovery(recovery.cause);
+      throw hsmUnavailable(this.label, `lost (${ckrOf(recovery.cause) ?? 'no answer'}); the last reconnection gave up, trying again`);
+    }
+    try {
+      this.answers();
+    } catch (e) {
+      // Only the CKR_ code: nothing else of a library's message reaches an answer.
+      if (!isLost(e)) throw hsmUnavailable(this.label, `it answers ${ckrOf(e) ?? 'with an error'}`);
+      this.resumeRecovery(e);
+      throw hsmUnavailable(this.label, `lost (${ckrOf(e)}); reconnecting`);
+    }
+  }
+
+  /** The token's information, and an idle session of this connection still there and logged in; throws what the library says otherwise. */
+  private answers(): void {
+    const lib = this.module.lib;
+    lib.C_GetTokenInfo(this.slot.handle);
+    // Idle, so no operation uses it meanwhile: this runs synchronously, start to end.
+    const lease = this.idle.find((l) => l.connection === this.connection && l.generation === this.loaded.generation);
+    if (!lease) return;
+    const { state } = lib.C_GetSessionInfo(lease.session.handle);
+    if (!USER_SESSION_STATES.has(state)) throw new Error('PKCS#11: CKR_USER_NOT_LOGGED_IN (the token logged the service out)');
+  }
+
+  /** After this tick, so the readiness answer goes out before the first attempt (which logs in) runs. */
+  private resumeRecovery(cause: unknown): void {
+    const connection = this.connection;
+    setImmediate(() => this.recovery.resume(connection, cause));
   }
 
   /** Closes the sessions and, with the last token of the module, finalizes it. */

@@ -70,6 +70,11 @@ export class Pkcs11KeyCustody extends PinGatedCustody implements KeyCustody {
     return { publicKey: key.publicKey, discard: () => this.token.destroyKeyPair(key) };
   }
 
+  /** Whether the token answers now, for GET /readyz: with KEY_CUSTODY=pkcs11 the CA's keys are on it too. */
+  checkReady(): void {
+    this.token.checkReady();
+  }
+
   protected async openSigner(serial: string, rec: ServerKeyRecord): Promise<Signer> {
     if (!isPkcs11KeyRef(rec.encryptedKey)) {
       if (!this.kek) throw new Error(`the key of certificate ${serial} is sealed in software and no KEK was configured to open it`);

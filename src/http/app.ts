@@ -13,7 +13,7 @@ import { signingRevocationSource, timestampProviderFor } from '../services/sign-
 import { SigningService } from '../services/signing.js';
 import { VerificationService } from '../services/verification.js';
 import { registerAuth } from './auth.js';
-import type { RouteContext } from './context.js';
+import type { HsmReadiness, RouteContext } from './context.js';
 import { Metrics } from './metrics.js';
 import { loadOpenApi, type OpenApiSpec } from './openapi.js';
 import { registerProblemHandlers } from './problem.js';
@@ -67,6 +67,11 @@ export interface AppDeps {
   sessionKey?: Buffer;
   /** Token → key record for authentication; default: a cache over the store that hears of keys disabled elsewhere. */
   apiKeyLookup?: ApiKeyLookup;
+}
+
+/** The custody's device, when its keys are on one (PKCS#11): GET /readyz checks it besides the store. */
+function readinessOf(custody: KeyCustody): HsmReadiness | undefined {
+  return custody.checkReady ? { checkReady: () => custody.checkReady!() } : undefined;
 }
 
 /** Binary bodies the protocols use, parsed as Buffers; CSV as text. */
@@ -146,6 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     certificates,
     metrics,
     pinLimiter: deps.pinLimiter ?? new RateLimiter({ capacity: 5, refillPerSecond: 0.2 }),
+    hsm: readinessOf(deps.custody),
   };
 
   await app.register(operationsRoutes, ctx);

@@ -11,6 +11,15 @@ import { ClientError } from '../errors.js';
 import { requestMediaTypes, routeSchema, type OpenApiSpec } from './openapi.js';
 import type { RateLimiter } from './rate-limit.js';
 
+/**
+ * The HSM's part of readiness (KEY_CUSTODY=pkcs11): returns when the token answers, else
+ * throws ClientError 503 `hsm-unavailable` saying why. Cheap and bounded: it never waits
+ * for a reconnection nor logs in (Pkcs11Token.checkReady).
+ */
+export interface HsmReadiness {
+  checkReady(): void;
+}
+
 /** What every route plugin receives. */
 export interface RouteContext {
   config: Config;
@@ -23,6 +32,8 @@ export interface RouteContext {
   certificates: CertificateService;
   metrics: Metrics;
   pinLimiter: RateLimiter;
+  /** Absent when no key is on an HSM: readiness is then the store's alone. */
+  hsm?: HsmReadiness;
 }
 
 type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;

@@ -29,6 +29,9 @@ export async function operationsRoutes(app: FastifyInstance, ctx: RouteContext):
     } catch {
       throw new ClientError(503, 'store-unavailable', 'the store does not answer');
     }
+    // With keys on an HSM, an instance whose token is gone cannot sign: it must leave the
+    // load balancer's rotation. 503 `hsm-unavailable`, the answer signing gives then.
+    ctx.hsm?.checkReady();
     return { status: 'ready' };
   });
 
