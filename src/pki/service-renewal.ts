@@ -122,12 +122,8 @@ export async function issueServiceCertificates(store: Pick<StoreOps, 'serialExis
 }
 
 type RenewalStore = Pick<Store, 'serialExists' | 'transaction' | 'getCa'>;
-/**
- * What the refresh schedule works on: with getCertificate it can also retire superseded
- * token keys (retireSuperseded). Optional only because the schedule's dependencies
- * (revocation/responder-renewal.ts) are typed without it; the service passes its Store.
- */
-type RefreshStore = RenewalStore & Partial<Pick<Store, 'getCertificate'>>;
+/** What the refresh schedule works on: getCertificate walks the renewal chain to retire superseded token keys (retireSuperseded). */
+type RefreshStore = RenewalStore & Pick<Store, 'getCertificate'>;
 
 /**
  * A CaKeyCustody that removes the OCSP responder and TSA keys renewals superseded once no
@@ -159,7 +155,6 @@ export async function refreshTsa(store: RefreshStore, config: TsaConfig, set: Ca
   return retireSuperseded(store, await renewIfDue(store, await adoptStored(store, set, profile, log), profile, log, now), profile, log, now);
 }
 
-const canReadCertificates = (store: RefreshStore): store is RenewalStore & Pick<Store, 'getCertificate'> => typeof store.getCertificate === 'function';
 
 /**
  * After a refresh: the custody retires the service's superseded keys that are past use
@@ -169,7 +164,7 @@ const canReadCertificates = (store: RefreshStore): store is RenewalStore & Pick<
  */
 async function retireSuperseded(store: RefreshStore, set: CaSet, profile: ServiceProfile, log: CustodyLog, now: Date): Promise<CaSet> {
   const keys = set.keys as CaKeyCustody & Partial<RetiresSupersededKeys>;
-  if (typeof keys.retireSuperseded !== 'function' || !canReadCertificates(store)) return set;
+  if (typeof keys.retireSuperseded !== 'function') return set;
   try {
     await keys.retireSuperseded(store, profile.usage, set[profile.usage].certificate, now, log);
   } catch (e) {

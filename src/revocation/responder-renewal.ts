@@ -9,7 +9,7 @@ import type { OcspResponder } from './ocsp-responder.js';
 const HOUR = 3600_000;
 
 export interface ResponderRenewalDeps {
-  store: Pick<Store, 'serialExists' | 'transaction' | 'getCa'>;
+  store: Pick<Store, 'serialExists' | 'transaction' | 'getCa' | 'getCertificate'>;
   /** What a renewed TSA certificate is issued with (its URLs and policy). */
   config: Pick<Config, 'publicBaseUrl' | 'tsaPolicyOid'>;
   /** The hierarchy as loaded at start-up; its responder and TSA are replaced as renewals happen. */
