@@ -86,6 +86,15 @@ t.test('authorisation refusals: wrong PIN counts, bad hashes, expired handle, vi
     r = await authorize(a, s.signer, { certificate: s.teacher, level: 'B-B', documents: [sha256(pdf)], options: { visible: true } });
     t.equal(r.statusCode, 422, 'visible without a place is refused before the PIN is used');
 
+    // An empty or blank document is refused by the contract before the handle is spent.
+    const handleOnce = (await authorize(a, s.signer, { certificate: s.teacher, level: 'B-B', documents: [sha256(pdf)] })).json().handle as string;
+    for (const blank of ['', '  \n']) {
+      r = await a.call(s.signer, { method: 'POST', url: '/v1/sign/batch', payload: { handle: handleOnce, documents: [{ pdf: blank }] } });
+      t.equal(r.statusCode, 400, `a document of ${JSON.stringify(blank)} is refused`);
+      t.match(r.json().detail, /pdf/, 'the problem names the field');
+    }
+    t.equal((await batch(a, s.signer, handleOnce, [pdf])).statusCode, 200, 'the handle was not spent by the refused requests');
+
     // Expired: the stored authorisation's expiry moved into the past.
     r = await authorize(a, s.signer, { certificate: s.teacher, level: 'B-B', documents: [sha256(pdf)] });
     const handle = r.json().handle;
