@@ -1,7 +1,5 @@
 import t from 'tap';
 import { verify } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as graphene from 'graphene-pk11';
 import { Pkcs11Signer } from '../src/custody/pkcs11-signer.js';
@@ -9,13 +7,13 @@ import type { Pkcs11ReconnectPolicy } from '../src/custody/pkcs11-recovery.js';
 import { Pkcs11Token } from '../src/custody/pkcs11-token.js';
 import { Pkcs11KeyCustody } from '../src/custody/pkcs11.js';
 import { isClientError } from '../src/errors.js';
-import { createLogger } from '../src/log.js';
 import { stagedKeyFactory } from '../src/services/key-custody.js';
 import { validatePdf } from '../src/validation/index.js';
 import { withApp } from './helpers/app.js';
 import { fixture, issue, PIN, signOverHttp } from './helpers/http-signing.js';
 import { createSoftHsmToken, type SoftHsm } from './helpers/softhsm.js';
-import { needTool, run } from './helpers/tools.js';
+import { captureLog, initMoreTokens, outsideOf } from './helpers/softhsm-outside.js';
+import { needTool } from './helpers/tools.js';
 
 /**
  * The token layer's recovery on SoftHSM: the device is lost under running operations in
@@ -33,51 +31,11 @@ const skip = needTool('softhsm2-util');
 const hsm: SoftHsm | null = skip ? null : createSoftHsmToken('hocba-recovery');
 /** Tokens this file takes away or re-initialises, so one test's damage is not another's. SoftHSM sees only tokens present when it initialises, hence all made now. */
 const OTHER_TOKENS = ['hocba-gone', 'hocba-repin', 'hocba-http'];
-for (const label of hsm ? OTHER_TOKENS : []) {
-  const r = run('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', hsm!.soPin, '--pin', hsm!.pin]);
-  if (r.status !== 0) throw new Error(`softhsm2-util --init-token ${label}: ${r.stderr}${r.stdout}`);
-}
+if (hsm) initMoreTokens(hsm, OTHER_TOKENS);
 const quick: Pkcs11ReconnectPolicy = { firstDelayMs: 5, maxDelayMs: 40, maxWaitMs: 400 };
 const data = Buffer.from('Sổ điểm lớp 12A3, năm học 2025-2026');
 
-let outsideModule: graphene.Module | null = null;
-/** The library as another program in this process sees it (loaded late: the first token initialises it). */
-function outside(): graphene.Module {
-  return (outsideModule ??= graphene.Module.load(hsm!.module));
-}
-
-function outsideSlot(label: string): graphene.Slot {
-  const slots = outside().getSlots(true);
-  for (let i = 0; i < slots.length; i++) {
-    const slot = slots.items(i);
-    try {
-      if (slot.getToken().label.trim() === label) return slot;
-    } catch {
-      // a token that does not answer is not the one asked for
-    }
-  }
-  throw new Error(`no slot holds token ${label}`);
-}
-
-/** Takes the token's files away (softhsm2-util --delete-token); the function returned puts them back, as re-inserting a token would. */
-function pullToken(label: string): () => void {
-  const tokens = path.join(hsm!.dir, 'tokens');
-  const backup = mkdtempSync(path.join(hsm!.dir, 'pulled-'));
-  cpSync(tokens, backup, { recursive: true });
-  const before = readdirSync(tokens);
-  const r = run('softhsm2-util', ['--delete-token', '--token', label]);
-  if (r.status !== 0) throw new Error(`softhsm2-util --delete-token ${label}: ${r.stderr}${r.stdout}`);
-  const gone = before.filter((d) => !readdirSync(tokens).includes(d));
-  if (gone.length !== 1) throw new Error(`expected one token directory to go, not ${gone.length}`);
-  return () => cpSync(path.join(backup, gone[0]), path.join(tokens, gone[0]), { recursive: true });
-}
-
-function captureLog() {
-  let lines = '';
-  const log = createLogger({ destination: { write: (s: string) => void (lines += s) } });
-  const messages = () => lines.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; level: number; [k: string]: unknown });
-  return { log, lines: () => lines, messages, count: (re: RegExp) => messages().filter((m) => re.test(m.msg)).length };
-}
+const { module: outside, slot: outsideSlot, pullToken } = outsideOf(hsm ?? ({} as SoftHsm));
 
 function openToken(label: string, opts: { sessions?: number; reconnect?: Partial<Pkcs11ReconnectPolicy> } = {}) {
   const logs = captureLog();

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { randomBytes, verify } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,7 +15,8 @@ import { createService } from '../src/main.js';
 import { eventually } from './helpers/eventually.js';
 import { watchResponses } from './helpers/response-contract.js';
 import { createSoftHsmToken, type SoftHsm } from './helpers/softhsm.js';
-import { needTool, run } from './helpers/tools.js';
+import { captureLog, initMoreTokens, outsideOf } from './helpers/softhsm-outside.js';
+import { needTool } from './helpers/tools.js';
 
 /**
  * GET /readyz with keys on a PKCS#11 token (SoftHSM): ready while the token answers; 503
@@ -33,51 +34,11 @@ const skip = needTool('softhsm2-util');
 const hsm: SoftHsm | null = skip ? null : createSoftHsmToken('hocba-ready');
 /** One token per test, so one test's damage is not another's. SoftHSM sees only tokens present when it initialises, hence all made now. */
 const OTHER_TOKENS = ['hocba-ready-wait', 'hocba-ready-gaveup', 'hocba-ready-repin', 'hocba-ready-http'];
-for (const label of hsm ? OTHER_TOKENS : []) {
-  const r = run('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', hsm!.soPin, '--pin', hsm!.pin]);
-  if (r.status !== 0) throw new Error(`softhsm2-util --init-token ${label}: ${r.stderr}${r.stdout}`);
-}
+if (hsm) initMoreTokens(hsm, OTHER_TOKENS);
 const quick: Pkcs11ReconnectPolicy = { firstDelayMs: 5, maxDelayMs: 40, maxWaitMs: 400 };
 const data = Buffer.from('Học bạ lớp 9A1, năm học 2025-2026');
 
-let outsideModule: graphene.Module | null = null;
-/** The library as another program in this process sees it (loaded late: the first token initialises it). */
-function outside(): graphene.Module {
-  return (outsideModule ??= graphene.Module.load(hsm!.module));
-}
-
-function outsideSlot(label: string): graphene.Slot {
-  const slots = outside().getSlots(true);
-  for (let i = 0; i < slots.length; i++) {
-    const slot = slots.items(i);
-    try {
-      if (slot.getToken().label.trim() === label) return slot;
-    } catch {
-      // a token that does not answer is not the one asked for
-    }
-  }
-  throw new Error(`no slot holds token ${label}`);
-}
-
-/** Takes the token's files away (softhsm2-util --delete-token); the function returned puts them back, as re-inserting a token would. */
-function pullToken(label: string): () => void {
-  const tokens = path.join(hsm!.dir, 'tokens');
-  const backup = mkdtempSync(path.join(hsm!.dir, 'pulled-'));
-  cpSync(tokens, backup, { recursive: true });
-  const before = readdirSync(tokens);
-  const r = run('softhsm2-util', ['--delete-token', '--token', label]);
-  if (r.status !== 0) throw new Error(`softhsm2-util --delete-token ${label}: ${r.stderr}${r.stdout}`);
-  const gone = before.filter((d) => !readdirSync(tokens).includes(d));
-  if (gone.length !== 1) throw new Error(`expected one token directory to go, not ${gone.length}`);
-  return () => cpSync(path.join(backup, gone[0]!), path.join(tokens, gone[0]!), { recursive: true });
-}
-
-function captureLog() {
-  let lines = '';
-  const log = createLogger({ destination: { write: (s: string) => void (lines += s) } });
-  const messages = () => lines.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; [k: string]: unknown });
-  return { log, lines: () => lines, count: (re: RegExp) => messages().filter((m) => re.test(m.msg)).length };
-}
+const { module: outside, slot: outsideSlot, pullToken } = outsideOf(hsm ?? ({} as SoftHsm));
 
 function openToken(label: string, reconnect: Partial<Pkcs11ReconnectPolicy> = {}) {
   const logs = captureLog();
