@@ -24,6 +24,7 @@ import { eventually } from './helpers/eventually.js';
 import { cachedKeyPair } from './helpers/pki.js';
 import { createSoftHsmToken, type SoftHsm } from './helpers/softhsm.js';
 import { needTool, run } from './helpers/tools.js';
+import { recorder } from './helpers/log-recorder.js';
 
 /**
  * Superseded OCSP responder and TSA key pairs are retired from the token by the refresh
@@ -61,20 +62,6 @@ const config = hsm
     })
   : null;
 
-interface Logged {
-  level: 'info' | 'warn';
-  msg: string;
-  obj: object;
-}
-function recorder() {
-  const lines: Logged[] = [];
-  return {
-    lines,
-    warnings: () => lines.filter((l) => l.level === 'warn'),
-    info: (obj: object, msg = '') => void lines.push({ level: 'info', msg, obj }),
-    warn: (obj: object, msg = '') => void lines.push({ level: 'warn', msg, obj }),
-  };
-}
 
 /** Every key object on the token under a `ca:` label, counted by class, as the project's PKCS#11 code lists them. */
 async function caObjectsOnToken(): Promise<Map<string, { private: number; public: number }>> {

@@ -18,6 +18,7 @@ import { parseTimestampToken } from '../src/tsa/token.js';
 import { FakeCaStore } from './helpers/fake-ca-store.js';
 import { cachedKeyPair } from './helpers/pki.js';
 import { needTool, run } from './helpers/tools.js';
+import { recorder } from './helpers/log-recorder.js';
 
 const DAY = 86_400_000;
 const dir = mkdtempSync(path.join(tmpdir(), 'service-certs-'));
@@ -25,20 +26,6 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const config = loadConfig({}, { dataDir: dir, kek: randomBytes(32), publicBaseUrl: 'https://hocba.example.vn' });
 const kek = config.kek!;
 
-interface Logged {
-  level: 'info' | 'warn';
-  msg: string;
-  obj: object;
-}
-function recorder() {
-  const lines: Logged[] = [];
-  return {
-    lines,
-    warnings: () => lines.filter((l) => l.level === 'warn'),
-    info: (obj: object, msg = '') => void lines.push({ level: 'info', msg, obj }),
-    warn: (obj: object, msg = '') => void lines.push({ level: 'warn', msg, obj }),
-  };
-}
 
 const spkiHex = (k: KeyObject) => k.export({ type: 'spki', format: 'der' }).toString('hex');
 
