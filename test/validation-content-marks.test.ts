@@ -61,6 +61,17 @@ t.test('images (XObject and inline), Form XObjects with their /Matrix, and paths
   t.same(marks(drawing, true).boxes, [[9, 9, 111, 11], [0, 0, 50, 50]], 'appearances: a stroked rule with its width, a filled box');
 });
 
+t.test('ink painted with a constant alpha of 0 shows nothing: fills, strokes, text, images and forms drawn with it', async (t) => {
+  // The page's resources gain /Clear (alpha 0 for fills and strokes), /NoFill (fills only) and /Opaque.
+  const states = '>> /ExtGState << /Clear << /ca 0 /CA 0 >> /NoFill << /ca 0 >> /Opaque << /ca 1 /CA 1 >>';
+  const form = '<< /Type /XObject /Subtype /Form /BBox [0 0 50 50] /Resources << /Font << /F1 5 0 R >> >> /Length 30 >>\nstream\nBT /F1 10 Tf 0 0 Td (A) Tj ET\nendstream';
+  const at = (content: string, paths = false) => marks(page(content, [form], `/Im 6 0 R /Fm 8 0 R ${states}`), paths).boxes;
+  t.same(at('/Clear gs BT /F1 10 Tf (A) Tj ET q 10 0 0 10 0 0 cm /Im Do Q /Fm Do /Opaque gs BT /F1 10 Tf 100 0 Td (A) Tj ET'), [[100, -3, 105, 7]], 'text, image and a form under alpha 0 are not ink; opaque again, they are');
+  t.same(at('/NoFill gs 0 0 10 10 re f 0 0 20 20 re S', true), [[-0.5, -0.5, 20.5, 20.5]], 'a fill at alpha 0 paints nothing, a stroke still does');
+  t.same(at('/NoFill gs BT /F1 10 Tf 1 Tr (A) Tj 0 Tr (B) Tj ET'), [[0, -3, 5, 7]], 'stroked text shows at fill alpha 0, filled text does not');
+  t.same(at('q /Clear gs Q BT /F1 10 Tf (A) Tj ET'), [[0, -3, 5, 7]], 'Q restores the alpha');
+});
+
 t.test('hostile content ends within bounds: self-drawing and exponential forms, deep nesting, junk', async (t) => {
   // Form 8 draws itself; forms 9 → 10 → 9 draw each other; form 11 draws form 12 twice, 12 draws 13 twice … 30 levels.
   const doubling = Array.from({ length: 30 }, (_, i) => {

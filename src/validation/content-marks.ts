@@ -9,7 +9,10 @@ import { DEFAULT_ASCENT, DEFAULT_DESCENT, DEFAULT_WIDTH, fontMetrics, type FontM
  * text state (q/Q, cm, BT/ET, Tf, Tm, Td, TJ …) without rendering anything. Boxes are
  * estimates on the generous side — a glyph is its advance width times the font's ascent to
  * descent, a curve its control points' hull — enough to tell whether one thing is drawn over
- * another, which is all the verifier asks (signature-overlay.ts).
+ * another, which is all the verifier asks (signature-overlay.ts). Ink painted with a constant
+ * alpha of 0 (an ExtGState's /ca for fills, text fills and images, /CA for strokes) shows
+ * nothing and is not reported; soft masks and blend modes are not followed, so what they
+ * would hide still counts as ink, on the side of a look.
  *
  * Hostile input is bounded: operators counted over the whole walk, Form XObjects nested at
  * most MAX_FORM_DEPTH deep and never into themselves, the lexer's own limits. A walk that hits
@@ -91,7 +94,18 @@ interface GraphicsState {
   rise: number;
   render: number;
   lineWidth: number;
+  /** Constant alpha (ExtGState /ca) of fills, text fills and images. */
+  fillAlpha: number;
+  /** Constant alpha (ExtGState /CA) of strokes and stroked text. */
+  strokeAlpha: number;
 }
+
+/** What a Form XObject inherits from where it is drawn, besides the matrix. */
+interface Inherited {
+  fillAlpha: number;
+  strokeAlpha: number;
+}
+const OPAQUE: Inherited = { fillAlpha: 1, strokeAlpha: 1 };
 
 /**
  * Walks `content` (decoded content-stream bytes) with `resources`, starting from `ctm`,
@@ -115,10 +129,10 @@ class MarkWalker {
     private readonly mark: (b: Box) => boolean,
   ) {}
 
-  run(data: Buffer, resources: PdfDict | undefined, ctm: Matrix): WalkEnd {
+  run(data: Buffer, resources: PdfDict | undefined, ctm: Matrix, inherited: Inherited = OPAQUE): WalkEnd {
     this.bytes += data.length;
     if (this.bytes > MAX_BYTES) return 'bounded';
-    let gs: GraphicsState = { ctm, font: null, size: 0, charSpacing: 0, wordSpacing: 0, scale: 1, leading: 0, rise: 0, render: 0, lineWidth: 1 };
+    let gs: GraphicsState = { ctm, font: null, size: 0, charSpacing: 0, wordSpacing: 0, scale: 1, leading: 0, rise: 0, render: 0, lineWidth: 1, ...inherited };
     const saved: GraphicsState[] = [];
     let extraSaves = 0;
     let tm: Matrix = IDENTITY;
@@ -134,10 +148,12 @@ class MarkWalker {
       const m = gs.ctm;
       path.push(m[0] * x + m[2] * y + m[4], m[1] * x + m[3] * y + m[5]);
     };
-    const paint = (stroke: boolean): boolean => {
+    /** Painting a path: `fill` and `stroke` as the operator does them; a fully transparent one shows nothing. */
+    const paint = (fill: boolean, stroke: boolean): boolean => {
       const pts = path;
       path = [];
       if (!this.opts.paths || pts.length < 2) return false;
+      if (!((fill && gs.fillAlpha > 0) || (stroke && gs.strokeAlpha > 0))) return false;
       let [x1, y1, x2, y2] = [Infinity, Infinity, -Infinity, -Infinity];
       for (let i = 0; i < pts.length; i += 2) {
         x1 = Math.min(x1, pts[i]);
@@ -181,8 +197,12 @@ class MarkWalker {
       const ascent = ((f?.ascent ?? DEFAULT_ASCENT) / 1000) * fs + gs.rise;
       const descent = ((f?.descent ?? DEFAULT_DESCENT) / 1000) * fs + gs.rise;
       let stop = false;
-      // Modes 3 (invisible, e.g. OCR text over a scan) and 7 (clip only) paint nothing.
-      if (gs.render !== 3 && gs.render !== 7 && hi > lo) {
+      // Modes 0–2 and 4–6 fill, stroke or both (4–6 also clip); 3 (invisible, e.g. OCR text
+      // over a scan) and 7 (clip only) paint nothing, nor does a fully transparent fill or stroke.
+      const mode = gs.render;
+      const fills = mode === 0 || mode === 2 || mode === 4 || mode === 6;
+      const strokes = mode === 1 || mode === 2 || mode === 5 || mode === 6;
+      if (((fills && gs.fillAlpha > 0) || (strokes && gs.strokeAlpha > 0)) && hi > lo) {
         stop = this.mark(transformBox([lo, Math.min(ascent, descent), hi, Math.max(ascent, descent)], multiply(tm, gs.ctm)));
       }
       tm = multiply([1, 0, 0, 1, x, 0], tm);
@@ -307,25 +327,33 @@ class MarkWalker {
             break;
           }
           case 'f': case 'F': case 'f*':
-            stop = paint(false);
+            stop = paint(true, false);
             break;
-          case 'S': case 's': case 'B': case 'B*': case 'b': case 'b*':
-            stop = paint(true);
+          case 'S': case 's':
+            stop = paint(false, true);
             break;
+          case 'B': case 'B*': case 'b': case 'b*':
+            stop = paint(true, true);
+            break;
+          case 'gs': {
+            const n = operands[operands.length - 1];
+            if (n instanceof PdfName) this.extGState(resources, n.name, gs);
+            break;
+          }
           case 'n':
             path = [];
             break;
           case 'sh':
-            if (this.opts.paths) stop = this.mark(EVERYWHERE);
+            if (this.opts.paths && gs.fillAlpha > 0) stop = this.mark(EVERYWHERE);
             break;
           case 'BI':
             skipInlineImage(lx, data);
-            stop = this.mark(transformBox([0, 0, 1, 1], gs.ctm));
+            if (gs.fillAlpha > 0) stop = this.mark(transformBox([0, 0, 1, 1], gs.ctm));
             break;
           case 'Do': {
             const n = operands[operands.length - 1];
             if (n instanceof PdfName) {
-              const end = this.xobject(resources, n.name, gs.ctm);
+              const end = this.xobject(resources, n.name, gs);
               if (end !== 'done') return end;
             }
             break;
@@ -345,13 +373,27 @@ class MarkWalker {
     return dict instanceof PdfDict ? dict.get(name) : undefined;
   }
 
-  private xobject(resources: PdfDict | undefined, name: string, ctm: Matrix): WalkEnd {
+  /** `gs` with an ExtGState's constant alphas applied (the only entries that decide whether anything shows). */
+  private extGState(resources: PdfDict | undefined, name: string, gs: GraphicsState): void {
+    const d = this.reader.resolve(this.resource(resources, 'ExtGState', name));
+    if (!(d instanceof PdfDict)) return;
+    const alpha = (key: string) => {
+      const v = this.reader.resolve(d.get(key));
+      return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+    };
+    gs.fillAlpha = alpha('ca') ?? gs.fillAlpha;
+    gs.strokeAlpha = alpha('CA') ?? gs.strokeAlpha;
+  }
+
+  private xobject(resources: PdfDict | undefined, name: string, gs: GraphicsState): WalkEnd {
     const r = this.reader;
+    const ctm = gs.ctm;
     const ref = this.resource(resources, 'XObject', name);
     const x = r.resolve(ref);
     if (!(x instanceof PdfStream)) return 'done';
     const subtype = x.dict.getName('Subtype');
-    if (subtype === 'Image') return this.mark(transformBox([0, 0, 1, 1], ctm)) ? 'stop' : 'done';
+    // An image is painted with the fill alpha.
+    if (subtype === 'Image') return gs.fillAlpha > 0 && this.mark(transformBox([0, 0, 1, 1], ctm)) ? 'stop' : 'done';
     if (subtype !== 'Form') return 'done';
     const bbox = boxOf(r.resolve(x.dict.get('BBox')));
     const m = multiply(matrixOf(r.resolve(x.dict.get('Matrix'))) ?? IDENTITY, ctm);
@@ -372,8 +414,11 @@ class MarkWalker {
     this.forms.add(num);
     this.depth++;
     try {
-      // Forms without /Resources use their parent's (ISO 32000-2 §7.8.3, for old files).
-      return this.run(data, own instanceof PdfDict ? own : resources, m);
+      // Forms without /Resources use their parent's (ISO 32000-2 §7.8.3, for old files). A form
+      // inherits the graphics state it is drawn in (§8.10.1): its alphas apply inside until it
+      // sets its own (in a transparency group the outer alpha would still apply to the whole
+      // result; taking the inner one instead only reports more ink).
+      return this.run(data, own instanceof PdfDict ? own : resources, m, { fillAlpha: gs.fillAlpha, strokeAlpha: gs.strokeAlpha });
     } finally {
       this.depth--;
       this.forms.delete(num);

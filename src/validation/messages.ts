@@ -165,13 +165,25 @@ export function signatureMessages(r: SignatureReport, notes: Messages, reason?: 
 
 /**
  * The warning on an earlier signature (or document timestamp) when a later signature field
- * shows an appearance over its page's text or images (see signature-overlay.ts).
+ * shows an appearance over its page's text or images, or over the widget of a field it
+ * covered: a signature's visible appearance, or a form field's value (see signature-overlay.ts).
  */
 export function overlayWarningMessages(w: OverlayWarning, holder: 'signature' | 'document-timestamp'): Reason {
   const what = w.kind === 'document-timestamp' ? { vi: 'Trường dấu thời gian tài liệu', en: 'Document timestamp field' } : { vi: 'Trường chữ ký', en: 'Signature field' };
   const how = w.how === 'added' ? { vi: 'được thêm vào', en: 'added' } : { vi: 'được ký', en: 'signed' };
   const rev = w.revision ? { vi: ` ở lần cập nhật thứ ${w.revision} của tệp`, en: ` in revision ${w.revision} of the file` } : { vi: ' sau đó', en: ' later' };
   const mine = holder === 'signature' ? { vi: 'chữ ký này', en: 'this signature' } : { vi: 'dấu thời gian này', en: 'this timestamp' };
+  if (w.over === 'field') {
+    const c = w.covered;
+    const under =
+      c.kind === 'signature'
+        ? { vi: `hình hiển thị của chữ ký “${c.field}”`, en: `the visible appearance of signature “${c.field}”`, it: { vi: 'chữ ký đó', en: 'that signature' } }
+        : { vi: `trường biểu mẫu “${c.field}” đang có giá trị`, en: `form field “${c.field}”, which holds a value`, it: { vi: 'giá trị đó', en: 'that value' } };
+    return {
+      vi: `Cảnh báo: ${what.vi} “${w.field}” ${how.vi}${rev.vi} có hình hiển thị vẽ đè lên ${under.vi} trên trang ${w.page}, đã có khi ${mine.vi} được tạo; hình đó có thể che ${under.it.vi} hoặc hiển thị nội dung giả thay cho nó (tấn công “sneaky signature”) — hãy đối chiếu trang ${w.page} với bản đã ký.`,
+      en: `Warning: ${what.en.toLowerCase()} “${w.field}”, ${how.en}${rev.en}, shows an appearance drawn over ${under.en} on page ${w.page}, there when ${mine.en} was made; it can hide ${under.it.en} or show something else in its place (a “sneaky signature”) — compare page ${w.page} with the signed revision.`,
+    };
+  }
   return {
     vi: `Cảnh báo: ${what.vi} “${w.field}” ${how.vi}${rev.vi} có hình hiển thị vẽ đè lên chữ hoặc hình ảnh của trang ${w.page} đã có khi ${mine.vi} được tạo; hình đó có thể che hoặc thay nội dung đã ký (tấn công “sneaky signature”) — hãy đối chiếu trang ${w.page} với bản đã ký.`,
     en: `Warning: ${what.en.toLowerCase()} “${w.field}”, ${how.en}${rev.en}, shows an appearance drawn over text or images that page ${w.page} had when ${mine.en} was made; it can hide or replace signed content (a “sneaky signature”) — compare page ${w.page} with the signed revision.`,

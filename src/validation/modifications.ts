@@ -29,8 +29,9 @@ export { refsIn } from './reference-graph.js';
  * not a complete update — is disallowed.
  *
  * Allowed is not always harmless: a signature field added or signed later may show an
- * appearance over the signed page (the sneaky signature attack). Such fields stay allowed,
- * with a warning in their change's detail and in `overlays` (see signature-overlay.ts).
+ * appearance over the signed page or over its fields' widgets (the sneaky signature attack).
+ * Such fields stay allowed, with a warning in `overlays` (see signature-overlay.ts) that the
+ * caller writes into their change's detail with flagOverlay.
  */
 
 
@@ -299,13 +300,23 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
     }
   }
 
-  // 8. Allowed signature fields whose appearance draws over the signed pages: a warning.
-  for (const w of appearanceOverlays(final, shown)) {
-    overlays.push(w);
-    const change = changes.find((c) => c.verdict === 'allowed' && c.object === shown.find((s) => s.widgetRef.key === w.widget)?.fieldRef.key);
-    if (change) change.detail += `; WARNING: its widget ${w.widget} (field “${w.field}”${w.revision ? `, revision ${w.revision}` : ''}) shows an appearance over text or images of page ${w.page} at [${w.rect.map((x) => Math.round(x)).join(' ')}] (a sneaky signature can hide or replace signed content)`;
-  }
+  // 8. Allowed signature fields whose appearance draws over the signed pages or their fields:
+  //    warnings, which the caller notes on their changes (flagOverlay) once it has decided
+  //    which to show (a school's seal over its own staff's signature is not one).
+  overlays.push(...appearanceOverlays(signed, final, shown));
   return result;
+}
+
+/** Notes an overlay warning in the detail of the allowed change that added or signed its field. */
+export function flagOverlay(changes: ChangeReport[], w: OverlayWarning): void {
+  const change = changes.find((c) => c.verdict === 'allowed' && c.object === w.fieldObject);
+  if (!change) return;
+  const at = `page ${w.page} at [${w.rect.map((x) => Math.round(x)).join(' ')}]`;
+  const what =
+    w.over === 'content'
+      ? `shows an appearance over text or images of ${at}`
+      : `shows an appearance over the widget ${w.covered.widget} of ${w.covered.kind === 'signature' ? 'signature' : 'form'} field “${w.covered.field}” on ${at}`;
+  change.detail += `; WARNING: its widget ${w.widget} (field “${w.field}”${w.revision ? `, revision ${w.revision}` : ''}) ${what} (a sneaky signature can hide or replace signed content)`;
 }
 
 function genOf(e: { type: number; b: number } | undefined): number {

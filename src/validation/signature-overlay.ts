@@ -1,5 +1,6 @@
-import { PdfDict, PdfRef, PdfStream, PdfString } from '../pdf/objects.js';
-import type { PdfReader } from '../pdf/reader.js';
+import { PdfDict, PdfRef, PdfStream, PdfString, type PdfObject } from '../pdf/objects.js';
+import type { FormField, PdfReader } from '../pdf/reader.js';
+import type { SignatureReport } from './report.js';
 import { boxOf, IDENTITY, matrixOf, multiply, pageContent, transformBox, walkMarks, type Box, type Matrix } from './content-marks.js';
 
 /**
@@ -21,13 +22,21 @@ import { boxOf, IDENTITY, matrixOf, multiply, pageContent, transformBox, walkMar
  * "Draws over" is judged from ink, not from rectangles: the appearance's painted boxes
  * (text, images, filled or stroked paths, shadings, mapped onto the page as ISO 32000-2
  * §12.5.5 places an appearance in its /Rect) against the page content's text and images.
- * A signature stamped in an empty space or across other signatures' appearances is quiet.
+ * Widgets are annotations, not page content, so the same appearance laid over another
+ * field's widget is a second test: a fake "valid" seal painted over an earlier signature's
+ * real appearance, another grade over a text field, a tick over a check box. There the
+ * rectangles must share at least a tenth of the smaller one (honest blocks sit side by
+ * side, often touching) and the later appearance must paint in the shared part. A signature
+ * stamped in empty space is quiet, and so is a school's own seal over its staff's signature
+ * (sealOverOwnSchool).
  */
 
-/** A later signature (or document timestamp) field whose visible appearance covers page content. */
-export interface OverlayWarning {
+/** What every warning names: the later field, when it was written, and where its widget is. */
+interface OverlayBase {
   /** Fully qualified field name. */
   field: string;
+  /** The field object ("n g"), whose change in the analysis carries the warning. */
+  fieldObject: string;
   kind: 'signature' | 'document-timestamp';
   /** 'added': a new field; 'signed': an empty field the signed revision already had. */
   how: 'added' | 'signed';
@@ -40,6 +49,28 @@ export interface OverlayWarning {
   /** The widget's /Rect, normalised. */
   rect: Box;
 }
+
+/** A later field whose visible appearance draws over the page's text or images. */
+export interface ContentOverlay extends OverlayBase {
+  over: 'content';
+}
+
+/** A later field whose visible appearance draws over the widget of a field the signed revision showed. */
+export interface FieldOverlay extends OverlayBase {
+  over: 'field';
+  covered: CoveredField;
+}
+
+export interface CoveredField {
+  /** Fully qualified name of the covered field. */
+  field: string;
+  /** 'signature': a signed signature field's visible appearance; 'form-field': a form field showing its value (or a check box's state). */
+  kind: 'signature' | 'form-field';
+  /** The covered widget annotation ("n g"). */
+  widget: string;
+}
+
+export type OverlayWarning = ContentOverlay | FieldOverlay;
 
 /** A widget of a signature field that was added or signed after the signed revision. */
 export interface OverlayCandidate {
@@ -55,69 +86,259 @@ export interface OverlayCandidate {
 const NOT_SHOWN = 2 | 32;
 /** Boxes must overlap by this much (points) each way: the estimates are generous, touching is not covering. */
 const MIN_OVERLAP = 1;
+/**
+ * Share of the smaller widget's area another widget must lie over to cover it: honest
+ * signature blocks sit side by side, and their rectangles often touch or overlap by a margin.
+ */
+const MIN_COVERED_SHARE = 0.1;
 /** Appearance boxes kept before they are merged into one (an appearance of thousands of glyphs). */
 const MAX_APPEARANCE_BOXES = 256;
 /** Page content boxes kept; a page with more is taken as covered wherever an appearance paints. */
 const MAX_PAGE_BOXES = 50_000;
 /** Visible, painted widgets compared with their page per document; beyond, each is assumed to cover content. */
 const MAX_WIDGETS_COMPARED = 64;
+/** Annotations of a page looked at for the field widgets a later widget covers. */
+const MAX_ANNOTS_EXAMINED = 1_000;
+/** Field flags (ISO 32000-2 Table 229): a push button shows a caption, not a value. */
+const PUSH_BUTTON = 1 << 16;
 
-/** What one final document has shown so far: per widget its finding, per page its content boxes. */
+/**
+ * A seal over its own school's signature, which Decree 30/2020 asks for: the red seal is
+ * stamped across the left part of the principal's signature, and our signer places the
+ * school's seal signature over the principal's block to show it. From the file alone that
+ * cannot be told from an attacker's widget painted over the same block; what tells them
+ * apart is who signed it. So a covered signature is not warned about when the covering
+ * field is itself a signature that validated (TOTAL_PASSED, so its certificate chains to a
+ * trusted root and was good when it signed) with an organisation certificate — a subject
+ * whose identifiers are budget (MNS) or tax (MST) codes only, no citizen ID (CCCD) or other
+ * personal one, as schoolProfile issues them — of the same organisation (subject O) as the covered signature's signer. Whoever
+ * holds that certificate is the school itself, which could sign the record anew anyway. A
+ * seal over a form field's value, a document timestamp, another school's seal, a personal
+ * certificate or a seal that did not validate is still warned about.
+ */
+export function sealOverOwnSchool(w: OverlayWarning, signatures: SignatureReport[]): boolean {
+  if (w.over !== 'field' || w.covered.kind !== 'signature' || w.kind !== 'signature') return false;
+  const seals = signatures.filter((s) => s.field === w.field);
+  const under = signatures.filter((s) => s.field === w.covered.field);
+  // Two reports of one name (a hostile form): not sure which is which.
+  if (seals.length !== 1 || under.length !== 1) return false;
+  const seal = seals[0].signer;
+  const signer = under[0].signer;
+  if (seals[0].indication !== 'TOTAL_PASSED' || !seal || !signer || !seal.organisation) return false;
+  const organisation = seal.identifiers.length > 0 && seal.identifiers.every((i) => i.type === 'MNS' || i.type === 'MST');
+  return organisation && seal.organisation === signer.organisation;
+}
+
+/** Where a later widget shows its appearance: its page, /Rect and the boxes it paints there. */
+interface Shown {
+  pageRef: PdfRef;
+  page: number;
+  rect: Box;
+  ink: Box[];
+}
+
+/** A field widget of the same page that a later widget's appearance lies over. */
+interface Covered {
+  widget: PdfRef;
+  field: FormField;
+  kind: CoveredField['kind'];
+}
+
+/** What one final document has shown so far: per widget its findings, per page its content boxes. */
 interface Seen {
-  widgets: Map<number, { page: number; rect: Box } | null>;
+  shown: Map<number, Shown | null>;
+  content: Map<number, boolean>;
+  covers: Map<number, Covered[]>;
   /** Page object number → its text and image boxes, or 'complex' when a limit cut the walk short. */
   pages: Map<number, Box[] | 'complex'>;
+  /** Widget object number → its terminal form field, in the final document. */
+  fields: Map<number, FormField> | null;
+  /** Other widgets → whether their appearance paints anything. */
+  inked: Map<number, boolean>;
   compared: number;
 }
 const seen = new WeakMap<PdfReader, Seen>();
 
-/** The candidates whose appearance draws over text or images of their page. */
-export function appearanceOverlays(final: PdfReader, candidates: OverlayCandidate[]): OverlayWarning[] {
+/**
+ * The candidates whose appearance draws over text or images of their page, or over the
+ * widget of another field that `signed` (the revision an earlier signature covers) already
+ * had: a signed signature's visible appearance, a form field's value or a check box. A
+ * fake "valid" seal painted over the real one, or another grade over a text field, leaves
+ * the page's own content alone; without this second test it would go unremarked.
+ */
+export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidates: OverlayCandidate[]): OverlayWarning[] {
   let known = seen.get(final);
-  if (!known) seen.set(final, (known = { widgets: new Map(), pages: new Map(), compared: 0 }));
+  if (!known) seen.set(final, (known = { shown: new Map(), content: new Map(), covers: new Map(), pages: new Map(), fields: null, inked: new Map(), compared: 0 }));
+  // Fields written after the signed revision: covering one of them is a matter for the later signature's report.
+  const later = new Set(candidates.map((c) => c.fieldRef.num));
   const out: OverlayWarning[] = [];
   for (const c of candidates) {
-    let hit = known.widgets.get(c.widgetRef.num);
-    if (hit === undefined) {
-      hit = coversContent(final, c, known);
-      known.widgets.set(c.widgetRef.num, hit);
+    let shown = known.shown.get(c.widgetRef.num);
+    if (shown === undefined) {
+      shown = shownOf(final, c);
+      known.shown.set(c.widgetRef.num, shown);
     }
-    if (!hit) continue;
+    if (!shown) continue;
     let revision: number | null = null;
     try {
       revision = revisionOf(final, c.fieldRef);
     } catch {
       // a field that cannot be read is named without its revision
     }
-    out.push({ field: fieldName(final, c.fieldRef), kind: c.kind, how: c.how, revision, page: hit.page, widget: c.widgetRef.key, rect: hit.rect });
+    const base: OverlayBase = { field: fieldName(final, c.fieldRef), fieldObject: c.fieldRef.key, kind: c.kind, how: c.how, revision, page: shown.page, widget: c.widgetRef.key, rect: shown.rect };
+    let content = known.content.get(c.widgetRef.num);
+    if (content === undefined) {
+      content = coversContent(final, shown, known);
+      known.content.set(c.widgetRef.num, content);
+    }
+    if (content) out.push({ ...base, over: 'content' });
+    let covers = known.covers.get(c.widgetRef.num);
+    if (covers === undefined) {
+      covers = coveredWidgets(final, c.widgetRef, shown, known);
+      known.covers.set(c.widgetRef.num, covers);
+    }
+    const named = new Set<string>();
+    for (const v of covers) {
+      if (later.has(v.field.ref.num) || named.has(v.field.name) || !shownWhenSigned(signed, v)) continue;
+      named.add(v.field.name);
+      out.push({ ...base, over: 'field', covered: { field: v.field.name, kind: v.kind, widget: v.widget.key } });
+    }
   }
   return out;
 }
 
-function coversContent(r: PdfReader, c: OverlayCandidate, known: Seen): { page: number; rect: Box } | null {
+/** Where the candidate's widget shows a painted appearance, or null when it shows nothing. */
+function shownOf(r: PdfReader, c: OverlayCandidate): Shown | null {
   try {
     const widget = r.resolve(c.widgetRef);
     if (!(widget instanceof PdfDict)) return null;
-    const rect = boxOf(r.resolve(widget.get('Rect')));
-    if (!rect || rect[2] - rect[0] <= 0 || rect[3] - rect[1] <= 0) return null; // an invisible signature
-    const flags = r.resolve(widget.get('F'));
-    if (typeof flags === 'number' && flags & NOT_SHOWN) return null;
+    const rect = visibleRect(r, widget);
+    if (!rect) return null; // an invisible signature, or one flagged hidden
     const pageRef = pageOf(r, c.widgetRef, widget, c.pageRef);
     if (!pageRef) return null; // on no page's /Annots: never shown
     const ink = appearanceInk(r, widget, rect);
     if (!ink.length) return null;
-    // Past the limits (pages or widgets too many to follow) the answer errs on the side of a look.
-    const content = ++known.compared > MAX_WIDGETS_COMPARED ? 'complex' : pageBoxes(r, pageRef, known);
-    if (content !== 'complex') {
-      const all = union(ink);
-      const near = content.filter((b) => overlap(all, b));
-      if (!near.some((b) => ink.some((a) => overlap(a, b)))) return null;
-    }
     const index = r.pageIndexOf(pageRef);
-    return { page: (index ?? 0) + 1, rect };
+    return { pageRef, page: (index ?? 0) + 1, rect, ink };
   } catch {
     return null;
   }
+}
+
+/** Whether the ink lies over the text or images of its page. */
+function coversContent(r: PdfReader, shown: Shown, known: Seen): boolean {
+  try {
+    // Past the limits (pages or widgets too many to follow) the answer errs on the side of a look.
+    const content = ++known.compared > MAX_WIDGETS_COMPARED ? 'complex' : pageBoxes(r, shown.pageRef, known);
+    if (content === 'complex') return true;
+    const all = union(shown.ink);
+    const near = content.filter((b) => overlap(all, b));
+    return near.some((b) => shown.ink.some((a) => overlap(a, b)));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The field widgets of the page that the later widget lies over by at least
+ * MIN_COVERED_SHARE of the smaller one's area, with its ink inside the shared part (an
+ * appearance empty or fully transparent there hides nothing), and that show something: a
+ * signed signature field whose appearance paints, a text or choice field holding a value, a
+ * check box or radio button (its state, on or off, is the value shown). Judged in the final
+ * document; whether the signed revision already showed it is shownWhenSigned's question.
+ */
+function coveredWidgets(r: PdfReader, self: PdfRef, shown: Shown, known: Seen): Covered[] {
+  const out: Covered[] = [];
+  try {
+    const page = r.resolve(shown.pageRef);
+    const annots = page instanceof PdfDict ? r.resolve(page.get('Annots')) : undefined;
+    if (!Array.isArray(annots)) return out;
+    const fields = fieldIndex(r, known);
+    for (const a of annots.slice(0, MAX_ANNOTS_EXAMINED)) {
+      if (!(a instanceof PdfRef) || a.num === self.num) continue;
+      const field = fields.get(a.num);
+      if (!field) continue; // not a form field's widget
+      const widget = r.resolve(a);
+      if (!(widget instanceof PdfDict)) continue;
+      const rect = visibleRect(r, widget);
+      const cut = rect && intersection(rect, shown.rect);
+      if (!rect || !cut || area(cut) < MIN_COVERED_SHARE * Math.min(area(rect), area(shown.rect))) continue;
+      if (!shown.ink.some((b) => overlap(b, cut))) continue;
+      if (field.ft === 'Sig') {
+        if (r.resolve(field.dict.get('V')) instanceof PdfDict && inked(r, a, widget, rect, known)) out.push({ widget: a, field, kind: 'signature' });
+      } else if (showsValue(r, field, a, widget, rect, known)) out.push({ widget: a, field, kind: 'form-field' });
+    }
+  } catch {
+    // an unreadable page or form: what was found so far
+  }
+  return out;
+}
+
+/** The covered widget and what it shows were there in the signed revision: its widget, and for a signature its value. */
+function shownWhenSigned(signed: PdfReader, v: Covered): boolean {
+  const entry = signed.xrefEntry(v.widget.num);
+  if (!entry || entry.type === 0) return false;
+  if (v.kind !== 'signature') return true;
+  try {
+    const field = signed.resolve(v.field.ref);
+    return field instanceof PdfDict && field.has('V');
+  } catch {
+    return false;
+  }
+}
+
+/** A form field's widget shows a value: text or a choice held, or a check box's or radio button's state. */
+function showsValue(r: PdfReader, field: FormField, ref: PdfRef, widget: PdfDict, rect: Box, known: Seen): boolean {
+  if (field.ft === 'Btn') {
+    const flags = r.resolve(inheritable(r, field.dict, 'Ff'));
+    if (typeof flags === 'number' && flags & PUSH_BUTTON) return false;
+    return inked(r, ref, widget, rect, known);
+  }
+  if (field.ft !== 'Tx' && field.ft !== 'Ch') return false;
+  const v = r.resolve(inheritable(r, field.dict, 'V'));
+  if (v instanceof PdfString) return v.toText().trim() !== '';
+  return Array.isArray(v) && v.length > 0;
+}
+
+/** Whether another widget's appearance paints anything (past the limit, assumed to). */
+function inked(r: PdfReader, ref: PdfRef, widget: PdfDict, rect: Box, known: Seen): boolean {
+  let ink = known.inked.get(ref.num);
+  if (ink === undefined) {
+    ink = ++known.compared > MAX_WIDGETS_COMPARED || appearanceInk(r, widget, rect).length > 0;
+    known.inked.set(ref.num, ink);
+  }
+  return ink;
+}
+
+/** Widget object number → its terminal field, once per document. */
+function fieldIndex(r: PdfReader, known: Seen): Map<number, FormField> {
+  if (known.fields) return known.fields;
+  const index = new Map<number, FormField>();
+  try {
+    for (const f of r.formFields()) for (const w of f.widgets) index.set(w.ref.num, f);
+  } catch {
+    // a form too deep to walk: no field widgets known
+  }
+  return (known.fields = index);
+}
+
+/** A field entry, from the field or the nearest ancestor that has it (ISO 32000-2 §12.7.4.1). */
+function inheritable(r: PdfReader, field: PdfDict, key: string): PdfObject | undefined {
+  let node: PdfObject | undefined = field;
+  for (let depth = 0; depth < 32 && node instanceof PdfDict; depth++) {
+    if (node.has(key)) return node.get(key);
+    node = r.resolve(node.get('Parent'));
+  }
+  return undefined;
+}
+
+/** The widget's normalised /Rect when it has an area and is not flagged hidden, else null. */
+function visibleRect(r: PdfReader, widget: PdfDict): Box | null {
+  const rect = boxOf(r.resolve(widget.get('Rect')));
+  if (!rect || rect[2] - rect[0] <= 0 || rect[3] - rect[1] <= 0) return null;
+  const flags = r.resolve(widget.get('F'));
+  if (typeof flags === 'number' && flags & NOT_SHOWN) return null;
+  return rect;
 }
 
 /** The text and image boxes of a page's content, walked once per document. */
@@ -210,6 +431,10 @@ function revisionOf(r: PdfReader, fieldRef: PdfRef): number | null {
   if (!section) return null;
   const i = r.revisions().findIndex((rev) => rev.end >= section.end);
   return i < 0 ? null : i + 1;
+}
+
+function area(b: Box): number {
+  return (b[2] - b[0]) * (b[3] - b[1]);
 }
 
 function overlap(a: Box, b: Box): boolean {

@@ -16,7 +16,7 @@ import {
   BROKEN_SIGNATURE_TIMESTAMP, brokenSignatureTimestampMessages, documentMessages, documentTimestampMessages, overlayWarningMessages, signatureMessages, type Reason,
 } from './messages.js';
 import { certificationLevel, mdpConstraints } from './mdp.js';
-import { analyseChanges, trailingDataChange, type ChangeAnalysis } from './modifications.js';
+import { analyseChanges, flagOverlay, trailingDataChange, type ChangeAnalysis } from './modifications.js';
 import { dedupe, validatePath } from './path.js';
 import { signerUsageProblem } from './policy.js';
 import type {
@@ -34,6 +34,7 @@ import type {
   ValidationReport,
 } from './report.js';
 import { combineAnswers, revocationAnswers, type RevocationMaterial, type RevocationOutcome } from './revocation.js';
+import { sealOverOwnSchool } from './signature-overlay.js';
 import { checkStructure, type SignatureStructure } from './structure.js';
 import { checkTimestamp, readTimestampToken, type TimestampCheck } from './timestamps.js';
 
@@ -125,7 +126,7 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
   for (const e of entries.filter((x) => x.kind === 'document')) {
     const ranges = e.structure ? byteRanges(pdf, e.structure) : [];
     const check = e.cmsBytes && e.structure ? checkTimestamp(e.cmsBytes, ranges, anchors, pool) : null;
-    const { changes, overlays } = e.structure ? changesAfter(e.structure.revision) : { changes: [], overlays: [] };
+    const { changes } = e.structure ? changesAfter(e.structure.revision) : { changes: [] };
     const mod = verdictOf(changes);
     let indication: Indication = 'TOTAL_PASSED';
     let sub: SubIndication | null = null;
@@ -151,11 +152,6 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
       messages: { vi: [], en: [] },
     };
     report.messages = documentTimestampMessages(report);
-    for (const w of overlays) {
-      const m = overlayWarningMessages(w, 'document-timestamp');
-      report.messages.vi.push(m.vi);
-      report.messages.en.push(m.en);
-    }
     if (e.structureProblem ?? e.cmsProblem ?? check?.problem) {
       report.messages.en.push(`Detail: ${e.structureProblem ?? e.cmsProblem ?? check?.problem}`);
     }
@@ -173,7 +169,8 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
     });
   const dssCertHashes = new Set(dssCerts.map((c) => c.sha256));
   const signatures: SignatureReport[] = [];
-  for (const e of entries.filter((x) => x.kind === 'signature')) {
+  const signatureEntries = entries.filter((x) => x.kind === 'signature');
+  for (const e of signatureEntries) {
     signatures.push(
       await validateSignature(e, {
         pdf,
@@ -188,6 +185,26 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
         docTs: validDocTs,
       }),
     );
+  }
+
+  // Later fields drawn over what a signature or document timestamp covered: a warning on its
+  // report and in the change that added the field. Only now, when every signature's verdict
+  // is known: a school's seal over its own staff's signature is not warned about, and that
+  // depends on the seal's own validation (see sealOverOwnSchool).
+  const holders = [
+    ...docTs.map((d) => ({ revision: d.entry.structure?.revision, report: d.report, as: 'document-timestamp' as const })),
+    ...signatures.map((report, i) => ({ revision: signatureEntries[i].structure?.revision, report, as: 'signature' as const })),
+  ];
+  for (const [revision, analysis] of changeCache) {
+    const shown = analysis.overlays.filter((w) => !sealOverOwnSchool(w, signatures));
+    for (const w of shown) flagOverlay(analysis.changes, w);
+    for (const h of holders.filter((x) => x.revision === revision)) {
+      for (const w of shown) {
+        const m = overlayWarningMessages(w, h.as);
+        h.report.messages.vi.push(m.vi);
+        h.report.messages.en.push(m.en);
+      }
+    }
   }
 
   const valid = signatures.length > 0 && signatures.every((s) => s.indication === 'TOTAL_PASSED') && docTs.every((d) => d.report.indication === 'TOTAL_PASSED');
@@ -248,11 +265,6 @@ async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureR
   const later = d.changesAfter(e.structure.revision);
   report.changes = later.changes;
   report.modifiedAfterSigning = verdictOf(report.changes);
-  for (const w of later.overlays) {
-    const m = overlayWarningMessages(w, 'signature');
-    notes.vi.push(m.vi);
-    notes.en.push(m.en);
-  }
   const subFilter = e.field.sig?.getName('SubFilter');
   if (!e.cms) {
     fails.push(['TOTAL_FAILED', 'FORMAT_FAILURE', `the /Contents is not a CMS signature: ${e.cmsProblem ?? ''}`]);
