@@ -1,6 +1,7 @@
 import t from 'tap';
 import { PdfReader } from '../src/pdf/reader.js';
-import { IDENTITY, pageContent, walkMarks, type Box, type WalkEnd } from '../src/validation/content-marks.js';
+import { PdfDict, PdfRef, name } from '../src/pdf/objects.js';
+import { defaultVisibility, IDENTITY, pageContent, walkMarks, type Box, type Visibility, type WalkEnd } from '../src/validation/content-marks.js';
 import { rawPdf } from './helpers/pdf.js';
 
 /**
@@ -70,6 +71,54 @@ t.test('ink painted with a constant alpha of 0 shows nothing: fills, strokes, te
   t.same(at('/NoFill gs 0 0 10 10 re f 0 0 20 20 re S', true), [[-0.5, -0.5, 20.5, 20.5]], 'a fill at alpha 0 paints nothing, a stroke still does');
   t.same(at('/NoFill gs BT /F1 10 Tf 1 Tr (A) Tj 0 Tr (B) Tj ET'), [[0, -3, 5, 7]], 'stroked text shows at fill alpha 0, filled text does not');
   t.same(at('q /Clear gs Q BT /F1 10 Tf (A) Tj ET'), [[0, -3, 5, 7]], 'Q restores the alpha');
+});
+
+t.test('optional content: the default configuration, membership dictionaries and visibility expressions, and marks inside layers', async (t) => {
+  // 4 on (listed nowhere, BaseState ON), 5 off (in /OFF), 6 undeclared, 7 for design only,
+  // 8 on but hidden on paper by its /Usage under /AS, 9 the page content, 10 a Form with /OC 5.
+  const content = 'BT /F1 10 Tf (A) Tj /OC /Off BDC (B) Tj /Span << /ActualText (x) >> BDC (C) Tj EMC EMC (D) Tj /OC /Nowhere BDC (E) Tj EMC ET /Fm Do';
+  const r = PdfReader.open(rawPdf([
+    '<< /Type /Catalog /Pages 2 0 R /OCProperties << /OCGs [4 0 R 5 0 R 7 0 R 8 0 R] /D << /OFF [5 0 R] /AS [ << /Event /Print /OCGs [8 0 R] /Category [/Print] >> ] >> >> >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 9 0 R /Resources << /Font << /F1 11 0 R >> /Properties << /Off 5 0 R >> /XObject << /Fm 10 0 R >> >> >>',
+    '<< /Type /OCG /Name (On) >>',
+    '<< /Type /OCG /Name (Off) >>',
+    '<< /Type /OCG /Name (Undeclared) >>',
+    '<< /Type /OCG /Name (Design) /Intent /Design >>',
+    '<< /Type /OCG /Name (Screen only) /Usage << /Print << /PrintState /OFF >> >> >>',
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    '<< /Type /XObject /Subtype /Form /BBox [0 0 50 50] /OC 5 0 R /Resources << /Font << /F1 11 0 R >> >> /Length 22 >>\nstream\nBT /F1 10 Tf (F) Tj ET\nendstream',
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ]));
+  const v = defaultVisibility(r);
+  const g = (n: number) => new PdfRef(n, 0);
+  t.same([4, 5, 6, 7, 8].map((n) => v(g(n))), ['shown', 'off', 'unsure', 'unsure', 'unsure'], 'groups: on, off, undeclared, other intent, usage under /AS');
+  t.equal(v(undefined), 'shown', 'no /OC');
+  t.equal(v(42), 'unsure', 'an /OC that is no dictionary');
+  const md = (entries: [string, unknown][]) => new PdfDict([['Type', name('OCMD')], ...(entries as [string, never][])]);
+  const cases: [string, PdfDict, Visibility][] = [
+    ['AnyOn of on and off', md([['OCGs', [g(4), g(5)]]]), 'shown'],
+    ['AllOn of on and off', md([['OCGs', [g(4), g(5)]], ['P', name('AllOn')]]), 'off'],
+    ['AnyOff of on', md([['OCGs', g(4)], ['P', name('AnyOff')]]), 'off'],
+    ['AllOff of off', md([['OCGs', [g(5)]], ['P', name('AllOff')]]), 'shown'],
+    ['AnyOn of off and undeclared', md([['OCGs', [g(5), g(6)]]]), 'unsure'],
+    ['no groups: no effect', md([]), 'shown'],
+    ['VE Not off', md([['VE', [name('Not'), g(5)]]]), 'shown'],
+    ['VE And on, off (over /P)', md([['VE', [name('And'), g(4), g(5)]], ['OCGs', [g(4)]]]), 'off'],
+    ['VE Or off, [Not on]', md([['VE', [name('Or'), g(5), [name('Not'), g(4)]]]]), 'off'],
+    ['VE And on, undeclared', md([['VE', [name('And'), g(4), g(6)]]]), 'unsure'],
+    ['VE nested past the depth bound', md([['VE', Array.from({ length: 40 }).reduce<unknown>((e) => [name('Not'), e], g(4))]]), 'unsure'],
+    ['VE with an unknown operator', md([['VE', [name('Xor'), g(4), g(5)]]]), 'unsure'],
+  ];
+  for (const [label, d, want] of cases) t.equal(v(d), want, label);
+
+  const { content: data, resources } = pageContent(r, r.page(0).dict);
+  const seen: Visibility[] = [];
+  walkMarks(r, data, resources, IDENTITY, { paths: false, optionalContent: v }, (_b, s) => seen.push(s) > 100);
+  t.same(seen, ['shown', 'off', 'off', 'shown', 'unsure', 'off'], 'A; B and C inside the off layer (C in a nested span); D after EMC; E under a name that leads nowhere; F in a form with /OC off');
+  const plain: Visibility[] = [];
+  walkMarks(r, data, resources, IDENTITY, { paths: false }, (_b, s) => plain.push(s) > 100);
+  t.same(plain, ['shown', 'shown', 'shown', 'shown', 'shown', 'shown'], 'without optionalContent every mark is shown');
 });
 
 t.test('hostile content ends within bounds: self-drawing and exponential forms, deep nesting, junk', async (t) => {

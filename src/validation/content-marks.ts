@@ -37,6 +37,150 @@ export interface MarkOptions {
    * placed inside the cell look like it covers something.
    */
   paths: boolean;
+  /**
+   * Follow optional content (ISO 32000-2 §8.11): marked content `/OC … BDC … EMC` and the
+   * /OC of XObjects, each judged by this function (see defaultVisibility); every box is then
+   * reported with the visibility of what encloses it. Without it all ink is 'shown'.
+   */
+  optionalContent?: OcVisibility;
+  /** The visibility of what the walked stream is drawn in (a widget's or its appearance's own /OC). */
+  within?: Visibility;
+}
+
+/**
+ * Whether optional content shows when the document is opened: 'shown' (no optional
+ * content, or a layer on in the default configuration), 'off' (a layer off in the default
+ * configuration, that a viewer, its user, a script or printing can switch on), 'unsure' (a
+ * layer the document does not declare, one whose state changes with the viewer's use of it,
+ * or one that cannot be read: shown by some viewers and not by others).
+ */
+export type Visibility = 'shown' | 'off' | 'unsure';
+/** The visibility of an /OC value: an optional content group or membership dictionary (or nothing: 'shown'). */
+export type OcVisibility = (oc: PdfObject | undefined) => Visibility;
+
+/** Content inside both: off if either is, unsure if either is, else shown. */
+export function within(a: Visibility, b: Visibility): Visibility {
+  if (a === 'off' || b === 'off') return 'off';
+  return a === 'unsure' || b === 'unsure' ? 'unsure' : 'shown';
+}
+
+/** Nodes of one visibility expression evaluated before it is taken as 'unsure'. */
+const MAX_OC_NODES = 256;
+const MAX_OC_DEPTH = 16;
+
+/**
+ * Visibility under the document's default optional content configuration (/OCProperties
+ * /D): /BaseState, then its /ON and /OFF lists. A group outside /OCGs, or one a viewer
+ * would ignore by its /Intent, is 'unsure', as is a group on by default but listed in /AS
+ * with a /Usage state that is off (hidden on screen, printed, or the other way round).
+ * Membership dictionaries (/OCMD) follow their /VE or /P over /OCGs in three-valued logic.
+ */
+export function defaultVisibility(r: PdfReader): OcVisibility {
+  const refs = (o: PdfObject | undefined) => {
+    const a = r.resolve(o);
+    return new Set((Array.isArray(a) ? a : [a]).filter((x): x is PdfRef => x instanceof PdfRef).map((x) => x.num));
+  };
+  const names = (o: PdfObject | undefined, fallback: string[]) => {
+    const v = r.resolve(o);
+    const list = (Array.isArray(v) ? v : [v]).map((x) => r.resolve(x)).filter((x): x is PdfName => x instanceof PdfName);
+    return list.length ? list.map((x) => x.name) : fallback;
+  };
+  let props: PdfObject | undefined;
+  try {
+    props = r.resolve(r.catalog().get('OCProperties'));
+  } catch {
+    props = undefined;
+  }
+  const declared = props instanceof PdfDict ? refs(props.get('OCGs')) : new Set<number>();
+  const d = props instanceof PdfDict ? r.resolve(props.get('D')) : undefined;
+  const config = d instanceof PdfDict ? d : new PdfDict();
+  const baseOff = config.getName('BaseState') === 'OFF';
+  const on = refs(config.get('ON'));
+  const off = refs(config.get('OFF'));
+  const intents = names(config.get('Intent'), ['View']);
+  const auto = new Set<number>();
+  const as = r.resolve(config.get('AS'));
+  if (Array.isArray(as)) for (const u of as.slice(0, 64)) {
+    const ud = r.resolve(u);
+    if (ud instanceof PdfDict) for (const n of refs(ud.get('OCGs'))) auto.add(n);
+  }
+  const groups = new Map<number, Visibility>();
+  const group = (o: PdfObject | undefined): Visibility => {
+    if (!(o instanceof PdfRef)) return 'unsure'; // a direct group cannot be listed in /OCGs
+    let v = groups.get(o.num);
+    if (v) return v;
+    const g = r.resolve(o);
+    if (!declared.has(o.num) || !(g instanceof PdfDict)) v = 'unsure';
+    else {
+      const mine = names(g.get('Intent'), ['View']);
+      if (!intents.includes('All') && !mine.includes('All') && !mine.some((i) => intents.includes(i))) v = 'unsure';
+      else if (off.has(o.num) || (baseOff && !on.has(o.num))) v = 'off';
+      else v = auto.has(o.num) && usageOff(r, g) ? 'unsure' : 'shown';
+    }
+    groups.set(o.num, v);
+    return v;
+  };
+  const memo = new WeakMap<PdfDict, Visibility>();
+  return (oc) => {
+    if (oc === undefined || oc === null) return 'shown';
+    try {
+      const o = r.resolve(oc);
+      if (!(o instanceof PdfDict)) return 'unsure';
+      if (o.getName('Type') !== 'OCMD') return group(oc);
+      let v = memo.get(o);
+      if (!v) {
+        const budget = { left: MAX_OC_NODES };
+        v = o.has('VE') ? expression(r, o.get('VE'), group, budget, 0) : policy(r, o, group);
+        memo.set(o, v);
+      }
+      return v;
+    } catch {
+      return 'unsure';
+    }
+  };
+}
+
+const not = (v: Visibility): Visibility => (v === 'shown' ? 'off' : v === 'off' ? 'shown' : 'unsure');
+const all = (vs: Visibility[]): Visibility => vs.reduce(within, 'shown');
+const any = (vs: Visibility[]): Visibility => (vs.includes('shown') ? 'shown' : vs.includes('unsure') || !vs.length ? 'unsure' : 'off');
+
+/** A membership dictionary's /P (AnyOn by default) over its /OCGs; none listed: no effect. */
+function policy(r: PdfReader, md: PdfDict, group: (o: PdfObject | undefined) => Visibility): Visibility {
+  const list = r.resolve(md.get('OCGs'));
+  const states = (Array.isArray(list) ? list.slice(0, MAX_OC_NODES) : list === undefined ? [] : [md.get('OCGs')]).map((g) => group(g));
+  if (!states.length) return 'shown';
+  switch (md.getName('P') ?? 'AnyOn') {
+    case 'AllOn': return all(states);
+    case 'AnyOff': return any(states.map(not));
+    case 'AllOff': return all(states.map(not));
+    default: return any(states);
+  }
+}
+
+/** A visibility expression: a group, or [/And …], [/Or …], [/Not e]. */
+function expression(r: PdfReader, e: PdfObject | undefined, group: (o: PdfObject | undefined) => Visibility, budget: { left: number }, depth: number): Visibility {
+  if (--budget.left < 0 || depth > MAX_OC_DEPTH) return 'unsure';
+  if (e instanceof PdfRef && !Array.isArray(r.resolve(e))) return group(e);
+  const a = r.resolve(e);
+  if (!Array.isArray(a) || !(a[0] instanceof PdfName)) return 'unsure';
+  const args = a.slice(1).map((x) => expression(r, x, group, budget, depth + 1));
+  switch (a[0].name) {
+    case 'And': return args.length ? all(args) : 'unsure';
+    case 'Or': return any(args);
+    case 'Not': return args.length === 1 ? not(args[0]) : 'unsure';
+    default: return 'unsure';
+  }
+}
+
+/** A group's /Usage says off for viewing, printing or export. */
+function usageOff(r: PdfReader, g: PdfDict): boolean {
+  const usage = r.resolve(g.get('Usage'));
+  if (!(usage instanceof PdfDict)) return false;
+  const state = (category: string, key: string) => {
+    const c = r.resolve(usage.get(category));
+    return c instanceof PdfDict ? c.getName(key) : undefined;
+  };
+  return state('View', 'ViewState') === 'OFF' || state('Print', 'PrintState') === 'OFF' || state('Export', 'ExportState') === 'OFF';
 }
 
 /** `stop` when the callback asked to stop, `bounded` when a limit cut the walk short. */
@@ -109,10 +253,11 @@ const OPAQUE: Inherited = { fillAlpha: 1, strokeAlpha: 1 };
 
 /**
  * Walks `content` (decoded content-stream bytes) with `resources`, starting from `ctm`,
- * calling `mark` with each painted box until it returns true.
+ * calling `mark` with each painted box (and, when optional content is followed, whether it
+ * shows) until it returns true.
  */
-export function walkMarks(reader: PdfReader, content: Buffer, resources: PdfDict | undefined, ctm: Matrix, opts: MarkOptions, mark: (b: Box) => boolean): WalkEnd {
-  return new MarkWalker(reader, opts, mark).run(content, resources, ctm);
+export function walkMarks(reader: PdfReader, content: Buffer, resources: PdfDict | undefined, ctm: Matrix, opts: MarkOptions, mark: (b: Box, seen: Visibility) => boolean): WalkEnd {
+  return new MarkWalker(reader, opts, mark).run(content, resources, ctm, OPAQUE, opts.within ?? 'shown');
 }
 
 class MarkWalker {
@@ -126,12 +271,17 @@ class MarkWalker {
   constructor(
     private readonly reader: PdfReader,
     private readonly opts: MarkOptions,
-    private readonly mark: (b: Box) => boolean,
+    private readonly report: (b: Box, seen: Visibility) => boolean,
   ) {}
 
-  run(data: Buffer, resources: PdfDict | undefined, ctm: Matrix, inherited: Inherited = OPAQUE): WalkEnd {
+  run(data: Buffer, resources: PdfDict | undefined, ctm: Matrix, inherited: Inherited, drawnIn: Visibility): WalkEnd {
     this.bytes += data.length;
     if (this.bytes > MAX_BYTES) return 'bounded';
+    // Marked content sequences open here, each with the visibility of all that encloses it.
+    const marked: Visibility[] = [];
+    let extraMarked = 0;
+    const seen = () => marked[marked.length - 1] ?? drawnIn;
+    const mark = (b: Box) => this.report(b, seen());
     let gs: GraphicsState = { ctm, font: null, size: 0, charSpacing: 0, wordSpacing: 0, scale: 1, leading: 0, rise: 0, render: 0, lineWidth: 1, ...inherited };
     const saved: GraphicsState[] = [];
     let extraSaves = 0;
@@ -163,7 +313,7 @@ class MarkWalker {
       }
       // A stroke reaches half the line width (in user space) beyond the path: a rule has height.
       const grow = stroke ? (Math.max(gs.lineWidth, 1) / 2) * Math.sqrt(Math.abs(gs.ctm[0] * gs.ctm[3] - gs.ctm[1] * gs.ctm[2])) : 0;
-      return this.mark([x1 - grow, y1 - grow, x2 + grow, y2 + grow]);
+      return mark([x1 - grow, y1 - grow, x2 + grow, y2 + grow]);
     };
     const moveText = (tx: number, ty: number) => {
       tlm = multiply([1, 0, 0, 1, tx, ty], tlm);
@@ -203,7 +353,7 @@ class MarkWalker {
       const fills = mode === 0 || mode === 2 || mode === 4 || mode === 6;
       const strokes = mode === 1 || mode === 2 || mode === 5 || mode === 6;
       if (((fills && gs.fillAlpha > 0) || (strokes && gs.strokeAlpha > 0)) && hi > lo) {
-        stop = this.mark(transformBox([lo, Math.min(ascent, descent), hi, Math.max(ascent, descent)], multiply(tm, gs.ctm)));
+        stop = mark(transformBox([lo, Math.min(ascent, descent), hi, Math.max(ascent, descent)], multiply(tm, gs.ctm)));
       }
       tm = multiply([1, 0, 0, 1, x, 0], tm);
       return stop;
@@ -344,16 +494,35 @@ class MarkWalker {
             path = [];
             break;
           case 'sh':
-            if (this.opts.paths && gs.fillAlpha > 0) stop = this.mark(EVERYWHERE);
+            if (this.opts.paths && gs.fillAlpha > 0) stop = mark(EVERYWHERE);
             break;
           case 'BI':
             skipInlineImage(lx, data);
-            if (gs.fillAlpha > 0) stop = this.mark(transformBox([0, 0, 1, 1], gs.ctm));
+            if (gs.fillAlpha > 0) stop = mark(transformBox([0, 0, 1, 1], gs.ctm));
+            break;
+          case 'BMC':
+          case 'BDC': {
+            // Only /OC marks optional content; every other tag still needs its EMC matched.
+            const tag = op === 'BDC' ? operands[operands.length - 2] : undefined;
+            const props = operands[operands.length - 1];
+            let v: Visibility = 'shown';
+            if (this.opts.optionalContent && tag instanceof PdfName && tag.name === 'OC') {
+              // Named in /Properties, or (rarely) inline; a name that leads nowhere is not a state anyone agrees on.
+              const oc = props instanceof PdfName ? this.resource(resources, 'Properties', props.name) : props;
+              v = oc === undefined || oc === null ? 'unsure' : this.opts.optionalContent(oc);
+            }
+            if (marked.length < MAX_STATE_DEPTH) marked.push(within(seen(), v));
+            else extraMarked++;
+            break;
+          }
+          case 'EMC':
+            if (extraMarked > 0) extraMarked--;
+            else marked.pop();
             break;
           case 'Do': {
             const n = operands[operands.length - 1];
             if (n instanceof PdfName) {
-              const end = this.xobject(resources, n.name, gs);
+              const end = this.xobject(resources, n.name, gs, seen());
               if (end !== 'done') return end;
             }
             break;
@@ -385,21 +554,24 @@ class MarkWalker {
     gs.strokeAlpha = alpha('CA') ?? gs.strokeAlpha;
   }
 
-  private xobject(resources: PdfDict | undefined, name: string, gs: GraphicsState): WalkEnd {
+  private xobject(resources: PdfDict | undefined, name: string, gs: GraphicsState, drawnIn: Visibility): WalkEnd {
     const r = this.reader;
     const ctm = gs.ctm;
     const ref = this.resource(resources, 'XObject', name);
     const x = r.resolve(ref);
     if (!(x instanceof PdfStream)) return 'done';
     const subtype = x.dict.getName('Subtype');
+    // An XObject's own /OC (ISO 32000-2 §8.11.3.3) hides all it draws when off.
+    const seen = this.opts.optionalContent && x.dict.has('OC') ? within(drawnIn, this.opts.optionalContent(x.dict.get('OC'))) : drawnIn;
+    const mark = (b: Box) => this.report(b, seen);
     // An image is painted with the fill alpha.
-    if (subtype === 'Image') return gs.fillAlpha > 0 && this.mark(transformBox([0, 0, 1, 1], ctm)) ? 'stop' : 'done';
+    if (subtype === 'Image') return gs.fillAlpha > 0 && mark(transformBox([0, 0, 1, 1], ctm)) ? 'stop' : 'done';
     if (subtype !== 'Form') return 'done';
     const bbox = boxOf(r.resolve(x.dict.get('BBox')));
     const m = multiply(matrixOf(r.resolve(x.dict.get('Matrix'))) ?? IDENTITY, ctm);
     const num = ref instanceof PdfRef ? ref.num : -1;
     // Too deep or into itself: the form's box stands for what it draws.
-    if (this.depth >= MAX_FORM_DEPTH || this.forms.has(num)) return bbox && this.mark(transformBox(bbox, m)) ? 'stop' : 'done';
+    if (this.depth >= MAX_FORM_DEPTH || this.forms.has(num)) return bbox && mark(transformBox(bbox, m)) ? 'stop' : 'done';
     let data = this.decoded.get(x);
     if (data === undefined) {
       try {
@@ -418,7 +590,7 @@ class MarkWalker {
       // inherits the graphics state it is drawn in (§8.10.1): its alphas apply inside until it
       // sets its own (in a transparency group the outer alpha would still apply to the whole
       // result; taking the inner one instead only reports more ink).
-      return this.run(data, own instanceof PdfDict ? own : resources, m, { fillAlpha: gs.fillAlpha, strokeAlpha: gs.strokeAlpha });
+      return this.run(data, own instanceof PdfDict ? own : resources, m, { fillAlpha: gs.fillAlpha, strokeAlpha: gs.strokeAlpha }, seen);
     } finally {
       this.depth--;
       this.forms.delete(num);

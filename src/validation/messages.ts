@@ -166,13 +166,25 @@ export function signatureMessages(r: SignatureReport, notes: Messages, reason?: 
 /**
  * The warning on an earlier signature (or document timestamp) when a later signature field
  * shows an appearance over its page's text or images, or over the widget of a field it
- * covered: a signature's visible appearance, or a form field's value (see signature-overlay.ts).
+ * covered (a signature's visible appearance, or a form field's value), or has an appearance
+ * that optional content off by default hides until someone switches it on (see
+ * signature-overlay.ts).
  */
 export function overlayWarningMessages(w: OverlayWarning, holder: 'signature' | 'document-timestamp'): Reason {
   const what = w.kind === 'document-timestamp' ? { vi: 'Trường dấu thời gian tài liệu', en: 'Document timestamp field' } : { vi: 'Trường chữ ký', en: 'Signature field' };
   const how = w.how === 'added' ? { vi: 'được thêm vào', en: 'added' } : { vi: 'được ký', en: 'signed' };
   const rev = w.revision ? { vi: ` ở lần cập nhật thứ ${w.revision} của tệp`, en: ` in revision ${w.revision} of the file` } : { vi: ' sau đó', en: ' later' };
   const mine = holder === 'signature' ? { vi: 'chữ ký này', en: 'this signature' } : { vi: 'dấu thời gian này', en: 'this timestamp' };
+  if (w.over === 'optional-content') {
+    const state =
+      w.layer === 'off'
+        ? { vi: 'đang tắt theo mặc định', en: 'that is off by default' }
+        : { vi: 'mà trạng thái mặc định không được tài liệu xác định rõ (mỗi trình xem có thể hiển thị khác nhau)', en: 'whose default state the document does not settle (viewers may differ)' };
+    return {
+      vi: `Cảnh báo: ${what.vi} “${w.field}” ${how.vi}${rev.vi} có hình hiển thị trên trang ${w.page} phụ thuộc vào nội dung tùy chọn (lớp, “optional content”) ${state.vi}; trình xem, người dùng, một đoạn mã hoặc khi in có thể bật lớp đó để hiện nội dung khác lên trang (tấn công “sneaky signature”) — hãy đối chiếu trang ${w.page} với bản đã ký.`,
+      en: `Warning: ${what.en.toLowerCase()} “${w.field}”, ${how.en}${rev.en}, has an appearance on page ${w.page} whose visibility depends on optional content (a layer) ${state.en}; a viewer, its user, a script or printing can switch it on and show something else on the page (a “sneaky signature”) — compare page ${w.page} with the signed revision.`,
+    };
+  }
   if (w.over === 'field') {
     const c = w.covered;
     const under =

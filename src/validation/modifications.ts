@@ -315,7 +315,9 @@ export function flagOverlay(changes: ChangeReport[], w: OverlayWarning): void {
   const what =
     w.over === 'content'
       ? `shows an appearance over text or images of ${at}`
-      : `shows an appearance over the widget ${w.covered.widget} of ${w.covered.kind === 'signature' ? 'signature' : 'form'} field “${w.covered.field}” on ${at}`;
+      : w.over === 'field'
+        ? `shows an appearance over the widget ${w.covered.widget} of ${w.covered.kind === 'signature' ? 'signature' : 'form'} field “${w.covered.field}” on ${at}`
+        : `has an appearance on ${at} whose visibility depends on optional content ${w.layer === 'off' ? 'that is off by default' : 'whose default state viewers may not agree on'}`;
   change.detail += `; WARNING: its widget ${w.widget} (field “${w.field}”${w.revision ? `, revision ${w.revision}` : ''}) ${what} (a sneaky signature can hide or replace signed content)`;
 }
 

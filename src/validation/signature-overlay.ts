@@ -1,7 +1,7 @@
 import { PdfDict, PdfRef, PdfStream, PdfString, type PdfObject } from '../pdf/objects.js';
 import type { FormField, PdfReader } from '../pdf/reader.js';
 import type { SignatureReport } from './report.js';
-import { boxOf, IDENTITY, matrixOf, multiply, pageContent, transformBox, walkMarks, type Box, type Matrix } from './content-marks.js';
+import { boxOf, defaultVisibility, IDENTITY, matrixOf, multiply, pageContent, transformBox, walkMarks, within, type Box, type Matrix, type OcVisibility } from './content-marks.js';
 
 /**
  * The sneaky signature attack (Mainka, Mladenov, Rohlmann, Schwenk, "Breaking the
@@ -29,6 +29,12 @@ import { boxOf, IDENTITY, matrixOf, multiply, pageContent, transformBox, walkMar
  * side, often touching) and the later appearance must paint in the shared part. A signature
  * stamped in empty space is quiet, and so is a school's own seal over its staff's signature
  * (sealOverOwnSchool).
+ *
+ * Ink counts as shown when the document opens. What optional content that is off by default
+ * hides (the widget's /OC, its appearance's, or /OC marked content and XObjects inside) is
+ * no cover until someone switches the layer on, which a viewer's layer panel, a script or
+ * printing can do at any time: such a field is warned about on its own account, wherever
+ * it lies, since an honest signature has no reason to hide part of itself.
  */
 
 /** What every warning names: the later field, when it was written, and where its widget is. */
@@ -70,7 +76,18 @@ export interface CoveredField {
   widget: string;
 }
 
-export type OverlayWarning = ContentOverlay | FieldOverlay;
+/**
+ * A later field whose appearance, or part of it, is optional content that is off by default
+ * (or whose state viewers may not agree on): it shows nothing when the document opens, but
+ * a viewer's layer panel, a script (a SetOCGState action) or printing can switch it on, and
+ * then it shows whatever it drew — over signed content, or anywhere.
+ */
+export interface OptionalContentOverlay extends OverlayBase {
+  over: 'optional-content';
+  layer: 'off' | 'unsure';
+}
+
+export type OverlayWarning = ContentOverlay | FieldOverlay | OptionalContentOverlay;
 
 /** A widget of a signature field that was added or signed after the signed revision. */
 export interface OverlayCandidate {
@@ -134,7 +151,10 @@ interface Shown {
   pageRef: PdfRef;
   page: number;
   rect: Box;
+  /** What it paints when the document opens. */
   ink: Box[];
+  /** Whether optional content decides part of what it paints (see appearanceInk). */
+  layer: Ink['layer'];
 }
 
 /** A field widget of the same page that a later widget's appearance lies over. */
@@ -155,6 +175,8 @@ interface Seen {
   fields: Map<number, FormField> | null;
   /** Other widgets → whether their appearance paints anything. */
   inked: Map<number, boolean>;
+  /** The default optional content configuration, read once. */
+  visibility: OcVisibility | null;
   compared: number;
 }
 const seen = new WeakMap<PdfReader, Seen>();
@@ -168,14 +190,14 @@ const seen = new WeakMap<PdfReader, Seen>();
  */
 export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidates: OverlayCandidate[]): OverlayWarning[] {
   let known = seen.get(final);
-  if (!known) seen.set(final, (known = { shown: new Map(), content: new Map(), covers: new Map(), pages: new Map(), fields: null, inked: new Map(), compared: 0 }));
+  if (!known) seen.set(final, (known = { shown: new Map(), content: new Map(), covers: new Map(), pages: new Map(), fields: null, inked: new Map(), visibility: null, compared: 0 }));
   // Fields written after the signed revision: covering one of them is a matter for the later signature's report.
   const later = new Set(candidates.map((c) => c.fieldRef.num));
   const out: OverlayWarning[] = [];
   for (const c of candidates) {
     let shown = known.shown.get(c.widgetRef.num);
     if (shown === undefined) {
-      shown = shownOf(final, c);
+      shown = shownOf(final, c, visibility(final, known));
       known.shown.set(c.widgetRef.num, shown);
     }
     if (!shown) continue;
@@ -192,6 +214,7 @@ export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidat
       known.content.set(c.widgetRef.num, content);
     }
     if (content) out.push({ ...base, over: 'content' });
+    if (shown.layer) out.push({ ...base, over: 'optional-content', layer: shown.layer });
     let covers = known.covers.get(c.widgetRef.num);
     if (covers === undefined) {
       covers = coveredWidgets(final, c.widgetRef, shown, known);
@@ -208,7 +231,7 @@ export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidat
 }
 
 /** Where the candidate's widget shows a painted appearance, or null when it shows nothing. */
-function shownOf(r: PdfReader, c: OverlayCandidate): Shown | null {
+function shownOf(r: PdfReader, c: OverlayCandidate, oc: OcVisibility): Shown | null {
   try {
     const widget = r.resolve(c.widgetRef);
     if (!(widget instanceof PdfDict)) return null;
@@ -216,10 +239,10 @@ function shownOf(r: PdfReader, c: OverlayCandidate): Shown | null {
     if (!rect) return null; // an invisible signature, or one flagged hidden
     const pageRef = pageOf(r, c.widgetRef, widget, c.pageRef);
     if (!pageRef) return null; // on no page's /Annots: never shown
-    const ink = appearanceInk(r, widget, rect);
-    if (!ink.length) return null;
+    const { ink, layer } = appearanceInk(r, widget, rect, oc);
+    if (!ink.length && !layer) return null;
     const index = r.pageIndexOf(pageRef);
-    return { pageRef, page: (index ?? 0) + 1, rect, ink };
+    return { pageRef, page: (index ?? 0) + 1, rect, ink, layer };
   } catch {
     return null;
   }
@@ -304,10 +327,14 @@ function showsValue(r: PdfReader, field: FormField, ref: PdfRef, widget: PdfDict
 function inked(r: PdfReader, ref: PdfRef, widget: PdfDict, rect: Box, known: Seen): boolean {
   let ink = known.inked.get(ref.num);
   if (ink === undefined) {
-    ink = ++known.compared > MAX_WIDGETS_COMPARED || appearanceInk(r, widget, rect).length > 0;
+    ink = ++known.compared > MAX_WIDGETS_COMPARED || appearanceInk(r, widget, rect, visibility(r, known)).ink.length > 0;
     known.inked.set(ref.num, ink);
   }
   return ink;
+}
+
+function visibility(r: PdfReader, known: Seen): OcVisibility {
+  return (known.visibility ??= defaultVisibility(r));
 }
 
 /** Widget object number → its terminal field, once per document. */
@@ -353,18 +380,30 @@ function pageBoxes(r: PdfReader, pageRef: PdfRef, known: Seen): Box[] | 'complex
   return boxes;
 }
 
-/** The boxes the widget's normal appearance paints on the page, clipped to its /Rect. */
-function appearanceInk(r: PdfReader, widget: PdfDict, rect: Box): Box[] {
+/**
+ * What a widget's normal appearance paints on the page, clipped to its /Rect: `ink`, the
+ * boxes that show when the document opens, and `layer`, whether optional content off by
+ * default ('off') or of a state viewers may not agree on ('unsure', whose ink is counted as
+ * shown too) decides some of it — the widget's own /OC, its appearance stream's, or marked
+ * content and XObjects inside it.
+ */
+interface Ink {
+  ink: Box[];
+  layer: 'off' | 'unsure' | null;
+}
+const NO_INK: Ink = { ink: [], layer: null };
+
+function appearanceInk(r: PdfReader, widget: PdfDict, rect: Box, oc: OcVisibility): Ink {
   const ap = r.resolve(widget.get('AP'));
-  if (!(ap instanceof PdfDict)) return [];
+  if (!(ap instanceof PdfDict)) return NO_INK;
   let n = r.resolve(ap.get('N'));
   if (n instanceof PdfDict) {
     const state = widget.getName('AS');
     n = state ? r.resolve(n.get(state)) : undefined;
   }
-  if (!(n instanceof PdfStream)) return [];
+  if (!(n instanceof PdfStream)) return NO_INK;
   const bbox = boxOf(r.resolve(n.dict.get('BBox')));
-  if (!bbox || bbox[2] - bbox[0] <= 0 || bbox[3] - bbox[1] <= 0) return [];
+  if (!bbox || bbox[2] - bbox[0] <= 0 || bbox[3] - bbox[1] <= 0) return NO_INK;
   // ISO 32000-2 §12.5.5: the BBox transformed by /Matrix is fitted to /Rect by matrix A.
   const matrix = matrixOf(r.resolve(n.dict.get('Matrix'))) ?? IDENTITY;
   const t = transformBox(bbox, matrix);
@@ -376,18 +415,24 @@ function appearanceInk(r: PdfReader, widget: PdfDict, rect: Box): Box[] {
   try {
     data = r.decodeStream(n);
   } catch {
-    return [];
+    return NO_INK;
   }
   const res = r.resolve(n.dict.get('Resources'));
-  const boxes: Box[] = [];
-  const end = walkMarks(r, data, res instanceof PdfDict ? res : undefined, toPage, { paths: true }, (b) => {
+  const ink: Box[] = [];
+  let layer: Ink['layer'] = null;
+  // The widget's /OC (ISO 32000-2 Table 166) and its appearance stream's own /OC enclose all it draws.
+  const drawnIn = within(oc(widget.get('OC')), oc(n.dict.get('OC')));
+  const end = walkMarks(r, data, res instanceof PdfDict ? res : undefined, toPage, { paths: true, optionalContent: oc, within: drawnIn }, (b, seen) => {
     const clipped = intersection(b, rect);
-    if (clipped) boxes.push(clipped);
-    if (boxes.length > MAX_APPEARANCE_BOXES) boxes.splice(0, boxes.length, union(boxes));
+    if (!clipped) return false;
+    if (seen !== 'shown') layer = seen === 'off' || layer === 'off' ? 'off' : 'unsure';
+    if (seen === 'off') return false;
+    ink.push(clipped);
+    if (ink.length > MAX_APPEARANCE_BOXES) ink.splice(0, ink.length, union(ink));
     return false;
   });
   // Cut short by a limit: all of the rectangle may be painted.
-  return end === 'bounded' ? [rect] : boxes;
+  return { ink: end === 'bounded' ? [rect] : ink, layer };
 }
 
 /** The page the widget is shown on: one whose /Annots lists it (the hint, else its /P). */
