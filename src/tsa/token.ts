@@ -27,6 +27,8 @@ export interface ParsedTimestampToken {
    * the signing-certificate(-v2) attribute names that certificate. SHA-1/MD5 digests fail.
    */
   verify(certificate?: Buffer): boolean;
+  /** True when the signer identifier names `certificate` (issuer and serial, or key identifier), whether or not the signature verifies with it. */
+  identifies(certificate: Buffer): boolean;
 }
 
 /**
@@ -61,7 +63,15 @@ export function parseTimestampToken(input: Buffer): ParsedTimestampToken {
     }
   };
 
-  return { der, ...tst, certificates: cms.certificates, tsaCertificate: cms.signerCertificate ?? undefined, verify };
+  const identifies = (certificate: Buffer): boolean => {
+    try {
+      return isSignerCertificate(cms.signerId, certificate);
+    } catch {
+      return false;
+    }
+  };
+
+  return { der, ...tst, certificates: cms.certificates, tsaCertificate: cms.signerCertificate ?? undefined, verify, identifies };
 }
 
 /**

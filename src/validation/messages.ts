@@ -77,6 +77,14 @@ const IMPRINT_MISMATCH: Record<'signature' | 'document', Reason> = {
 };
 
 /** The words for a broken token, or undefined when `sub` is no reason a token breaks for. */
+/** A document timestamp's own words where a signature's would name the wrong certificate. */
+const DOCUMENT_TIMESTAMP_REASON: Partial<Record<SubIndication, Reason>> = {
+  NO_SIGNING_CERTIFICATE_FOUND: {
+    vi: 'không tìm thấy chứng thư số của đơn vị cấp dấu thời gian (TSA) để kiểm tra (không có trong dấu thời gian và trong tệp)',
+    en: 'the certificate of the time-stamping authority that made it is not in the token nor in the file, so it cannot be checked',
+  },
+};
+
 function brokenTokenReason(sub: SubIndication, covers: 'signature' | 'document'): Reason | undefined {
   return sub === 'HASH_FAILURE' ? IMPRINT_MISMATCH[covers] : BROKEN_TOKEN[sub];
 }
@@ -213,7 +221,7 @@ export function documentTimestampMessages(r: DocumentTimestampReport): Messages 
   // A document timestamp fails on its token (FORMAT_FAILURE, HASH_FAILURE, SIG_CRYPTO_FAILURE)
   // in the token's words: a signature's ("the signed content was altered", "the signature value
   // does not verify with the certificate") would name the wrong culprit.
-  const why = r.subIndication ? (brokenTokenReason(r.subIndication, 'document') ?? REASON[r.subIndication]) : { vi: '', en: '' };
+  const why = r.subIndication ? (brokenTokenReason(r.subIndication, 'document') ?? DOCUMENT_TIMESTAMP_REASON[r.subIndication] ?? REASON[r.subIndication]) : { vi: '', en: '' };
   return {
     vi: [ok ? `Dấu thời gian tài liệu hợp lệ (${r.tsa ?? 'không rõ đơn vị'}, ${r.time ? viTime(r.time) : ''}).` : `Dấu thời gian tài liệu không hợp lệ: ${why.vi}.`],
     en: [ok ? `The document timestamp is valid (${r.tsa ?? 'unknown TSA'}, ${r.time ? enTime(r.time) : ''}).` : `The document timestamp is NOT valid: ${why.en}.`],

@@ -21,12 +21,15 @@ export interface TimestampCheck {
   problem: string | null;
   /** True when the imprint matches and the TSA's signature verifies (trust and policy aside). */
   integrity: boolean;
+  /** No certificate the token's signer identifier names was found, so its signature could not be checked (integrity false, broken null). */
+  unidentified?: boolean;
   /**
    * Why the token itself is cryptographically broken, as EN 319 102-1 names the result of
    * validating it (§5.4): FORMAT_FAILURE (unreadable), HASH_FAILURE (its imprint is not the
    * hash of what it should cover), SIG_CRYPTO_FAILURE (the TSA's signature does not verify,
    * or its message-digest attribute is not the hash of the TSTInfo: a genTime or serial
-   * edited after signing). Set exactly when `integrity` is false. Null when it is sound, even
+   * edited after signing). Set whenever `integrity` is false, except when the certificate to
+   * check the signature with was not found at all (`unidentified`): that is no damage. Null when it is sound, even
    * if not trusted or too weak: such a token is merely unusable. Signature and document
    * timestamps are both judged by this one classification.
    */
@@ -47,7 +50,15 @@ export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors
   if (!expected || !expected.equals(tst.imprint)) {
     return bad('HASH_FAILURE', 'the timestamp’s message imprint does not match the data it should cover', { time, tsa: tsa ?? null, tsaName: tsa?.commonName ?? null });
   }
-  if (!tsa) return bad('SIG_CRYPTO_FAILURE', 'the TSA signature does not verify', { time });
+  if (!tsa) {
+    // A token made with certReq=false carries no certificate. When neither the token, the
+    // file nor the trust store holds the certificate its signer identifier names, nothing
+    // says the token was damaged: it cannot be checked, so its time proves nothing
+    // (INDETERMINATE / NO_SIGNING_CERTIFICATE_FOUND), but it is not reported as forged.
+    const named = carried ?? pool.slice(0, 50).find((c) => tst.identifies(c.der));
+    if (!named) return { valid: false, time, tsa: null, tsaName: null, chain: [], problem: 'the TSA certificate the token names is neither in the token, nor in the file, nor trusted', integrity: false, broken: null, unidentified: true };
+    return bad('SIG_CRYPTO_FAILURE', 'the TSA signature does not verify', { time, tsa: named, tsaName: named.commonName });
+  }
   const base = { time, tsa, tsaName: tsa.commonName, integrity: true, broken: null };
   const weak = hashProblem(tst.hashName, 'the timestamp imprint') ?? keyStrengthProblem(tsa);
   if (weak) return { ...base, valid: false, chain: [], problem: weak };

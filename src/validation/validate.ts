@@ -136,7 +136,7 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
     // cannot be read), HASH_FAILURE (the imprint is not the hash of the byte ranges),
     // SIG_CRYPTO_FAILURE (the TSA's signature or its message-digest does not verify).
     else if (!check || check.broken) [indication, sub] = ['TOTAL_FAILED', check?.broken ?? 'FORMAT_FAILURE'];
-    else if (!check.valid) [indication, sub] = ['INDETERMINATE', check.chain.length ? 'CHAIN_CONSTRAINTS_FAILURE' : 'NO_CERTIFICATE_CHAIN_FOUND'];
+    else if (!check.valid) [indication, sub] = ['INDETERMINATE', check.unidentified ? 'NO_SIGNING_CERTIFICATE_FOUND' : check.chain.length ? 'CHAIN_CONSTRAINTS_FAILURE' : 'NO_CERTIFICATE_CHAIN_FOUND'];
     else if (mod === 'disallowed') [indication, sub] = ['TOTAL_FAILED', 'SIG_CONSTRAINTS_FAILURE'];
     const report: DocumentTimestampReport = {
       field: e.field.name,
