@@ -29,9 +29,9 @@ export interface TimestampCheck {
    * hash of what it should cover), SIG_CRYPTO_FAILURE (the TSA's signature does not verify,
    * or its message-digest attribute is not the hash of the TSTInfo: a genTime or serial
    * edited after signing). Set whenever `integrity` is false, except when the certificate to
-   * check the signature with was not found at all (`unidentified`): that is no damage. Null when it is sound, even
-   * if not trusted or too weak: such a token is merely unusable. Signature and document
-   * timestamps are both judged by this one classification.
+   * check the signature with was not found at all (`unidentified`): that is no damage. Null
+   * when it is sound, even if not trusted or too weak: such a token is merely unusable.
+   * Signature and document timestamps are both judged by this one classification.
    */
   broken: SubIndication | null;
 }
