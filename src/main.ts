@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from './config.js';
 import { loadOrCreateKek } from './custody/kek.js';
+import { grantTokenWrites, setTokenWriteGate, workerWriteGate } from './custody/pkcs11-write-gate.js';
 import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './log.js';
 import { CA_NAMES } from './pki/ca-set.js';
@@ -162,6 +163,8 @@ export async function runServer(config: Config = loadConfig()): Promise<Service 
     return undefined;
   }
   const index = cluster.isWorker ? Number(process.env[WORKER_INDEX_ENV] ?? 0) : 0;
+  // Key pairs are made or destroyed on a PKCS#11 token one worker at a time (pkcs11-write-gate.ts).
+  if (cluster.isWorker) setTokenWriteGate(workerWriteGate(process));
   const service = await createService(config, log, cluster.isWorker ? { bootstrap: false, scheduler: index === 0 } : {});
   if (process.env[WORKER_PID_HEADER_ENV]) service.app.server.prependListener('request', (_req, res) => res.setHeader('x-hocba-worker', String(process.pid)));
   await service.app.listen({ host: config.host, port: config.port });
@@ -192,6 +195,17 @@ export async function runServer(config: Config = loadConfig()): Promise<Service 
  * mode with busy retry, or PostgreSQL), so the workers need nothing from each other. A
  * worker that dies is replaced under the same index (index 0 runs the schedules); one that
  * dies before it ever listened stops the cluster, since its replacement would fail alike.
+ *
+ * With KEY_CUSTODY=pkcs11: a PKCS#11 library must not be used across fork(2), and here it
+ * is not: cluster.fork starts each worker as a new Node process (spawn, then exec), which
+ * initialises the library, opens its sessions and logs in for itself; and the primary,
+ * which made the hierarchy's keys on the token in prepareFirstStart, has finalized and
+ * unloaded the library before it forks (keyCustody.close()), so it holds no session while
+ * the workers run. The workers start one after another, each once the previous one listens:
+ * SoftHSM answers CKR_GENERAL_ERROR to one of two processes that initialise and log in at
+ * the same moment (a login rewrites the token's own file), which failed a worker's start
+ * and so stopped the cluster. Once started, the workers make and destroy key pairs through
+ * the primary's write gate (pkcs11-write-gate.ts).
  */
 async function runPrimary(config: Config, log: Logger): Promise<void> {
   const store = await openStore(config);
@@ -200,13 +214,20 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
   } finally {
     await store.close();
   }
+  grantTokenWrites(cluster);
   let closing = false;
   const indexOf = new Map<Worker, number>();
   const listening = new Set<Worker>();
+  const oneAtATime = config.keyCustody === 'pkcs11';
+  let forked = 0;
   const fork = (index: number) => {
     const w = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
     indexOf.set(w, index);
-    w.once('listening', () => listening.add(w));
+    log.info({ index, worker: w.process.pid }, 'started a worker');
+    w.once('listening', () => {
+      listening.add(w);
+      if (oneAtATime && !closing && forked < config.workers) fork(forked++);
+    });
   };
   const stopAll = (signal: NodeJS.Signals) => {
     for (const w of indexOf.keys()) if (!w.isDead()) w.process.kill(signal);
@@ -229,7 +250,8 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
     log.error({ pid: w.process.pid, code, signal, index }, 'a worker died; starting another');
     fork(index);
   });
-  for (let i = 0; i < config.workers; i++) fork(i);
+  if (oneAtATime) fork(forked++);
+  else while (forked < config.workers) fork(forked++);
   log.info({ workers: config.workers, host: config.host, port: config.port }, 'serving with a cluster of workers');
   const shutdown = (signal: NodeJS.Signals) => {
     if (closing) return;

@@ -116,7 +116,8 @@ async function destroyServiceKeyPair(token: Pkcs11Token, label: string, certific
   if (!SERVICE_KEY_LABEL.test(label)) throw new Error(`refused to retire ${JSON.stringify(label)}: not an OCSP responder or TSA key label`);
   const id = Buffer.from(label, 'utf8');
   const where = `${JSON.stringify(label)} on token ${JSON.stringify(token.label)}`;
-  await token.withSession((s) => {
+  // A write: through the cluster's gate; the searches below come first, as it asks.
+  await token.withWriteSession((s) => {
     const privates = s.find({ class: graphene.ObjectClass.PRIVATE_KEY, id, label });
     const publics = s.find({ class: graphene.ObjectClass.PUBLIC_KEY, id, label });
     if (privates.length > 1 || publics.length > 1) throw new Error(`several key objects share ${where}; left in place, remove them by hand`);

@@ -8,6 +8,7 @@ import { findGeneratedPair, findKeyPair, findPrivateKey } from './pkcs11-key-loo
 import { acquireModule, logIn, reinitializeModule, releaseModule, type LoadedModule } from './pkcs11-module.js';
 import { CURVES, publicKeyOf } from './pkcs11-public-key.js';
 import { hsmUnavailable, Pkcs11Recovery, type Allowance, type Pkcs11ReconnectPolicy } from './pkcs11-recovery.js';
+import { tokenWriteGate } from './pkcs11-write-gate.js';
 
 /**
  * One PKCS#11 token (an HSM partition, a SoftHSM token in tests) logged in as its user:
@@ -321,10 +322,12 @@ export class Pkcs11Token {
       publicTemplate.modulusBits = Number(alg.slice(4));
       publicTemplate.publicExponent = Buffer.from([1, 0, 1]);
     }
-    return this.run((lease, retry) => {
+    return this.write(() => this.run((lease, retry) => {
       const s = lease.session;
+      // Also brings this process's view of the token up to date before it writes (pkcs11-write-gate.ts).
+      const existing = s.find({ id }).length;
       // The lost attempt may have made the pair before its answer was lost: never a second pair under one CKA_ID.
-      if (retry && s.find({ id }).length > 0) {
+      if (retry && existing > 0) {
         this.logger.warn({ tokenLabel: this.label, id: id.toString('hex') }, 'objects with this CKA_ID appeared on the token while it was unreachable; left in place, remove them by hand');
         throw hsmUnavailable(this.label, 'the key generation was interrupted', 1);
       }
@@ -348,7 +351,7 @@ export class Pkcs11Token {
           }
         }),
       );
-    });
+    }));
   }
 
   /** The private key with CKA_ID `id`, or null. */
@@ -371,7 +374,26 @@ export class Pkcs11Token {
    * compared; when that leaves any doubt nothing is destroyed.
    */
   async destroyKeyPair(key: GeneratedTokenKey): Promise<void> {
-    await this.run((lease) => this.destroyPair(lease.session, this.pairHandles(lease, key)));
+    await this.write(() =>
+      this.run((lease) => {
+        lease.session.find({ id: key.id }); // this process's view up to date before it writes (pkcs11-write-gate.ts)
+        this.destroyPair(lease.session, this.pairHandles(lease, key));
+      }),
+    );
+  }
+
+  /**
+   * `fn` with a session, for one that destroys or creates objects: through the cluster's
+   * write gate (pkcs11-write-gate.ts), so `fn` must search before it writes, as it would to
+   * find what it destroys.
+   */
+  async withWriteSession<T>(fn: (s: graphene.Session) => T | Promise<T>): Promise<T> {
+    return this.write(() => this.withSession(fn));
+  }
+
+  /** Key pairs made or destroyed one process of a cluster at a time; read at each write, as main.ts sets the gate once per process. */
+  private write<T>(fn: () => Promise<T>): Promise<T> {
+    return tokenWriteGate()(fn);
   }
 
   private pairHandles(lease: Lease, key: GeneratedTokenKey): Pick<GeneratedTokenKey, 'handle' | 'publicHandle'> {
