@@ -224,6 +224,9 @@ async function adoptStored(store: Pick<StoreOps, 'getCa'>, set: CaSet, profile: 
   return { ...set, [profile.usage]: { name, certificate: stored.certificate, signer: opened } };
 }
 
+/** Thrown inside a renewal's transaction, to roll it back, when the row no longer holds the certificate being renewed. */
+class RenewedElsewhere extends Error {}
+
 /** A new key and certificate for the service when its certificate has less than the profile's margin left. */
 async function renewIfDue(store: RenewalStore, set: CaSet, profile: ServiceProfile, log: CustodyLog, now: Date): Promise<CaSet> {
   const name = CA_NAMES[profile.usage];
@@ -243,11 +246,16 @@ async function renewIfDue(store: RenewalStore, set: CaSet, profile: ServiceProfi
   try {
     await store.transaction(async (tx) => {
       await tx.insertCertificate(serviceCertificateRecord(issued, profile.usage, current.serial));
-      await tx.putCa(storedCaRecord(name, issued.der, key.stored));
+      // Only over the certificate this instance renews: another instance (or cluster worker)
+      // due at the same moment may have renewed it first, and two renewals would leave a
+      // certificate and a key pair that nothing uses.
+      if (!(await tx.replaceCa(storedCaRecord(name, issued.der, key.stored), set[profile.usage].certificate))) throw new RenewedElsewhere();
     });
   } catch (e) {
     await discardUnstored(store, [{ record: storedCaRecord(name, issued.der, key.stored), key }]);
-    throw e;
+    if (!(e instanceof RenewedElsewhere)) throw e;
+    log.info({ certificate: name, previous: current.serial }, `another instance renewed the ${profile.what} certificate first; adopting its certificate`);
+    return adoptStored(store, set, profile, log);
   }
   log.info({ serial: issued.serial, notAfter: issued.notAfter.toISOString(), previous: current.serial }, `renewed the ${profile.what} certificate`);
   return { ...set, [profile.usage]: { name, certificate: issued.der, signer: key.signer } };

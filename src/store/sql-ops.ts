@@ -303,6 +303,16 @@ export class SqlStoreOps implements StoreOps {
     );
   }
 
+  async replaceCa(c: CaRecord, expectedCertificate: Buffer): Promise<boolean> {
+    // The certificate in the WHERE clause is re-read after a concurrent writer commits
+    // (PostgreSQL re-evaluates it on the new row version), so of two racing renewals one wins.
+    const changed = await this.db.execute(
+      'UPDATE cas SET certificate = $2, encrypted_key = $3, csr = $4, created_at = $5 WHERE name = $1 AND certificate = $6',
+      [c.name, c.certificate, c.encryptedKey, c.csr, c.createdAt, expectedCertificate],
+    );
+    return changed === 1;
+  }
+
   async getCa(name: string): Promise<CaRecord | null> {
     const [r] = await this.db.query('SELECT * FROM cas WHERE name = $1', [name]);
     return r ? caFromRow(r) : null;

@@ -203,6 +203,11 @@ export interface StoreOps {
 
   // CA material
   putCa(c: CaRecord): Promise<void>;
+  /**
+   * Replaces the row of `c.name` only while it still holds `expectedCertificate`; false when
+   * another instance changed it first. Renewals use it so two that race issue one certificate.
+   */
+  replaceCa(c: CaRecord, expectedCertificate: Buffer): Promise<boolean>;
   getCa(name: string): Promise<CaRecord | null>;
   deleteCa(name: string): Promise<void>;
 

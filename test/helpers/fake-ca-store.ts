@@ -51,6 +51,12 @@ export class FakeCaStore {
   async putCa(c: CaRecord) {
     this.cas.set(c.name, { ...c });
   }
+  async replaceCa(c: CaRecord, expectedCertificate: Buffer) {
+    const now = this.cas.get(c.name);
+    if (!now?.certificate?.equals(expectedCertificate)) return false;
+    this.cas.set(c.name, { ...c });
+    return true;
+  }
   async getCa(name: string) {
     const c = this.cas.get(name);
     return c ? { ...c } : null;
