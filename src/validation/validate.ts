@@ -105,19 +105,18 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
   const trailing = trailingDataChange(reader);
   const mdpAt = mdpConstraints(reader, entries);
   const changeCache = new Map<number, ChangeAnalysis>();
+  // Once per revision: every signature and timestamp of that revision reads the same answer.
   const changesAfter = (revision: number): ChangeAnalysis => {
-    const known = changeCache.get(revision);
-    if (known) return known;
-    const analysis: ChangeAnalysis = { changes: [], overlays: [] };
-    changeCache.set(revision, analysis);
-    try {
-      const found = analyseChanges(revisionReader(revision), reader, mdpAt(revision));
-      analysis.changes.push(...found.changes);
-      analysis.overlays.push(...found.overlays);
-    } catch (err) {
-      analysis.changes.push({ kind: 'unreadable', verdict: 'disallowed', object: null, detail: `the revisions could not be compared: ${err instanceof Error ? err.message : String(err)}` });
+    let analysis = changeCache.get(revision);
+    if (!analysis) {
+      try {
+        analysis = analyseChanges(revisionReader(revision), reader, mdpAt(revision));
+      } catch (err) {
+        analysis = { changes: [{ kind: 'unreadable', verdict: 'disallowed', object: null, detail: `the revisions could not be compared: ${err instanceof Error ? err.message : String(err)}` }], overlays: [] };
+      }
+      if (trailing) analysis.changes.push(trailing);
+      changeCache.set(revision, analysis);
     }
-    if (trailing) analysis.changes.push(trailing);
     return analysis;
   };
 
