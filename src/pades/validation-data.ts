@@ -1,4 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
+import { BoundedMemo, CertificateMemo, certificateKey } from '../pki/certificate-cache.js';
 import { parseOcspResponse } from '../revocation/ocsp.js';
 import type { RevocationSource } from './sources.js';
 
@@ -18,25 +19,17 @@ interface Known {
 const keyOf = (der: Buffer) => createHash('sha256').update(der).digest('base64');
 
 /**
- * Parsed certificates and "c was issued by i" answers, keyed by the SHA-256 of the exact
- * DER (so a cached answer is the answer for those bytes). Every B-LT signature by the same
- * signer walks the same chains; parsing each certificate and checking each signature in
- * the chain again per document costs more than the document's own RSA signature.
+ * Parsed certificates and "c was issued by i" answers, keyed by the exact DER (the answer
+ * for a pair is keyed by both certificates' content keys, so a cached answer is the answer
+ * for those bytes). Every B-LT signature by the same signer walks the same chains; parsing
+ * each certificate and checking each signature in the chain again per document costs more
+ * than the document's own RSA signature.
  */
 const CACHE_LIMIT = 4096;
-const parsed = new Map<string, X509Certificate>();
-const issuedBy = new Map<string, boolean>();
-function remembered<V>(cache: Map<string, V>, key: string, make: () => V): V {
-  let v = cache.get(key);
-  if (v === undefined) {
-    v = make();
-    if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
-    cache.set(key, v);
-  }
-  return v;
-}
+const parsed = new CertificateMemo<X509Certificate>(CACHE_LIMIT);
+const issuedBy = new BoundedMemo<boolean>(CACHE_LIMIT);
 const issued = (c: Known, by: Known): boolean =>
-  remembered(issuedBy, `${c.key} ${by.key}`, () => c.x509.checkIssued(by.x509) && c.x509.verify(by.x509.publicKey));
+  issuedBy.get(`${c.key} ${by.key}`, () => c.x509.checkIssued(by.x509) && c.x509.verify(by.x509.publicKey));
 
 /**
  * Collects the validation data for the chains of `leaves`: every certificate up to the
@@ -48,10 +41,10 @@ const issued = (c: Known, by: Known): boolean =>
 export async function collectValidationData(leaves: Buffer[], pool: Buffer[], revocation?: RevocationSource): Promise<ValidationData> {
   const known = new Map<string, Known>();
   const remember = (der: Buffer): Known => {
-    const key = keyOf(der);
+    const key = certificateKey(der);
     let k = known.get(key);
     if (!k) {
-      k = { der, x509: remembered(parsed, key, () => new X509Certificate(der)), key };
+      k = { der, x509: parsed.get(der, (bytes) => new X509Certificate(bytes)), key };
       known.set(key, k);
     }
     return k;
@@ -91,7 +84,7 @@ export async function collectValidationData(leaves: Buffer[], pool: Buffer[], re
     for (const r of results) {
       if (r.ocsp) {
         ocsps.push(r.ocsp);
-        for (const c of ocspResponseCertificates(r.ocsp)) certs.set(keyOf(c), c);
+        for (const c of ocspResponseCertificates(r.ocsp)) certs.set(certificateKey(c), c);
       }
       if (r.crl) {
         const k = keyOf(r.crl);

@@ -2,6 +2,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { OID } from '../asn1/oids.js';
 import { children, expect, integerHex, content, readBitString, readDer, readOctetString, TAG, whole } from '../asn1/der.js';
 import { certificateExtensions } from '../pki/certificate.js';
+import { CertificateMemo } from '../pki/certificate-cache.js';
 import { publicKeyFromSpki } from '../crypto/algorithms.js';
 
 /**
@@ -25,22 +26,16 @@ export interface CertFields {
   publicKey: KeyObject;
 }
 
-// By identity first (the same Buffer passed again), then by content: parsers hand out
+// Remembered by Buffer and by content (src/pki/certificate-cache.ts): parsers hand out
 // fresh slices of the same certificates on every request.
-const byIdentity = new WeakMap<Buffer, CertFields>();
-const byContent = new Map<string, CertFields>();
-const CONTENT_CACHE_MAX = 1024;
+const remembered = new CertificateMemo<CertFields>(1024);
 
-/** Throws DerError when `der` is not a certificate. */
+/** Throws DerError when `der` is not a certificate (and remembers nothing for it). */
 export function certFields(der: Buffer): CertFields {
-  const hit = byIdentity.get(der);
-  if (hit) return hit;
-  const key = der.toString('latin1');
-  const known = byContent.get(key);
-  if (known) {
-    byIdentity.set(der, known);
-    return known;
-  }
+  return remembered.get(der, parse);
+}
+
+function parse(der: Buffer): CertFields {
   const [tbs] = children(der, readDer(der, TAG.SEQUENCE, 'Certificate'));
   const f = children(der, expect(tbs, TAG.SEQUENCE, 'TBSCertificate'));
   const i = f[0]?.tag === TAG.CTX0 ? 1 : 0;
@@ -52,7 +47,7 @@ export function certFields(der: Buffer): CertFields {
   const skiExt = certificateExtensions(der, tbs).get(OID.subjectKeyIdentifier)?.value;
   const ski = skiExt && readOctetString(skiExt, readDer(skiExt, TAG.OCTET_STRING, 'KeyIdentifier'));
   const spki = whole(der, spkiT);
-  const out: CertFields = {
+  return {
     der,
     serialHex: integerHex(content(der, serial)),
     issuer: whole(der, issuer),
@@ -62,8 +57,4 @@ export function certFields(der: Buffer): CertFields {
     keyIdentifier: ski ?? createHash('sha1').update(bits).digest(),
     publicKey: publicKeyFromSpki(spki),
   };
-  byIdentity.set(der, out);
-  if (byContent.size >= CONTENT_CACHE_MAX) byContent.delete(byContent.keys().next().value!);
-  byContent.set(key, out);
-  return out;
 }

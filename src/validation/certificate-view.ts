@@ -1,9 +1,10 @@
-import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { OID } from '../asn1/oids.js';
 import { children, expect, readBitString, readDer, TAG, whole } from '../asn1/der.js';
 import { parseSignatureAlgorithm, type SignatureAlgorithm } from '../crypto/algorithms.js';
 import { certificateExtensions, parseCertificateSummary, type CertificateSummary } from '../pki/certificate.js';
 import { certFields, type CertFields } from '../revocation/cert-fields.js';
+import { CertificateMemo } from '../pki/certificate-cache.js';
 
 /** Extensions whose meaning path validation handles (nameConstraints deliberately not). */
 const PROCESSED = new Set<string>([OID.basicConstraints, OID.keyUsage, OID.extKeyUsage, OID.subjectKeyIdentifier, OID.authorityKeyIdentifier, OID.subjectAltName, OID.certificatePolicies, OID.authorityInfoAccess, OID.crlDistributionPoints, OID.ocspNoCheck, '2.5.29.18', '2.5.29.36', '2.5.29.54']);
@@ -73,19 +74,12 @@ export class CertView {
     this.unknownCritical = [...extensions].filter(([id, e]) => e.critical && !PROCESSED.has(id)).map(([id]) => id);
   }
 
-  private static cache = new Map<string, CertView>();
+  private static remembered = new CertificateMemo<CertView>(2000);
 
   /** Parses a DER certificate (cached by content; bounded so hostile inputs cannot grow it). */
   static of(der: Uint8Array): CertView {
-    const buf = Buffer.from(der);
-    const key = createHash('sha256').update(buf).digest('hex');
-    let v = CertView.cache.get(key);
-    if (!v) {
-      v = new CertView(buf);
-      if (CertView.cache.size >= 2000) CertView.cache.clear();
-      CertView.cache.set(key, v);
-    }
-    return v;
+    // A copy: the view outlives the request, and `der` may be a slice of a whole PDF.
+    return CertView.remembered.get(der, (bytes) => new CertView(Buffer.from(bytes)));
   }
 
   /** Parses or returns undefined for garbage (certificates embedded in hostile files). */
