@@ -173,10 +173,11 @@ export function signatureMessages(r: SignatureReport, notes: Messages, reason?: 
 
 /**
  * The warning on an earlier signature (or document timestamp) when a later signature field
- * shows an appearance over its page's text or images, or over the widget of a field it
- * covered (a signature's visible appearance, or a form field's value), or has an appearance
- * that optional content off by default hides until someone switches it on (see
- * signature-overlay.ts).
+ * shows an appearance over its page's text or images, over the widget of a field it
+ * covered (a signature's visible appearance, or a form field's value) or over another
+ * annotation it showed (a stamp, a note), or has an appearance that optional content off by
+ * default hides until someone switches it on, or that its flags hide on screen but print or
+ * show at a touch (see signature-overlay.ts).
  */
 export function overlayWarningMessages(w: OverlayWarning, holder: 'signature' | 'document-timestamp'): Reason {
   const what = w.kind === 'document-timestamp' ? { vi: 'Trường dấu thời gian tài liệu', en: 'Document timestamp field' } : { vi: 'Trường chữ ký', en: 'Signature field' };
@@ -193,12 +194,21 @@ export function overlayWarningMessages(w: OverlayWarning, holder: 'signature' | 
       en: `Warning: ${what.en.toLowerCase()} “${w.field}”, ${how.en}${rev.en}, has an appearance on page ${w.page} whose visibility depends on optional content (a layer) ${state.en}; a viewer, its user, a script or printing can switch it on and show something else on the page (a “sneaky signature”) — compare page ${w.page} with the signed revision.`,
     };
   }
-  if (w.over === 'field') {
-    const c = w.covered;
-    const under =
-      c.kind === 'signature'
-        ? { vi: `hình hiển thị của chữ ký “${c.field}”`, en: `the visible appearance of signature “${c.field}”`, it: { vi: 'chữ ký đó', en: 'that signature' } }
-        : { vi: `trường biểu mẫu “${c.field}” đang có giá trị`, en: `form field “${c.field}”, which holds a value`, it: { vi: 'giá trị đó', en: 'that value' } };
+  if (w.over === 'off-screen') {
+    const print = { vi: 'vẫn được in ra', en: 'printed' };
+    const touch = { vi: 'hiện ra khi di chuột qua hoặc khi được chọn', en: 'shown when the pointer is over it or it is selected' };
+    const state = w.printed && w.toggled ? { vi: `${print.vi}, và ${touch.vi}`, en: `${print.en}, and ${touch.en}` } : w.printed ? print : touch;
+    const differs = w.printed
+      ? { vi: 'bản in có thể khác với những gì đã kiểm tra trên màn hình', en: 'a printed copy can differ from what was checked on screen' }
+      : { vi: 'trang có thể hiện nội dung khác với những gì đã kiểm tra trên màn hình', en: 'the page can show something other than what was checked on screen' };
+    const compare = w.printed ? { vi: `bản in trang ${w.page}`, en: `a printout of page ${w.page}` } : { vi: `trang ${w.page}`, en: `page ${w.page}` };
+    return {
+      vi: `Cảnh báo: ${what.vi} “${w.field}” ${how.vi}${rev.vi} có hình hiển thị trên trang ${w.page} bị ẩn trên màn hình nhưng ${state.vi}; ${differs.vi} (tấn công “sneaky signature”) — hãy đối chiếu ${compare.vi} với bản đã ký.`,
+      en: `Warning: ${what.en.toLowerCase()} “${w.field}”, ${how.en}${rev.en}, has an appearance on page ${w.page} that is hidden on screen but ${state.en}; ${differs.en} (a “sneaky signature”) — compare ${compare.en} with the signed revision.`,
+    };
+  }
+  if (w.over === 'field' || w.over === 'annotation') {
+    const under = coveredWords(w);
     return {
       vi: `Cảnh báo: ${what.vi} “${w.field}” ${how.vi}${rev.vi} có hình hiển thị vẽ đè lên ${under.vi} trên trang ${w.page}, đã có khi ${mine.vi} được tạo; hình đó có thể che ${under.it.vi} hoặc hiển thị nội dung giả thay cho nó (tấn công “sneaky signature”) — hãy đối chiếu trang ${w.page} với bản đã ký.`,
       en: `Warning: ${what.en.toLowerCase()} “${w.field}”, ${how.en}${rev.en}, shows an appearance drawn over ${under.en} on page ${w.page}, there when ${mine.en} was made; it can hide ${under.it.en} or show something else in its place (a “sneaky signature”) — compare page ${w.page} with the signed revision.`,
@@ -208,6 +218,20 @@ export function overlayWarningMessages(w: OverlayWarning, holder: 'signature' | 
     vi: `Cảnh báo: ${what.vi} “${w.field}” ${how.vi}${rev.vi} có hình hiển thị vẽ đè lên chữ hoặc hình ảnh của trang ${w.page} đã có khi ${mine.vi} được tạo; hình đó có thể che hoặc thay nội dung đã ký (tấn công “sneaky signature”) — hãy đối chiếu trang ${w.page} với bản đã ký.`,
     en: `Warning: ${what.en.toLowerCase()} “${w.field}”, ${how.en}${rev.en}, shows an appearance drawn over text or images that page ${w.page} had when ${mine.en} was made; it can hide or replace signed content (a “sneaky signature”) — compare page ${w.page} with the signed revision.`,
   };
+}
+
+/** What a later appearance lies over: a signature, a form field's value, or another annotation named by subtype, /NM and /Contents. */
+function coveredWords(w: Extract<OverlayWarning, { over: 'field' | 'annotation' }>): Reason & { it: Reason } {
+  if (w.over === 'annotation') {
+    const c = w.covered;
+    const nm = c.name ? ` “${c.name}”` : '';
+    const text = c.contents ? { vi: ` có nội dung “${c.contents}”`, en: ` reading “${c.contents}”` } : { vi: '', en: '' };
+    return { vi: `chú thích (annotation) loại ${c.subtype}${nm}${text.vi}`, en: `the ${c.subtype} annotation${nm}${text.en}`, it: { vi: 'chú thích đó', en: 'that annotation' } };
+  }
+  const c = w.covered;
+  return c.kind === 'signature'
+    ? { vi: `hình hiển thị của chữ ký “${c.field}”`, en: `the visible appearance of signature “${c.field}”`, it: { vi: 'chữ ký đó', en: 'that signature' } }
+    : { vi: `trường biểu mẫu “${c.field}” đang có giá trị`, en: `form field “${c.field}”, which holds a value`, it: { vi: 'giá trị đó', en: 'that value' } };
 }
 
 function sourceVi(s: string): string {

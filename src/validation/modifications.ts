@@ -312,13 +312,26 @@ export function flagOverlay(changes: ChangeReport[], w: OverlayWarning): void {
   const change = changes.find((c) => c.verdict === 'allowed' && c.object === w.fieldObject);
   if (!change) return;
   const at = `page ${w.page} at [${w.rect.map((x) => Math.round(x)).join(' ')}]`;
-  const what =
-    w.over === 'content'
-      ? `shows an appearance over text or images of ${at}`
-      : w.over === 'field'
-        ? `shows an appearance over the widget ${w.covered.widget} of ${w.covered.kind === 'signature' ? 'signature' : 'form'} field “${w.covered.field}” on ${at}`
-        : `has an appearance on ${at} whose visibility depends on optional content ${w.layer === 'off' ? 'that is off by default' : 'whose default state viewers may not agree on'}`;
+  const what = overlayDetail(w, at);
   change.detail += `; WARNING: its widget ${w.widget} (field “${w.field}”${w.revision ? `, revision ${w.revision}` : ''}) ${what} (a sneaky signature can hide or replace signed content)`;
+}
+
+/** What the later widget does, for its change's detail. */
+function overlayDetail(w: OverlayWarning, at: string): string {
+  switch (w.over) {
+    case 'content':
+      return `shows an appearance over text or images of ${at}`;
+    case 'field':
+      return `shows an appearance over the widget ${w.covered.widget} of ${w.covered.kind === 'signature' ? 'signature' : 'form'} field “${w.covered.field}” on ${at}`;
+    case 'annotation': {
+      const c = w.covered;
+      return `shows an appearance over the ${c.subtype} annotation ${c.annotation}${c.name ? ` “${c.name}”` : ''} on ${at}`;
+    }
+    case 'optional-content':
+      return `has an appearance on ${at} whose visibility depends on optional content ${w.layer === 'off' ? 'that is off by default' : 'whose default state viewers may not agree on'}`;
+    case 'off-screen':
+      return `has an appearance on ${at} that its annotation flags hide on screen but ${[w.printed ? 'print' : '', w.toggled ? 'show when the pointer is over it or it is selected' : ''].filter(Boolean).join(' and ')}`;
+  }
 }
 
 function genOf(e: { type: number; b: number } | undefined): number {

@@ -35,6 +35,18 @@ import { boxOf, defaultVisibility, IDENTITY, matrixOf, multiply, pageContent, tr
  * no cover until someone switches the layer on, which a viewer's layer panel, a script or
  * printing can do at any time: such a field is warned about on its own account, wherever
  * it lies, since an honest signature has no reason to hide part of itself.
+ *
+ * The same holds for a widget whose annotation flags (ISO 32000-2 §12.5.3) keep it off the
+ * screen but not off paper: NoView with Print, or NoView with ToggleNoView (shown while the
+ * pointer is over it or it is selected). What was checked on screen is then not what is
+ * printed or what appears at a touch, so such a field is warned about on its own account
+ * too. Hidden wins over every other flag (neither shown nor printed), and NoView alone is
+ * never shown: both stay quiet.
+ *
+ * Widgets are not the only annotations a signed page shows: a Stamp ("ĐÃ DUYỆT"), a
+ * FreeText note or a Square around a grade carry information too, and a later appearance
+ * over one of them hides it as surely as over a field. Links and popups show nothing of
+ * their own and are not counted.
  */
 
 /** What every warning names: the later field, when it was written, and where its widget is. */
@@ -87,7 +99,35 @@ export interface OptionalContentOverlay extends OverlayBase {
   layer: 'off' | 'unsure';
 }
 
-export type OverlayWarning = ContentOverlay | FieldOverlay | OptionalContentOverlay;
+/** A later field whose visible appearance draws over an annotation (not a form field's widget) the signed revision showed. */
+export interface AnnotationOverlay extends OverlayBase {
+  over: 'annotation';
+  covered: CoveredAnnotation;
+}
+
+export interface CoveredAnnotation {
+  /** The annotation's /Subtype: Stamp, FreeText, Square, … */
+  subtype: string;
+  /** Its /NM (the name its author gave it), if any. */
+  name: string | null;
+  /** Its /Contents, whitespace collapsed and shortened, if any. */
+  contents: string | null;
+  /** The covered annotation ("n g"). */
+  annotation: string;
+}
+
+/**
+ * A later field whose widget is kept off the screen by its annotation flags but is printed
+ * (NoView with Print) or shown while the pointer is over it or it is selected (NoView with
+ * ToggleNoView): what is printed, or shown at a touch, is not what was checked on screen.
+ */
+export interface OffScreenOverlay extends OverlayBase {
+  over: 'off-screen';
+  printed: boolean;
+  toggled: boolean;
+}
+
+export type OverlayWarning = ContentOverlay | FieldOverlay | AnnotationOverlay | OptionalContentOverlay | OffScreenOverlay;
 
 /** A widget of a signature field that was added or signed after the signed revision. */
 export interface OverlayCandidate {
@@ -99,8 +139,28 @@ export interface OverlayCandidate {
   how: 'added' | 'signed';
 }
 
-/** Hidden (2) and NoView (32): the widget is not shown. */
-const NOT_SHOWN = 2 | 32;
+/** Annotation flags (ISO 32000-2 Table 167). Hidden: neither shown nor printed, whatever else is set. */
+const HIDDEN = 2;
+const PRINT = 4;
+/** Not shown on screen; printed when Print is set too. */
+const NO_VIEW = 32;
+/** With NoView: shown while the pointer is over the annotation or it is selected. */
+const TOGGLE_NO_VIEW = 256;
+/** Hidden (2) and NoView (32): the annotation is not shown on screen. */
+const NOT_SHOWN = HIDDEN | NO_VIEW;
+/**
+ * Annotations that show no information of their own: a link is a clickable area, a popup
+ * shows its parent's text only when opened, a widget without a field is no field a form
+ * shows, and printer's marks and trap networks are for the press.
+ */
+const NOT_INFORMATION = new Set(['Link', 'Popup', 'Widget', 'PrinterMark', 'TrapNet']);
+/**
+ * Annotations a viewer draws from their dictionary when they have no appearance stream
+ * (ISO 32000-1 allowed that; 32000-2 asks for one): counted as shown rather than as empty.
+ */
+const VIEWER_DRAWN = new Set(['Text', 'FreeText', 'Line', 'Square', 'Circle', 'Polygon', 'PolyLine', 'Highlight', 'Underline', 'Squiggly', 'StrikeOut', 'Stamp', 'Caret', 'Ink', 'FileAttachment', 'Sound', 'Redact']);
+/** Characters of an annotation's /Contents quoted in a warning. */
+const MAX_CONTENTS_QUOTED = 80;
 /** Boxes must overlap by this much (points) each way: the estimates are generous, touching is not covering. */
 const MIN_OVERLAP = 1;
 /**
@@ -155,14 +215,27 @@ interface Shown {
   ink: Box[];
   /** Whether optional content decides part of what it paints (see appearanceInk). */
   layer: Ink['layer'];
+  /** Kept off the screen by its flags, and how it shows all the same; null when shown on screen. */
+  offScreen: OffScreen | null;
 }
 
-/** A field widget of the same page that a later widget's appearance lies over. */
-interface Covered {
-  widget: PdfRef;
-  field: FormField;
-  kind: CoveredField['kind'];
+interface OffScreen {
+  printed: boolean;
+  toggled: boolean;
 }
+
+/** A field widget or another annotation of the same page that a later widget's appearance lies over. */
+type Covered =
+  | {
+      widget: PdfRef;
+      field: FormField;
+      kind: CoveredField['kind'];
+    }
+  | {
+      widget: PdfRef;
+      kind: 'annotation';
+      annotation: Omit<CoveredAnnotation, 'annotation'>;
+    };
 
 /** What one final document has shown so far: per widget its findings, per page its content boxes. */
 interface Seen {
@@ -208,6 +281,11 @@ export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidat
       // a field that cannot be read is named without its revision
     }
     const base: OverlayBase = { field: fieldName(final, c.fieldRef), fieldObject: c.fieldRef.key, kind: c.kind, how: c.how, revision, page: shown.page, widget: c.widgetRef.key, rect: shown.rect };
+    if (shown.offScreen) {
+      // Nothing of it is on screen to lie over anything; what it shows on paper or at a touch, it shows anywhere.
+      out.push({ ...base, over: 'off-screen', ...shown.offScreen });
+      continue;
+    }
     let content = known.content.get(c.widgetRef.num);
     if (content === undefined) {
       content = coversContent(final, shown, known);
@@ -222,7 +300,12 @@ export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidat
     }
     const named = new Set<string>();
     for (const v of covers) {
-      if (later.has(v.field.ref.num) || named.has(v.field.name) || !shownWhenSigned(signed, v)) continue;
+      if (!shownWhenSigned(signed, v)) continue;
+      if (v.kind === 'annotation') {
+        out.push({ ...base, over: 'annotation', covered: { ...v.annotation, annotation: v.widget.key } });
+        continue;
+      }
+      if (later.has(v.field.ref.num) || named.has(v.field.name)) continue;
       named.add(v.field.name);
       out.push({ ...base, over: 'field', covered: { field: v.field.name, kind: v.kind, widget: v.widget.key } });
     }
@@ -235,14 +318,16 @@ function shownOf(r: PdfReader, c: OverlayCandidate, oc: OcVisibility): Shown | n
   try {
     const widget = r.resolve(c.widgetRef);
     if (!(widget instanceof PdfDict)) return null;
-    const rect = visibleRect(r, widget);
-    if (!rect) return null; // an invisible signature, or one flagged hidden
+    const rect = areaRect(r, widget);
+    if (!rect) return null; // an invisible signature
+    const offScreen = offScreenOf(r.resolve(widget.get('F')));
+    if (offScreen === 'never') return null; // flagged hidden, or off the screen and off paper
     const pageRef = pageOf(r, c.widgetRef, widget, c.pageRef);
     if (!pageRef) return null; // on no page's /Annots: never shown
     const { ink, layer } = appearanceInk(r, widget, rect, oc);
     if (!ink.length && !layer) return null;
     const index = r.pageIndexOf(pageRef);
-    return { pageRef, page: (index ?? 0) + 1, rect, ink, layer };
+    return { pageRef, page: (index ?? 0) + 1, rect, ink, layer, offScreen };
   } catch {
     return null;
   }
@@ -280,14 +365,18 @@ function coveredWidgets(r: PdfReader, self: PdfRef, shown: Shown, known: Seen): 
     for (const a of annots.slice(0, MAX_ANNOTS_EXAMINED)) {
       if (!(a instanceof PdfRef) || a.num === self.num) continue;
       const field = fields.get(a.num);
-      if (!field) continue; // not a form field's widget
       const widget = r.resolve(a);
       if (!(widget instanceof PdfDict)) continue;
+      const subtype = widget.getName('Subtype');
+      // Not a form field's widget: another annotation, counted when it carries information.
+      if (!field && (!subtype || NOT_INFORMATION.has(subtype))) continue;
       const rect = visibleRect(r, widget);
       const cut = rect && intersection(rect, shown.rect);
       if (!rect || !cut || area(cut) < MIN_COVERED_SHARE * Math.min(area(rect), area(shown.rect))) continue;
       if (!shown.ink.some((b) => overlap(b, cut))) continue;
-      if (field.ft === 'Sig') {
+      if (!field) {
+        if (annotationShows(r, a, widget, rect, known)) out.push({ widget: a, kind: 'annotation', annotation: describeAnnotation(r, widget, subtype!) });
+      } else if (field.ft === 'Sig') {
         if (r.resolve(field.dict.get('V')) instanceof PdfDict && inked(r, a, widget, rect, known)) out.push({ widget: a, field, kind: 'signature' });
       } else if (showsValue(r, field, a, widget, rect, known)) out.push({ widget: a, field, kind: 'form-field' });
     }
@@ -297,10 +386,19 @@ function coveredWidgets(r: PdfReader, self: PdfRef, shown: Shown, known: Seen): 
   return out;
 }
 
-/** The covered widget and what it shows were there in the signed revision: its widget, and for a signature its value. */
+/** The covered widget or annotation and what it shows were there in the signed revision: the annotation, and for a signature its value. */
 function shownWhenSigned(signed: PdfReader, v: Covered): boolean {
   const entry = signed.xrefEntry(v.widget.num);
   if (!entry || entry.type === 0) return false;
+  if (v.kind === 'annotation') {
+    try {
+      // The same kind of annotation then: an object number reused for a stamp is no stamp the signer saw.
+      const a = signed.resolve(v.widget);
+      return a instanceof PdfDict && a.getName('Subtype') === v.annotation.subtype;
+    } catch {
+      return false;
+    }
+  }
   if (v.kind !== 'signature') return true;
   try {
     const field = signed.resolve(v.field.ref);
@@ -321,6 +419,33 @@ function showsValue(r: PdfReader, field: FormField, ref: PdfRef, widget: PdfDict
   const v = r.resolve(inheritable(r, field.dict, 'V'));
   if (v instanceof PdfString) return v.toText().trim() !== '';
   return Array.isArray(v) && v.length > 0;
+}
+
+/**
+ * Whether an annotation that is not a field's widget shows something: its appearance paints,
+ * or it has none and is of a kind viewers draw from its dictionary.
+ */
+function annotationShows(r: PdfReader, ref: PdfRef, annot: PdfDict, rect: Box, known: Seen): boolean {
+  const ap = r.resolve(annot.get('AP'));
+  if (!(ap instanceof PdfDict) || !ap.has('N')) return VIEWER_DRAWN.has(annot.getName('Subtype') ?? '');
+  return inked(r, ref, annot, rect, known);
+}
+
+/** How a warning names an annotation: its subtype, its /NM and the start of its /Contents. */
+function describeAnnotation(r: PdfReader, annot: PdfDict, subtype: string): Omit<CoveredAnnotation, 'annotation'> {
+  const text = (key: string): string | null => {
+    try {
+      const v = r.resolve(annot.get(key));
+      if (!(v instanceof PdfString)) return null;
+      // One line, no control characters: it is quoted inside a sentence.
+      const t = v.toText().replace(/[\s\u0000-\u001f\u007f]+/g, ' ').trim();
+      if (!t) return null;
+      return t.length > MAX_CONTENTS_QUOTED ? `${t.slice(0, MAX_CONTENTS_QUOTED - 1).trimEnd()}…` : t;
+    } catch {
+      return null;
+    }
+  };
+  return { subtype, name: text('NM'), contents: text('Contents') };
 }
 
 /** Whether another widget's appearance paints anything (past the limit, assumed to). */
@@ -361,11 +486,31 @@ function inheritable(r: PdfReader, field: PdfDict, key: string): PdfObject | und
 
 /** The widget's normalised /Rect when it has an area and is not flagged hidden, else null. */
 function visibleRect(r: PdfReader, widget: PdfDict): Box | null {
-  const rect = boxOf(r.resolve(widget.get('Rect')));
-  if (!rect || rect[2] - rect[0] <= 0 || rect[3] - rect[1] <= 0) return null;
+  const rect = areaRect(r, widget);
+  if (!rect) return null;
   const flags = r.resolve(widget.get('F'));
   if (typeof flags === 'number' && flags & NOT_SHOWN) return null;
   return rect;
+}
+
+/** The annotation's normalised /Rect when it has an area, else null. */
+function areaRect(r: PdfReader, annot: PdfDict): Box | null {
+  const rect = boxOf(r.resolve(annot.get('Rect')));
+  return rect && rect[2] - rect[0] > 0 && rect[3] - rect[1] > 0 ? rect : null;
+}
+
+/**
+ * What the annotation flags make of a widget: shown on screen (null), never shown ('never':
+ * Hidden, or NoView with neither Print nor ToggleNoView), or kept off the screen but printed
+ * or shown at a touch.
+ */
+function offScreenOf(flags: PdfObject | undefined): OffScreen | null | 'never' {
+  if (typeof flags !== 'number') return null;
+  if (flags & HIDDEN) return 'never';
+  if (!(flags & NO_VIEW)) return null;
+  const printed = (flags & PRINT) !== 0;
+  const toggled = (flags & TOGGLE_NO_VIEW) !== 0;
+  return printed || toggled ? { printed, toggled } : 'never';
 }
 
 /** The text and image boxes of a page's content, walked once per document. */
