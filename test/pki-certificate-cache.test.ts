@@ -143,3 +143,14 @@ t.test('callers: garbage DER throws every time; the same certificate is parsed o
   t.equal(CertView.of(variant(2)), secondView, 'CertView: second-oldest still remembered (no clear-all)');
   t.not(CertView.of(variant(1)), firstView, 'CertView: oldest parsed again');
 });
+
+t.test('certFields keeps its own copy, not the large buffer the certificate was sliced from', { skip: needTool('openssl') }, async (t) => {
+  const ca = new OpensslCa();
+  const der = ca.issue('root', '/C=VN/O=Cache test/CN=Slice Test Root', 'ca', { key: 'EC', serial: '7e57c0ffee0000aa' });
+  const pdfLike = Buffer.concat([Buffer.alloc(200_000, 0x20), der, Buffer.alloc(1000, 0x20)]);
+  const slice = pdfLike.subarray(200_000, 200_000 + der.length);
+  const f = certFields(slice);
+  t.same(f.der, der, 'the same bytes');
+  t.not(f.der.buffer, pdfLike.buffer, 'the certificate is not a view of the large buffer');
+  t.not(f.spki.buffer, pdfLike.buffer, 'nor are the fields sliced from it');
+});

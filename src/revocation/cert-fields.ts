@@ -35,7 +35,13 @@ export function certFields(der: Buffer): CertFields {
   return remembered.get(der, parse);
 }
 
-function parse(der: Buffer): CertFields {
+/**
+ * Parsed from a copy: the caller's Buffer is often a slice of a whole CMS or PDF, and the
+ * remembered fields (slices of `der`) would otherwise keep all of it in memory for as long
+ * as the entry lives.
+ */
+function parse(input: Buffer): CertFields {
+  const der = Buffer.from(input);
   const [tbs] = children(der, readDer(der, TAG.SEQUENCE, 'Certificate'));
   const f = children(der, expect(tbs, TAG.SEQUENCE, 'TBSCertificate'));
   const i = f[0]?.tag === TAG.CTX0 ? 1 : 0;
