@@ -185,3 +185,18 @@ t.test('an imprint that no longer fits still names whose timestamp it is (the to
   t.equal(d.time, sound.time, 'and its genTime read');
   t.equal(r.signatures[0].integrity, true, 'the signature, which does not cover the DSS revision, still verifies');
 });
+
+t.test('a document timestamp whose /ByteRange does not frame its /Contents reads as a possibly forged structure, not a damaged token', async (t) => {
+  const { numbers, start, end } = byteRangeOf(lta, DOC_TS);
+  // The first range made one byte shorter, the same number of digits: the gap is no longer exactly the /Contents.
+  const text = lta.toString('latin1', start, end);
+  const shorter = String(numbers[1]! - 1);
+  t.equal(shorter.length, String(numbers[1]).length, 'the edit keeps the length');
+  const edited = Buffer.from(lta);
+  edited.write(text.replace(` ${numbers[1]} `, ` ${shorter} `), start, 'latin1');
+  const d = (await validatePdf(edited, ctx)).documentTimestamps[0]!;
+  t.equal(d.indication, 'TOTAL_FAILED');
+  t.equal(d.subIndication, 'FORMAT_FAILURE');
+  t.match(d.messages.en[0], /^The document timestamp is NOT valid: the signature structure is invalid \(possibly a forged signature\)\.$/);
+  t.match(d.messages.vi[0], /có thể là chữ ký giả mạo/);
+});

@@ -240,16 +240,27 @@ function sourceVi(s: string): string {
   )[s] ?? s;
 }
 
-export function documentTimestampMessages(r: DocumentTimestampReport): Messages {
-  const ok = r.indication === 'TOTAL_PASSED';
+/**
+ * `structureBroken`: the field's /ByteRange or /Contents do not hold together (checkStructure),
+ * which is the shape of a wrapping attack rather than of a damaged token, so it reads as a
+ * signature's broken structure does ("possibly forged").
+ */
+export function documentTimestampMessages(r: DocumentTimestampReport, structureBroken = false): Messages {
+  if (r.indication === 'TOTAL_PASSED') {
+    return {
+      vi: [`Dấu thời gian tài liệu hợp lệ (${r.tsa ?? 'không rõ đơn vị'}, ${r.time ? viTime(r.time) : ''}).`],
+      en: [`The document timestamp is valid (${r.tsa ?? 'unknown TSA'}, ${r.time ? enTime(r.time) : ''}).`],
+    };
+  }
   // A document timestamp fails on its token (FORMAT_FAILURE, HASH_FAILURE, SIG_CRYPTO_FAILURE)
   // in the token's words: a signature's ("the signed content was altered", "the signature value
   // does not verify with the certificate") would name the wrong culprit.
-  const why = r.subIndication ? (brokenTokenReason(r.subIndication, 'document') ?? DOCUMENT_TIMESTAMP_REASON[r.subIndication] ?? REASON[r.subIndication]) : { vi: '', en: '' };
-  return {
-    vi: [ok ? `Dấu thời gian tài liệu hợp lệ (${r.tsa ?? 'không rõ đơn vị'}, ${r.time ? viTime(r.time) : ''}).` : `Dấu thời gian tài liệu không hợp lệ: ${why.vi}.`],
-    en: [ok ? `The document timestamp is valid (${r.tsa ?? 'unknown TSA'}, ${r.time ? enTime(r.time) : ''}).` : `The document timestamp is NOT valid: ${why.en}.`],
-  };
+  const sub = r.subIndication;
+  const why = !sub ? { vi: '', en: '' } : structureBroken ? REASON[sub] : (brokenTokenReason(sub, 'document') ?? DOCUMENT_TIMESTAMP_REASON[sub] ?? REASON[sub]);
+  // INDETERMINATE is not "invalid": the timestamp could not be confirmed (no trusted chain, no certificate), as for a signature.
+  return r.indication === 'TOTAL_FAILED'
+    ? { vi: [`Dấu thời gian tài liệu không hợp lệ: ${why.vi}.`], en: [`The document timestamp is NOT valid: ${why.en}.`] }
+    : { vi: [`Chưa xác định được tính hợp lệ của dấu thời gian tài liệu: ${why.vi}.`], en: [`The document timestamp’s validity could not be established: ${why.en}.`] };
 }
 
 export function documentMessages(valid: boolean, signatureCount: number): Messages {

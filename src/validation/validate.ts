@@ -150,7 +150,7 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
       certificateChain: (check?.chain ?? []).map((c) => chainEntry(c, anchors)),
       messages: { vi: [], en: [] },
     };
-    report.messages = documentTimestampMessages(report);
+    report.messages = documentTimestampMessages(report, !e.structure);
     if (e.structureProblem ?? e.cmsProblem ?? check?.problem) {
       report.messages.en.push(`Detail: ${e.structureProblem ?? e.cmsProblem ?? check?.problem}`);
     }
