@@ -1,10 +1,8 @@
 import t, { type Test } from 'tap';
 import { PDFDocument, PDFHexString, PDFString, StandardFonts, type PDFPage, type PDFRef } from 'pdf-lib';
-import { signPdf, type AppearanceHook, type PlacementOptions } from '../src/pades/signer.js';
-import { PdfDict, PdfStream, name } from '../src/pdf/objects.js';
 import { validatePdf, type SignatureReport } from '../src/validation/index.js';
-import type { TestIdentity } from './helpers/pki.js';
 import { verifierFixtures } from './helpers/tamper.js';
+import { quiet, signerFor, cover, type Rect } from './helpers/sneaky.js';
 
 /**
  * Sneaky signatures over annotations that are not form fields: a certified record whose page
@@ -18,8 +16,8 @@ import { verifierFixtures } from './helpers/tamper.js';
  * appearance hook.
  */
 const f = await verifierFixtures();
+const sign = signerFor(f);
 const ctx = { trustAnchors: [f.pki.root.certificate], statusLookup: async () => ({ status: 'good' as const, source: 'store' as const }) };
-type Rect = [number, number, number, number];
 
 /** Where the record's annotations lie: all in space the page's own content leaves empty. */
 const STAMP: Rect = [350, 600, 510, 660];
@@ -64,32 +62,6 @@ async function record(): Promise<Buffer> {
   annot(page, { Subtype: 'Popup', Rect: [...POPUP], Open: true, AP: { N: appearance(POPUP, '1 1 0.6 rg 0 0 200 40 re f') } });
   annot(page, { Subtype: 'Square', Rect: [...BLANK], NM: PDFString.of('trong'), AP: { N: appearance(BLANK, '') } });
   return Buffer.from(await doc.save({ useObjectStreams: false }));
-}
-
-/** A white box over the whole rect with `text` on it: hides whatever lies under the widget. */
-function cover(rect: Rect, text: string): AppearanceHook {
-  return (_reader, update) => {
-    const font = new PdfDict([['Type', name('Font')], ['Subtype', name('Type1')], ['BaseFont', name('Helvetica')]]);
-    const dict = new PdfDict([
-      ['Type', name('XObject')],
-      ['Subtype', name('Form')],
-      ['BBox', [0, 0, rect[2] - rect[0], rect[3] - rect[1]]],
-      ['Resources', new PdfDict([['Font', new PdfDict([['F1', font]])]])],
-    ]);
-    const ops = `1 1 1 rg 0 0 ${rect[2] - rect[0]} ${rect[3] - rect[1]} re f 0 g BT /F1 12 Tf 4 ${(rect[3] - rect[1]) / 2 - 4} Td (${text}) Tj ET`;
-    return update.add(new PdfStream(dict, Buffer.from(ops, 'latin1')));
-  };
-}
-
-async function sign(pdf: Buffer, who: TestIdentity, placement: PlacementOptions, appearance?: AppearanceHook): Promise<Buffer> {
-  const r = await signPdf(pdf, { signer: who.signer, certificate: who.certificate, chain: [f.pki.issuing.certificate], trustChain: [f.pki.root.certificate], level: 'B-B', placement, appearance });
-  return r.pdf;
-}
-
-function quiet(t: Test, s: SignatureReport, label: string) {
-  t.notOk(s.messages.vi.some((m) => m.startsWith('Cảnh báo')), `${label}: no warning (vi) ${JSON.stringify(s.messages.vi.filter((m) => m.startsWith('Cảnh báo')))}`);
-  t.notOk(s.messages.en.some((m) => m.startsWith('Warning')), `${label}: no warning (en)`);
-  t.notOk(s.changes.some((c) => /WARNING/.test(c.detail)), `${label}: no change flagged`);
 }
 
 interface Expected {

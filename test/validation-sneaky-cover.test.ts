@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { appearanceHook } from '../src/pades/appearance/appearance.js';
-import { signPdf, type AppearanceHook, type PlacementOptions } from '../src/pades/signer.js';
+import type { AppearanceHook } from '../src/pades/signer.js';
 import { issueSchoolCertificate } from '../src/pki/ca.js';
-import { PdfDict, PdfStream, name } from '../src/pdf/objects.js';
+import { name } from '../src/pdf/objects.js';
 import { validatePdf, type SignatureReport } from '../src/validation/index.js';
 import { FIXTURES } from './helpers/pdf.js';
 import { fixture, verifierFixtures } from './helpers/tamper.js';
+import { quiet, signerFor, drawn, cover, type Rect } from './helpers/sneaky.js';
 
 /**
  * Sneaky signatures over other fields' widgets: a widget is an annotation, not page content,
@@ -22,47 +23,14 @@ import { fixture, verifierFixtures } from './helpers/tamper.js';
  * its appearance hook.
  */
 const f = await verifierFixtures();
+const sign = signerFor(f);
 const good = async () => ({ status: 'good' as const, source: 'store' as const });
 const ctx = { trustAnchors: [f.pki.root.certificate], statusLookup: good };
 const sealImage = readFileSync(resolve(FIXTURES, '..', 'images', 'seal-thpt-doan-hung.png'));
-type Rect = [number, number, number, number];
-interface Who {
-  signer: (typeof f.pki.teacher)['signer'];
-  certificate: Buffer;
-}
-
-/** A Form XObject drawing `ops` in a box of the rect's size, with Helvetica as /F1 and /Clear an ExtGState of alpha 0. */
-function drawn(rect: Rect, ops: string): AppearanceHook {
-  return (_reader, update) => {
-    const font = new PdfDict([['Type', name('Font')], ['Subtype', name('Type1')], ['BaseFont', name('Helvetica')]]);
-    const clear = new PdfDict([['Type', name('ExtGState')], ['ca', 0], ['CA', 0]]);
-    const dict = new PdfDict([
-      ['Type', name('XObject')],
-      ['Subtype', name('Form')],
-      ['BBox', [0, 0, rect[2] - rect[0], rect[3] - rect[1]]],
-      ['Resources', new PdfDict([['Font', new PdfDict([['F1', font]])], ['ExtGState', new PdfDict([['Clear', clear]])]])],
-    ]);
-    return update.add(new PdfStream(dict, Buffer.from(ops, 'latin1')));
-  };
-}
-
-/** A white box over the whole rect with `text` on it: hides whatever lies under the widget. */
-const cover = (rect: Rect, text: string) => drawn(rect, `1 1 1 rg 0 0 ${rect[2] - rect[0]} ${rect[3] - rect[1]} re f 0 g BT /F1 12 Tf 4 ${(rect[3] - rect[1]) / 2 - 4} Td (${text}) Tj ET`);
 
 /** What the honest signing service draws: title, name, time, and the seal image for the school. */
 const honest = (rect: Rect, title: string | undefined, fullName: string, seal?: Buffer): AppearanceHook =>
   appearanceHook({ width: rect[2] - rect[0], height: rect[3] - rect[1], title, fullName, signingTime: new Date(), sealImage: seal });
-
-async function sign(pdf: Buffer, who: Who, placement: PlacementOptions, appearance?: AppearanceHook): Promise<Buffer> {
-  const r = await signPdf(pdf, { signer: who.signer, certificate: who.certificate, chain: [f.pki.issuing.certificate], trustChain: [f.pki.root.certificate], level: 'B-B', placement, appearance });
-  return r.pdf;
-}
-
-function quiet(t: Test, s: SignatureReport, label: string) {
-  t.notOk(s.messages.vi.some((m) => m.startsWith('Cảnh báo')), `${label}: no warning (vi) ${JSON.stringify(s.messages.vi.filter((m) => m.startsWith('Cảnh báo')))}`);
-  t.notOk(s.messages.en.some((m) => m.startsWith('Warning')), `${label}: no warning (en)`);
-  t.notOk(s.changes.some((c) => /WARNING/.test(c.detail)), `${label}: no change flagged`);
-}
 
 interface Expected {
   /** The later field. */

@@ -1,13 +1,13 @@
 import t, { type Test } from 'tap';
 import { PDFDocument, PDFName, PDFString, StandardFonts } from 'pdf-lib';
 import { appearanceHook } from '../src/pades/appearance/appearance.js';
-import { signPdf, type AppearanceHook, type PlacementOptions } from '../src/pades/signer.js';
+import type { AppearanceHook } from '../src/pades/signer.js';
 import { PdfDict, PdfRef, PdfStream, PdfString, name } from '../src/pdf/objects.js';
 import { PdfReader } from '../src/pdf/reader.js';
 import { IncrementalUpdate } from '../src/pdf/writer.js';
 import { validatePdf, type SignatureReport } from '../src/validation/index.js';
-import type { TestIdentity } from './helpers/pki.js';
 import { verifierFixtures } from './helpers/tamper.js';
+import { quiet, signerFor, type Rect } from './helpers/sneaky.js';
 
 /**
  * Sneaky signatures hidden in optional content: a later signature whose appearance sits in
@@ -23,8 +23,8 @@ import { verifierFixtures } from './helpers/tamper.js';
  * PDF writer in an update of its own.
  */
 const f = await verifierFixtures();
+const sign = signerFor(f);
 const ctx = { trustAnchors: [f.pki.root.certificate], statusLookup: async () => ({ status: 'good' as const, source: 'store' as const }) };
-type Rect = [number, number, number, number];
 
 /** Empty space on the record below the grades. */
 const EMPTY: Rect = [300, 400, 540, 460];
@@ -94,17 +94,6 @@ function layeredAppearance(rect: Rect, attach: Attach, group: (reader: PdfReader
 }
 const hiddenLayer = (reader: PdfReader) => layers(reader).hidden;
 const shownLayer = (reader: PdfReader) => layers(reader).shown;
-
-async function sign(pdf: Buffer, who: TestIdentity, placement: PlacementOptions, appearance?: AppearanceHook): Promise<Buffer> {
-  const r = await signPdf(pdf, { signer: who.signer, certificate: who.certificate, chain: [f.pki.issuing.certificate], trustChain: [f.pki.root.certificate], level: 'B-B', placement, appearance });
-  return r.pdf;
-}
-
-function quiet(t: Test, s: SignatureReport, label: string) {
-  t.notOk(s.messages.vi.some((m) => m.startsWith('Cảnh báo')), `${label}: no warning (vi) ${JSON.stringify(s.messages.vi.filter((m) => m.startsWith('Cảnh báo')))}`);
-  t.notOk(s.messages.en.some((m) => m.startsWith('Warning')), `${label}: no warning (en)`);
-  t.notOk(s.changes.some((c) => /WARNING/.test(c.detail)), `${label}: no change flagged`);
-}
 
 /** The earlier signature's report warns that the field's visibility depends on optional content, in both languages and in the field's change. */
 function layeredWarned(t: Test, s: SignatureReport, o: { field: string; revision: number; page: number; layer?: 'off' | 'unsure'; label: string }) {

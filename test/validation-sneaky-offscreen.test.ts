@@ -1,12 +1,12 @@
 import t, { type Test } from 'tap';
 import { PDFDocument, PDFName, PDFString, StandardFonts } from 'pdf-lib';
-import { signPdf, type AppearanceHook, type PlacementOptions } from '../src/pades/signer.js';
+import type { AppearanceHook } from '../src/pades/signer.js';
 import { PdfDict, PdfStream, name } from '../src/pdf/objects.js';
 import { PdfReader } from '../src/pdf/reader.js';
 import { IncrementalUpdate } from '../src/pdf/writer.js';
 import { validatePdf, type SignatureReport } from '../src/validation/index.js';
-import type { TestIdentity } from './helpers/pki.js';
 import { verifierFixtures } from './helpers/tamper.js';
+import { quiet, signerFor, type Rect } from './helpers/sneaky.js';
 
 /**
  * Sneaky signatures hidden by annotation flags (ISO 32000-2 §12.5.3): a later signature whose
@@ -21,8 +21,8 @@ import { verifierFixtures } from './helpers/tamper.js';
  * their own, or were on an empty signature field that the signed record already had.
  */
 const f = await verifierFixtures();
+const sign = signerFor(f);
 const ctx = { trustAnchors: [f.pki.root.certificate], statusLookup: async () => ({ status: 'good' as const, source: 'store' as const }) };
-type Rect = [number, number, number, number];
 
 /** Over the line "Diem mon Toan: 5". */
 const GRADE: Rect = [60, 690, 300, 725];
@@ -68,11 +68,6 @@ function cover(rect: Rect): AppearanceHook {
   };
 }
 
-async function sign(pdf: Buffer, who: TestIdentity, placement: PlacementOptions, appearance?: AppearanceHook): Promise<Buffer> {
-  const r = await signPdf(pdf, { signer: who.signer, certificate: who.certificate, chain: [f.pki.issuing.certificate], trustChain: [f.pki.root.certificate], level: 'B-B', placement, appearance });
-  return r.pdf;
-}
-
 /** The attacker's update: the signature field's (merged) widget gets annotation flags `flags`. */
 function withFlags(pdf: Buffer, field: string, flags: number): Buffer {
   const reader = PdfReader.open(pdf);
@@ -82,12 +77,6 @@ function withFlags(pdf: Buffer, field: string, flags: number): Buffer {
   wd.set('F', flags);
   update.set(ref, wd);
   return update.toBytes().bytes;
-}
-
-function quiet(t: Test, s: SignatureReport, label: string) {
-  t.notOk(s.messages.vi.some((m) => m.startsWith('Cảnh báo')), `${label}: no warning (vi) ${JSON.stringify(s.messages.vi.filter((m) => m.startsWith('Cảnh báo')))}`);
-  t.notOk(s.messages.en.some((m) => m.startsWith('Warning')), `${label}: no warning (en)`);
-  t.notOk(s.changes.some((c) => /WARNING/.test(c.detail)), `${label}: no change flagged`);
 }
 
 type Shows = 'print' | 'toggle' | 'both';

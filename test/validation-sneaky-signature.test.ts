@@ -4,15 +4,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PDFDocument, PDFName, PDFString, StandardFonts } from 'pdf-lib';
 import { appearanceHook } from '../src/pades/appearance/appearance.js';
-import { signPdf, type AppearanceHook, type PlacementOptions } from '../src/pades/signer.js';
-import { PdfDict, PdfStream, name } from '../src/pdf/objects.js';
+import type { AppearanceHook } from '../src/pades/signer.js';
+import { name } from '../src/pdf/objects.js';
 import { PdfReader } from '../src/pdf/reader.js';
 import { embedSignature, prepareSignature } from '../src/pdf/signature-field.js';
 import { IncrementalUpdate } from '../src/pdf/writer.js';
 import { validatePdf, type SignatureReport } from '../src/validation/index.js';
 import { FIXTURES } from './helpers/pdf.js';
-import type { TestIdentity } from './helpers/pki.js';
 import { fixture, verifierFixtures } from './helpers/tamper.js';
+import { quiet, signerFor, drawn, cover, type Rect } from './helpers/sneaky.js';
 
 /**
  * Sneaky signatures (Mainka, Mladenov, Rohlmann, Schwenk, "Breaking the Specification: PDF
@@ -25,41 +25,14 @@ import { fixture, verifierFixtures } from './helpers/tamper.js';
  * to it through its appearance hook.
  */
 const f = await verifierFixtures();
+const sign = signerFor(f);
 const ctx = { trustAnchors: [f.pki.root.certificate], statusLookup: async () => ({ status: 'good' as const, source: 'store' as const }) };
 const seal = readFileSync(resolve(FIXTURES, '..', 'images', 'seal-thpt-doan-hung.png'));
 const photo = readFileSync(resolve(FIXTURES, '..', 'images', 'signature-teacher.png'));
-type Rect = [number, number, number, number];
-
-/** A Form XObject drawing `ops` in a box of the rect's size, with Helvetica as /F1. */
-function drawn(rect: Rect, ops: string): AppearanceHook {
-  return (_reader, update) => {
-    const font = new PdfDict([['Type', name('Font')], ['Subtype', name('Type1')], ['BaseFont', name('Helvetica')]]);
-    const dict = new PdfDict([
-      ['Type', name('XObject')],
-      ['Subtype', name('Form')],
-      ['BBox', [0, 0, rect[2] - rect[0], rect[3] - rect[1]]],
-      ['Resources', new PdfDict([['Font', new PdfDict([['F1', font]])]])],
-    ]);
-    return update.add(new PdfStream(dict, Buffer.from(ops, 'latin1')));
-  };
-}
 
 /** What the honest signing service draws (title, name, time, optionally the seal). */
 const honest = (rect: Rect, fullName: string, sealImage?: Buffer): AppearanceHook =>
   appearanceHook({ width: rect[2] - rect[0], height: rect[3] - rect[1], title: 'HIỆU TRƯỞNG', fullName, signingTime: new Date(), sealImage });
-
-async function sign(pdf: Buffer, who: TestIdentity, placement: PlacementOptions, appearance?: AppearanceHook): Promise<Buffer> {
-  const r = await signPdf(pdf, { signer: who.signer, certificate: who.certificate, chain: [f.pki.issuing.certificate], trustChain: [f.pki.root.certificate], level: 'B-B', placement, appearance });
-  return r.pdf;
-}
-
-const cover = (rect: Rect, text: string) => drawn(rect, `1 1 1 rg 0 0 ${rect[2] - rect[0]} ${rect[3] - rect[1]} re f 0 g BT /F1 12 Tf 4 ${(rect[3] - rect[1]) / 2 - 4} Td (${text}) Tj ET`);
-
-function quiet(t: Test, s: SignatureReport, label: string) {
-  t.notOk(s.messages.vi.some((m) => m.startsWith('Cảnh báo')), `${label}: no warning (vi)`);
-  t.notOk(s.messages.en.some((m) => m.startsWith('Warning')), `${label}: no warning (en)`);
-  t.notOk(s.changes.some((c) => /WARNING/.test(c.detail)), `${label}: no change flagged`);
-}
 
 /** The earlier signature's report warns, in both languages and in the change list, naming the field, the revision and the page. */
 function warned(t: Test, s: SignatureReport, o: { field: string; revision: number; page: number; what?: 'signature' | 'document-timestamp'; how?: 'added' | 'signed' }) {
