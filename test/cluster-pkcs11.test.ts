@@ -28,7 +28,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +37,7 @@ import { tokenKeyId } from '../src/custody/pkcs11.js';
 import { eventually } from './helpers/eventually.js';
 import { createSoftHsmToken, type SoftHsm } from './helpers/softhsm.js';
 import { needTool, run } from './helpers/tools.js';
+import { freePort } from './helpers/free-port.js';
 
 const skip = needTool('softhsm2-util', 'pdfsig', 'certutil', 'openssl');
 const hsm: SoftHsm | null = skip ? null : createSoftHsmToken('hocba-cluster');
@@ -50,17 +50,6 @@ const SIGNATURES = 20;
 const AT_ONCE = 5;
 /** Issued two at a time: both workers generating key pairs on the token at once. */
 const TEACHERS = 6;
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? ok(a.port) : fail(new Error('no port'))));
-    });
-  });
-}
 
 interface Answer {
   status: number;

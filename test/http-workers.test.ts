@@ -8,25 +8,14 @@ import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './helpers/free-port.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pdf = readFileSync(resolve(root, '..', 'shared', 'fixtures', 'transcripts', 'wkhtmltopdf-qt.pdf'));
 const adminToken = 'workers-test-admin-token-0123456789';
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? ok(a.port) : fail(new Error('no port'))));
-    });
-  });
-}
 
 interface Answer {
   status: number;
