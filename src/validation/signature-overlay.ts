@@ -244,6 +244,8 @@ interface Seen {
   covers: Map<number, Covered[]>;
   /** Page object number → its text and image boxes, or 'complex' when a limit cut the walk short. */
   pages: Map<number, Box[] | 'complex'>;
+  /** The terminal form fields of the final document ([] when the form is too deep to walk). */
+  form: FormField[] | null;
   /** Widget object number → its terminal form field, in the final document. */
   fields: Map<number, FormField> | null;
   /** Other widgets → whether their appearance paints anything. */
@@ -263,7 +265,7 @@ const seen = new WeakMap<PdfReader, Seen>();
  */
 export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidates: OverlayCandidate[]): OverlayWarning[] {
   let known = seen.get(final);
-  if (!known) seen.set(final, (known = { shown: new Map(), content: new Map(), covers: new Map(), pages: new Map(), fields: null, inked: new Map(), visibility: null, compared: 0 }));
+  if (!known) seen.set(final, (known = { shown: new Map(), content: new Map(), covers: new Map(), pages: new Map(), form: null, fields: null, inked: new Map(), visibility: null, compared: 0 }));
   // Fields written after the signed revision: covering one of them is a matter for the later signature's report.
   const later = new Set(candidates.map((c) => c.fieldRef.num));
   const out: OverlayWarning[] = [];
@@ -280,7 +282,7 @@ export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidat
     } catch {
       // a field that cannot be read is named without its revision
     }
-    const base: OverlayBase = { field: fieldName(final, c.fieldRef), fieldObject: c.fieldRef.key, kind: c.kind, how: c.how, revision, page: shown.page, widget: c.widgetRef.key, rect: shown.rect };
+    const base: OverlayBase = { field: fieldName(final, c.fieldRef, known), fieldObject: c.fieldRef.key, kind: c.kind, how: c.how, revision, page: shown.page, widget: c.widgetRef.key, rect: shown.rect };
     if (shown.offScreen) {
       // Nothing of it is on screen to lie over anything; what it shows on paper or at a touch, it shows anywhere.
       out.push({ ...base, over: 'off-screen', ...shown.offScreen });
@@ -462,15 +464,21 @@ function visibility(r: PdfReader, known: Seen): OcVisibility {
   return (known.visibility ??= defaultVisibility(r));
 }
 
+/** The terminal form fields, walked once per document. */
+function formOf(r: PdfReader, known: Seen): FormField[] {
+  if (known.form) return known.form;
+  try {
+    return (known.form = r.formFields());
+  } catch {
+    return (known.form = []); // a form too deep to walk: no fields known
+  }
+}
+
 /** Widget object number → its terminal field, once per document. */
 function fieldIndex(r: PdfReader, known: Seen): Map<number, FormField> {
   if (known.fields) return known.fields;
   const index = new Map<number, FormField>();
-  try {
-    for (const f of r.formFields()) for (const w of f.widgets) index.set(w.ref.num, f);
-  } catch {
-    // a form too deep to walk: no field widgets known
-  }
+  for (const f of formOf(r, known)) for (const w of f.widgets) index.set(w.ref.num, f);
   return (known.fields = index);
 }
 
@@ -591,13 +599,10 @@ function pageOf(r: PdfReader, widgetRef: PdfRef, widget: PdfDict, hint: PdfRef |
   return null;
 }
 
-function fieldName(r: PdfReader, fieldRef: PdfRef): string {
-  try {
-    const f = r.formFields().find((x) => x.ref.num === fieldRef.num);
-    if (f) return f.name;
-  } catch {
-    // fall back to the field's own /T
-  }
+function fieldName(r: PdfReader, fieldRef: PdfRef, known: Seen): string {
+  const f = formOf(r, known).find((x) => x.ref.num === fieldRef.num);
+  if (f) return f.name;
+  // not a terminal field of the form (or the form could not be walked): the field's own /T
   try {
     const d = r.resolve(fieldRef);
     const t = d instanceof PdfDict ? r.resolve(d.get('T')) : undefined;
