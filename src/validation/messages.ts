@@ -76,7 +76,6 @@ const IMPRINT_MISMATCH: Record<'signature' | 'document', Reason> = {
   },
 };
 
-/** The words for a broken token, or undefined when `sub` is no reason a token breaks for. */
 /** A document timestamp's own words where a signature's would name the wrong certificate. */
 const DOCUMENT_TIMESTAMP_REASON: Partial<Record<SubIndication, Reason>> = {
   NO_SIGNING_CERTIFICATE_FOUND: {
@@ -85,6 +84,7 @@ const DOCUMENT_TIMESTAMP_REASON: Partial<Record<SubIndication, Reason>> = {
   },
 };
 
+/** The words for a broken token, or undefined when `sub` is no reason a token breaks for. */
 function brokenTokenReason(sub: SubIndication, covers: 'signature' | 'document'): Reason | undefined {
   return sub === 'HASH_FAILURE' ? IMPRINT_MISMATCH[covers] : BROKEN_TOKEN[sub];
 }
