@@ -116,7 +116,6 @@ export class CertView {
   }
 }
 
-/** The extensions of a TBSCertificate: OID → critical. */
 /** Node prints names one attribute per line; the report wants one line, most specific first. */
 function oneLine(s: string): string {
   return s.split('\n').filter(Boolean).reverse().join(', ');
