@@ -20,3 +20,6 @@ export const isLost = (e: unknown): boolean => LOST.test(messageOf(e));
 export const isSessionGone = (e: unknown): boolean => SESSION_GONE.test(messageOf(e));
 export const isStaleHandle = (e: unknown): boolean => STALE_HANDLE.test(messageOf(e));
 export const isPinRefused = (e: unknown): boolean => PIN_REFUSED.test(messageOf(e));
+
+/** CK_SESSION_INFO.state of a session under the user's login (PKCS#11 v2.40 §5.5, §5.6: CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS). */
+export const isUserSession = (state: number): boolean => state === 1 || state === 3;

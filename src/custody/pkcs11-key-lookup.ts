@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import * as graphene from 'graphene-pk11';
+import { isUserSession } from './pkcs11-codes.js';
 import { publicKeyOf } from './pkcs11-public-key.js';
 
 /**
@@ -9,10 +10,6 @@ import { publicKeyOf } from './pkcs11-public-key.js';
  * the token was reconnected (pkcs11-token.ts).
  */
 
-/** CK_SESSION_INFO.state of a session whose application is logged in as the user (§5.6). */
-const CKS_RO_USER_FUNCTIONS = 1;
-const CKS_RW_USER_FUNCTIONS = 3;
-
 const sharedId = (tokenLabel: string) => new Error(`PKCS#11: several keys on token ${tokenLabel} share one CKA_ID`);
 
 /**
@@ -21,7 +18,7 @@ const sharedId = (tokenLabel: string) => new Error(`PKCS#11: several keys on tok
  */
 function assertLoggedIn(s: graphene.Session, tokenLabel: string): void {
   const { state } = s.lib.C_GetSessionInfo(s.handle);
-  if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) throw new Error(`PKCS#11: CKR_USER_NOT_LOGGED_IN (the login to token ${JSON.stringify(tokenLabel)} was lost)`);
+  if (!isUserSession(state)) throw new Error(`PKCS#11: CKR_USER_NOT_LOGGED_IN (the login to token ${JSON.stringify(tokenLabel)} was lost)`);
   s.lib.C_GetTokenInfo(s.slot.handle);
 }
 

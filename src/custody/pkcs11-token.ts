@@ -3,7 +3,7 @@ import * as graphene from 'graphene-pk11';
 import { oid } from '../asn1/der.js';
 import { createLogger, type Logger } from '../log.js';
 import type { KeyAlgorithm } from '../pki/keys.js';
-import { ckrOf, isLost, isSessionGone, isStaleHandle } from './pkcs11-codes.js';
+import { ckrOf, isLost, isSessionGone, isStaleHandle, isUserSession } from './pkcs11-codes.js';
 import { findGeneratedPair, findKeyPair, findPrivateKey } from './pkcs11-key-lookup.js';
 import { acquireModule, logIn, reinitializeModule, releaseModule, type LoadedModule } from './pkcs11-module.js';
 import { CURVES, publicKeyOf } from './pkcs11-public-key.js';
@@ -55,8 +55,6 @@ export interface Pkcs11TokenOptions {
 }
 
 const SESSION_FLAGS = graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION;
-/** CK_SESSION_INFO.state of a session under the user's login (PKCS#11 v2.40 §5.5: CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS). */
-const USER_SESSION_STATES = new Set([1, 3]);
 
 let fallbackLog: Logger | undefined;
 
@@ -474,7 +472,7 @@ export class Pkcs11Token {
     const lease = this.idle.find((l) => l.connection === this.connection && l.generation === this.loaded.generation);
     if (!lease) return;
     const { state } = lib.C_GetSessionInfo(lease.session.handle);
-    if (!USER_SESSION_STATES.has(state)) throw new Error('PKCS#11: CKR_USER_NOT_LOGGED_IN (the token logged the service out)');
+    if (!isUserSession(state)) throw new Error('PKCS#11: CKR_USER_NOT_LOGGED_IN (the token logged the service out)');
   }
 
   /** After this tick, so the readiness answer goes out before the first attempt (which logs in) runs. */
