@@ -37,7 +37,7 @@ export interface TimestampCheck {
 }
 
 export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors: CertView[], pool: CertView[]): TimestampCheck {
-  const bad = (broken: SubIndication, problem: string, extra: Partial<TimestampCheck> = {}): TimestampCheck => ({ valid: false, time: null, tsa: null, tsaName: null, chain: [], problem, integrity: false, broken, ...extra });
+  const bad = (broken: SubIndication | null, problem: string, extra: Partial<TimestampCheck> = {}): TimestampCheck => ({ valid: false, time: null, tsa: null, tsaName: null, chain: [], problem, integrity: false, broken, ...extra });
   const tst = readTimestampToken(token);
   if (tst instanceof Error) return bad('FORMAT_FAILURE', `the timestamp token is malformed: ${tst.message}`);
   const time = tst.genTime;
@@ -56,7 +56,7 @@ export function checkTimestamp(token: Buffer, imprintOver: Uint8Array[], anchors
     // says the token was damaged: it cannot be checked, so its time proves nothing
     // (INDETERMINATE / NO_SIGNING_CERTIFICATE_FOUND), but it is not reported as forged.
     const named = carried ?? pool.slice(0, 50).find((c) => tst.identifies(c.der));
-    if (!named) return { valid: false, time, tsa: null, tsaName: null, chain: [], problem: 'the TSA certificate the token names is neither in the token, nor in the file, nor trusted', integrity: false, broken: null, unidentified: true };
+    if (!named) return bad(null, 'the TSA certificate the token names is neither in the token, nor in the file, nor trusted', { time, unidentified: true });
     return bad('SIG_CRYPTO_FAILURE', 'the TSA signature does not verify', { time, tsa: named, tsaName: named.commonName });
   }
   const base = { time, tsa, tsaName: tsa.commonName, integrity: true, broken: null };
