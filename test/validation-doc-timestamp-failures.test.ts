@@ -61,11 +61,31 @@ function tstInfoAt(der: Buffer): { at: number; fields: ReturnType<typeof childre
   return { at: onlyOffset(der, tst, 'the TSTInfo'), fields: children(tst, readDer(tst, TAG.SEQUENCE, 'TSTInfo')), tst };
 }
 
-const tamperings: Record<string, { sub: SubIndication; en: RegExp; vi: RegExp; make: () => Buffer; tokenRead: boolean }> = {
+/** What the report must say for each reason a token fails: its sub-indication and the headline's words. */
+interface Reason {
+  sub: SubIndication;
+  en: RegExp;
+  vi: RegExp;
+}
+const TSA_SIGNATURE: Reason = {
+  sub: 'SIG_CRYPTO_FAILURE',
+  en: /time-stamping authority’s signature on it does not verify/,
+  vi: /chữ ký của đơn vị cấp dấu thời gian \(TSA\) trên dấu thời gian không xác thực được/,
+};
+const IMPRINT: Reason = {
+  sub: 'HASH_FAILURE',
+  en: /message imprint is not the hash of the bytes it covers/,
+  vi: /giá trị băm trong dấu thời gian không khớp với phần tài liệu mà nó xác nhận/,
+};
+const MALFORMED: Reason = {
+  sub: 'FORMAT_FAILURE',
+  en: /it is malformed and cannot be read/,
+  vi: /dấu thời gian sai cấu trúc, không đọc được/,
+};
+
+const tamperings: Record<string, Reason & { make: () => Buffer; tokenRead: boolean }> = {
   'a byte of the TSA’s signature value flipped': {
-    sub: 'SIG_CRYPTO_FAILURE',
-    en: /time-stamping authority’s signature on it does not verify/,
-    vi: /chữ ký của đơn vị cấp dấu thời gian \(TSA\) trên dấu thời gian không xác thực được/,
+    ...TSA_SIGNATURE,
     tokenRead: true,
     make: () =>
       editToken(lta, (der) => {
@@ -74,9 +94,7 @@ const tamperings: Record<string, { sub: SubIndication; en: RegExp; vi: RegExp; m
       }),
   },
   'genTime moved by one second inside the signed TSTInfo (its message-digest no longer matches)': {
-    sub: 'SIG_CRYPTO_FAILURE',
-    en: /time-stamping authority’s signature on it does not verify/,
-    vi: /chữ ký của đơn vị cấp dấu thời gian \(TSA\) trên dấu thời gian không xác thực được/,
+    ...TSA_SIGNATURE,
     tokenRead: true,
     make: () =>
       editToken(lta, (der) => {
@@ -87,9 +105,7 @@ const tamperings: Record<string, { sub: SubIndication; en: RegExp; vi: RegExp; m
       }),
   },
   'a byte changed in the covered DSS revision (its trailer /ID) after timestamping': {
-    sub: 'HASH_FAILURE',
-    en: /message imprint is not the hash of the bytes it covers/,
-    vi: /giá trị băm trong dấu thời gian không khớp với phần tài liệu mà nó xác nhận/,
+    ...IMPRINT,
     tokenRead: true,
     make: () => {
       const [, b] = byteRangeOf(lta, DOC_TS).numbers;
@@ -103,9 +119,7 @@ const tamperings: Record<string, { sub: SubIndication; en: RegExp; vi: RegExp; m
     },
   },
   'the message imprint inside the token altered': {
-    sub: 'HASH_FAILURE',
-    en: /message imprint is not the hash of the bytes it covers/,
-    vi: /giá trị băm trong dấu thời gian không khớp với phần tài liệu mà nó xác nhận/,
+    ...IMPRINT,
     tokenRead: true,
     make: () =>
       editToken(lta, (der) => {
@@ -115,9 +129,7 @@ const tamperings: Record<string, { sub: SubIndication; en: RegExp; vi: RegExp; m
       }),
   },
   'the token replaced by bytes that are no BER object': {
-    sub: 'FORMAT_FAILURE',
-    en: /it is malformed and cannot be read/,
-    vi: /dấu thời gian sai cấu trúc, không đọc được/,
+    ...MALFORMED,
     tokenRead: false,
     make: () => {
       const { hexAt, hex } = docTimestamp(lta);
@@ -127,9 +139,7 @@ const tamperings: Record<string, { sub: SubIndication; en: RegExp; vi: RegExp; m
     },
   },
   'a readable CMS whose TSTInfo cannot be read (version 2)': {
-    sub: 'FORMAT_FAILURE',
-    en: /it is malformed and cannot be read/,
-    vi: /dấu thời gian sai cấu trúc, không đọc được/,
+    ...MALFORMED,
     tokenRead: false,
     make: () =>
       editToken(lta, (der) => {
