@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as graphene from 'graphene-pk11';
 import { caCommand } from '../src/cli/ca.js';
@@ -25,6 +24,7 @@ import { TimestampAuthority } from '../src/tsa/authority.js';
 import { FakeCaStore } from './helpers/fake-ca-store.js';
 import { cachedKeyPair } from './helpers/pki.js';
 import { createSoftHsmToken, type SoftHsm } from './helpers/softhsm.js';
+import { opensslChecks, scratchDir } from './helpers/openssl-check.js';
 import { needTool, run } from './helpers/tools.js';
 
 /**
@@ -40,14 +40,9 @@ t.teardown(() => token?.close());
 
 const kek = randomBytes(32);
 const adminToken = randomBytes(24).toString('base64url');
-const work = mkdtempSync(path.join(tmpdir(), 'hocba-pkcs11-ca-'));
-t.teardown(() => rmSync(work, { recursive: true, force: true }));
-let fileCounter = 0;
-const file = (name: string, content: string | Buffer) => {
-  const p = path.join(work, `${fileCounter++}-${name}`);
-  writeFileSync(p, content);
-  return p;
-};
+const scratch = scratchDir(t, 'hocba-pkcs11-ca-');
+const { dir: work, file } = scratch;
+const { opensslOcsp, opensslTs } = opensslChecks(scratch);
 const pem = (der: Buffer) => derToPem(der);
 
 function configFor(dataDir: string, custody: 'pkcs11' | 'software'): Config {
@@ -111,38 +106,6 @@ function opensslVerify(t: Test, rootDer: Buffer, issuingDer: Buffer, leafPem: st
   const v = run('openssl', ['verify', '-CAfile', file('root.pem', pem(rootDer)), '-untrusted', file('issuing.pem', pem(issuingDer)), file('leaf.pem', leafPem)]);
   t.equal(v.status, 0, `${what}: openssl verify accepts it against the root ${v.stderr}`);
   t.match(v.stdout, /: OK/);
-}
-
-/** Root and issuing CA certificates, all openssl needs to check what the hierarchy signed. */
-interface Chain {
-  rootCertificate: Buffer;
-  issuing: { certificate: Buffer };
-}
-
-/** openssl's verification time: a renewal due in the future issues certificates valid from then. */
-const attime = (at?: Date) => (at ? ['-attime', String(Math.floor(at.getTime() / 1000))] : []);
-
-/** An OCSP request for `leafPem` answered by `answer`, checked by openssl against root and issuing CA (at `at`). */
-async function opensslOcsp(t: Test, cas: Chain, leafPem: string, answer: (req: Buffer) => Promise<Buffer>, what: string, at?: Date) {
-  const issuing = file('issuing.pem', pem(cas.issuing.certificate));
-  const leaf = file('leaf.pem', leafPem);
-  const reqPath = path.join(work, `${fileCounter++}-ocsp.req`);
-  t.equal(run('openssl', ['ocsp', '-issuer', issuing, '-cert', leaf, '-no_nonce', '-reqout', reqPath]).status, 0);
-  const respPath = file('ocsp.resp', await answer(readFileSync(reqPath)));
-  const o = run('openssl', ['ocsp', '-respin', respPath, '-issuer', issuing, '-cert', leaf, '-CAfile', file('chain.pem', pem(cas.rootCertificate) + pem(cas.issuing.certificate)), '-resp_text', ...attime(at)]);
-  t.match(o.stderr, /Response verify OK/, `${what}: openssl verifies the OCSP response ${o.stderr}`);
-  t.match(o.stdout, new RegExp(`${leaf.replace(/[.\\/]/g, '\\$&')}: good`), `${what}: status good`);
-  return o.stdout;
-}
-
-/** An RFC 3161 token over fresh data answered by `answer`, checked by openssl ts -verify (at `at`). */
-async function opensslTs(t: Test, cas: Chain, answer: (q: Buffer) => Promise<Buffer>, what: string, at?: Date) {
-  const data = file('data.bin', randomBytes(64));
-  const q = path.join(work, `${fileCounter++}-q.tsq`);
-  t.equal(run('openssl', ['ts', '-query', '-data', data, '-sha256', '-cert', '-out', q]).status, 0);
-  const reply = file('reply.tsr', await answer(readFileSync(q)));
-  const v = run('openssl', ['ts', '-verify', '-queryfile', q, '-in', reply, '-CAfile', file('root.pem', pem(cas.rootCertificate)), '-untrusted', file('issuing.pem', pem(cas.issuing.certificate)), ...attime(at)]);
-  t.match(v.stdout, /Verification: OK/, `${what}: openssl ts -verify accepts the token ${v.stderr}`);
 }
 
 const viaHttp = (service: Service, url: string, type: string) => async (body: Buffer) => {

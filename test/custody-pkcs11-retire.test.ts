@@ -1,7 +1,5 @@
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as graphene from 'graphene-pk11';
 import { loadConfig } from '../src/config.js';
@@ -23,7 +21,8 @@ import { TimestampAuthority } from '../src/tsa/authority.js';
 import { eventually } from './helpers/eventually.js';
 import { cachedKeyPair } from './helpers/pki.js';
 import { createSoftHsmToken, type SoftHsm } from './helpers/softhsm.js';
-import { needTool, run } from './helpers/tools.js';
+import { opensslChecks, scratchDir } from './helpers/openssl-check.js';
+import { needTool } from './helpers/tools.js';
 import { recorder } from './helpers/log-recorder.js';
 
 /**
@@ -40,14 +39,9 @@ t.teardown(() => token?.close());
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 const kek = randomBytes(32);
-const work = mkdtempSync(path.join(tmpdir(), 'hocba-pkcs11-retire-'));
-t.teardown(() => rmSync(work, { recursive: true, force: true }));
-let fileCounter = 0;
-const file = (name: string, content: string | Buffer) => {
-  const p = path.join(work, `${fileCounter++}-${name}`);
-  writeFileSync(p, content);
-  return p;
-};
+const scratch = scratchDir(t, 'hocba-pkcs11-retire-');
+const work = scratch.dir;
+const { opensslOcsp, opensslTs } = opensslChecks(scratch);
 
 const config = hsm
   ? loadConfig({
@@ -99,7 +93,6 @@ async function assertCurrentPairs(t: Test, store: Store, set: CaSet) {
 }
 
 const pem = derToPem;
-const attime = (at: Date) => ['-attime', String(Math.floor(at.getTime() / 1000))];
 
 /** A teacher certificate under `set`'s issuing CA, stored so the responder knows it. */
 async function storedTeacher(store: Store, set: CaSet) {
@@ -119,29 +112,17 @@ async function storedTeacher(store: Store, set: CaSet) {
   return pem(teacher.der);
 }
 
-/** An OCSP request for `leafPem` answered by `set`'s responder, checked by openssl against root and issuing CA at `at`. */
-async function opensslOcsp(t: Test, store: Store, set: CaSet, leafPem: string, what: string, at: Date) {
+/** `set`'s responder answering OCSP requests about certificates in `store`. */
+const responderOf = (store: Store, set: CaSet) => {
   const responder = new OcspResponder({ store, issuing: set.issuing, responder: set.ocsp, config: config! });
-  const issuing = file('issuing.pem', pem(set.issuing.certificate));
-  const leaf = file('leaf.pem', leafPem);
-  const reqPath = path.join(work, `${fileCounter++}-ocsp.req`);
-  t.equal(run('openssl', ['ocsp', '-issuer', issuing, '-cert', leaf, '-no_nonce', '-reqout', reqPath]).status, 0);
-  const respPath = file('ocsp.resp', (await responder.respond(readFileSync(reqPath))).body);
-  const o = run('openssl', ['ocsp', '-respin', respPath, '-issuer', issuing, '-cert', leaf, '-CAfile', file('chain.pem', pem(set.rootCertificate) + pem(set.issuing.certificate)), ...attime(at)]);
-  t.match(o.stderr, /Response verify OK/, `${what}: openssl verifies the OCSP response ${o.stderr}`);
-  t.match(o.stdout, new RegExp(`${leaf.replace(/[.\\/]/g, '\\$&')}: good`), `${what}: status good`);
-}
+  return async (req: Buffer) => (await responder.respond(req)).body;
+};
 
-/** An RFC 3161 token over fresh data from `set`'s TSA, checked by openssl ts -verify at `at`. */
-async function opensslTs(t: Test, set: CaSet, what: string, at: Date) {
+/** `set`'s TSA answering timestamp requests at `at`. */
+const tsaAt = (set: CaSet, at: Date) => {
   const tsa = new TimestampAuthority({ certificate: set.tsa.certificate, chain: set.chain, signer: set.tsa.signer, policyOid: config!.tsaPolicyOid, now: () => at });
-  const data = file('data.bin', randomBytes(64));
-  const q = path.join(work, `${fileCounter++}-q.tsq`);
-  t.equal(run('openssl', ['ts', '-query', '-data', data, '-sha256', '-cert', '-out', q]).status, 0);
-  const reply = file('reply.tsr', await tsa.respond(readFileSync(q)));
-  const v = run('openssl', ['ts', '-verify', '-queryfile', q, '-in', reply, '-CAfile', file('root.pem', pem(set.rootCertificate)), '-untrusted', file('issuing.pem', pem(set.issuing.certificate)), ...attime(at)]);
-  t.match(v.stdout, /Verification: OK/, `${what}: openssl ts -verify accepts the token ${v.stderr}`);
-}
+  return (q: Buffer) => tsa.respond(q);
+};
 
 const notAfter = (der: Buffer) => parseCertificateSummary(der).notAfter;
 const noop = { setResponder: () => undefined, setSigner: () => undefined };
@@ -169,7 +150,7 @@ t.test('superseded OCSP and TSA key pairs leave the token only once their certif
     assertPair(t, onToken, oldLabel, 'right after the renewal, the superseded responder');
     assertPair(t, onToken, newLabel, 'the renewed responder');
     // An instance that has not adopted the renewal yet still answers with the old key.
-    await opensslOcsp(t, store, first, teacher, 'an instance still on the superseded responder', due);
+    await opensslOcsp(t, first, teacher, responderOf(store, first), 'an instance still on the superseded responder', due);
 
     // Expired, but within the margin: still there.
     const justExpired = new Date(oldNotAfter.getTime() + RETIRE_AFTER_EXPIRY_MS - MINUTE);
@@ -189,10 +170,10 @@ t.test('superseded OCSP and TSA key pairs leave the token only once their certif
 
     onToken = await caObjectsOnToken();
     assertPair(t, onToken, newLabel, 'the renewed responder');
-    await opensslOcsp(t, store, renewed, teacher, 'the renewed responder after the retirement', past);
+    await opensslOcsp(t, renewed, teacher, responderOf(store, renewed), 'the renewed responder after the retirement', past);
     const reloaded = await loadCaSet(store, custody.caKeys);
     t.same(reloaded.ocsp.certificate, renewed.ocsp.certificate, 'a restart still loads the hierarchy');
-    await opensslOcsp(t, store, reloaded, teacher, 'the reloaded responder', past);
+    await opensslOcsp(t, reloaded, teacher, responderOf(store, reloaded), 'the reloaded responder', past);
     t.same(log.warnings(), [], 'no warnings');
   });
 
@@ -206,7 +187,7 @@ t.test('superseded OCSP and TSA key pairs leave the token only once their certif
     const newLabel = labelOf(CA_NAMES.tsa, renewed.tsa.certificate);
     t.not(newLabel, oldLabel, 'the TSA was renewed');
     assertPair(t, await caObjectsOnToken(), oldLabel, 'after the renewal, the superseded TSA');
-    await opensslTs(t, set, 'an instance still on the superseded TSA', due);
+    await opensslTs(t, set, tsaAt(set, due), 'an instance still on the superseded TSA', due);
 
     // Its certificate still valid, a day before it expires: kept.
     await refreshTsa(store, config!, renewed, log, new Date(oldNotAfter.getTime() - DAY));
@@ -218,7 +199,7 @@ t.test('superseded OCSP and TSA key pairs leave the token only once their certif
     t.notOk((await caObjectsOnToken()).has(oldLabel), 'once past use, both objects of the superseded TSA pair are gone');
     await assertCurrentPairs(t, store, renewed);
     await t.rejects(set.tsa.signer.sign(Buffer.from('after retirement'), 'sha256'), 'the retired key signs nothing any more');
-    await opensslTs(t, renewed, 'the renewed TSA after the retirement', past);
+    await opensslTs(t, renewed, tsaAt(renewed, past), 'the renewed TSA after the retirement', past);
     t.same(log.warnings(), [], 'no warnings');
   });
 
@@ -257,7 +238,7 @@ t.test('superseded OCSP and TSA key pairs leave the token only once their certif
     assertPair(t, onToken, middleLabel, 'the one superseded since, its certificate still valid');
     await assertCurrentPairs(t, store, latest);
     t.same(lines.warnings(), []);
-    await opensslOcsp(t, store, latest, teacher, 'the responder in use', new Date(parseCertificateSummary(latest.ocsp.certificate).notBefore.getTime() + MINUTE));
+    await opensslOcsp(t, latest, teacher, responderOf(store, latest), 'the responder in use', new Date(parseCertificateSummary(latest.ocsp.certificate).notBefore.getTime() + MINUTE));
 
     const all = JSON.stringify([...log.lines, ...lines.lines]);
     t.notOk(all.includes(hsm!.pin), 'the token PIN is in no log line');
