@@ -217,6 +217,10 @@ interface Shown {
   layer: Ink['layer'];
   /** Kept off the screen by its flags, and how it shows all the same; null when shown on screen. */
   offScreen: OffScreen | null;
+  /** Whether the ink lies over the page's text or images (coversContent), once asked. */
+  content?: boolean;
+  /** The field widgets and annotations it lies over (coveredWidgets), once asked. */
+  covers?: Covered[];
 }
 
 interface OffScreen {
@@ -240,8 +244,6 @@ type Covered =
 /** What one final document has shown so far: per widget its findings, per page its content boxes. */
 interface Seen {
   shown: Map<number, Shown | null>;
-  content: Map<number, boolean>;
-  covers: Map<number, Covered[]>;
   /** Page object number → its text and image boxes, or 'complex' when a limit cut the walk short. */
   pages: Map<number, Box[] | 'complex'>;
   /** The terminal form fields of the final document ([] when the form is too deep to walk). */
@@ -265,7 +267,7 @@ const seen = new WeakMap<PdfReader, Seen>();
  */
 export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidates: OverlayCandidate[]): OverlayWarning[] {
   let known = seen.get(final);
-  if (!known) seen.set(final, (known = { shown: new Map(), content: new Map(), covers: new Map(), pages: new Map(), form: null, fields: null, inked: new Map(), visibility: null, compared: 0 }));
+  if (!known) seen.set(final, (known = { shown: new Map(), pages: new Map(), form: null, fields: null, inked: new Map(), visibility: null, compared: 0 }));
   // Fields written after the signed revision: covering one of them is a matter for the later signature's report.
   const later = new Set(candidates.map((c) => c.fieldRef.num));
   const out: OverlayWarning[] = [];
@@ -288,20 +290,12 @@ export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidat
       out.push({ ...base, over: 'off-screen', ...shown.offScreen });
       continue;
     }
-    let content = known.content.get(c.widgetRef.num);
-    if (content === undefined) {
-      content = coversContent(final, shown, known);
-      known.content.set(c.widgetRef.num, content);
-    }
-    if (content) out.push({ ...base, over: 'content' });
+    shown.content ??= coversContent(final, shown, known);
+    if (shown.content) out.push({ ...base, over: 'content' });
     if (shown.layer) out.push({ ...base, over: 'optional-content', layer: shown.layer });
-    let covers = known.covers.get(c.widgetRef.num);
-    if (covers === undefined) {
-      covers = coveredWidgets(final, c.widgetRef, shown, known);
-      known.covers.set(c.widgetRef.num, covers);
-    }
+    shown.covers ??= coveredWidgets(final, c.widgetRef, shown, known);
     const named = new Set<string>();
-    for (const v of covers) {
+    for (const v of shown.covers) {
       if (!shownWhenSigned(signed, v)) continue;
       if (v.kind === 'annotation') {
         out.push({ ...base, over: 'annotation', covered: { ...v.annotation, annotation: v.widget.key } });
