@@ -35,7 +35,7 @@ if (hsm) initMoreTokens(hsm, OTHER_TOKENS);
 const quick: Pkcs11ReconnectPolicy = { firstDelayMs: 5, maxDelayMs: 40, maxWaitMs: 400 };
 const data = Buffer.from('Sổ điểm lớp 12A3, năm học 2025-2026');
 
-const { module: outside, slot: outsideSlot, pullToken } = outsideOf(hsm ?? ({} as SoftHsm));
+const { module: outside, slot: outsideSlot, pullToken, reinitToken } = outsideOf(hsm ?? ({} as SoftHsm));
 
 function openToken(label: string, opts: { sessions?: number; reconnect?: Partial<Pkcs11ReconnectPolicy> } = {}) {
   const logs = captureLog();
@@ -165,15 +165,7 @@ t.test('the token re-initialised with another user PIN: refused once, and the PI
   const { token, logs } = openToken('hocba-repin');
   t.teardown(() => token.close());
   const { key, signer } = await tokenKey(token);
-  const slot = outsideSlot('hocba-repin');
-  slot.closeAll();
-  // C_InitToken itself: graphene's initToken misreads the (void) answer.
-  slot.lib.C_InitToken(slot.handle, hsm!.soPin, 'hocba-repin');
-  const so = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
-  so.login(hsm!.soPin, graphene.UserType.SO);
-  so.initPin('97531864');
-  so.logout();
-  so.close();
+  reinitToken('hocba-repin', '97531864');
 
   const first = await signer.sign(data, 'sha256').then(() => null, (e: unknown) => e);
   t.ok(isClientError(first) && first.status === 503 && first.type === 'hsm-unavailable', '503 hsm-unavailable');

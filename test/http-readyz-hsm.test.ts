@@ -38,7 +38,7 @@ if (hsm) initMoreTokens(hsm, OTHER_TOKENS);
 const quick: Pkcs11ReconnectPolicy = { firstDelayMs: 5, maxDelayMs: 40, maxWaitMs: 400 };
 const data = Buffer.from('Học bạ lớp 9A1, năm học 2025-2026');
 
-const { module: outside, slot: outsideSlot, pullToken } = outsideOf(hsm ?? ({} as SoftHsm));
+const { module: outside, slot: outsideSlot, pullToken, reinitToken } = outsideOf(hsm ?? ({} as SoftHsm));
 
 function openToken(label: string, reconnect: Partial<Pkcs11ReconnectPolicy> = {}) {
   const logs = captureLog();
@@ -130,15 +130,7 @@ t.test('the token re-initialised with another user PIN: not ready, and readiness
   const { token, logs } = openToken('hocba-ready-repin');
   t.teardown(() => token.close());
   await signerOn(token);
-  const slot = outsideSlot('hocba-ready-repin');
-  slot.closeAll();
-  // C_InitToken itself: graphene's initToken misreads the (void) answer.
-  slot.lib.C_InitToken(slot.handle, hsm!.soPin, 'hocba-ready-repin');
-  const so = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
-  so.login(hsm!.soPin, graphene.UserType.SO);
-  so.initPin('86420975');
-  so.logout();
-  so.close();
+  reinitToken('hocba-ready-repin', '86420975');
 
   assertHsmUnavailable(t, readiness(token), 'hocba-ready-repin', /lost \(CKR_SESSION_HANDLE_INVALID\); reconnecting$/, 'sessions gone');
   t.ok(await eventually(() => logs.count(/refused the configured PIN on reconnecting/) > 0), 'the one reconnection met the new PIN');

@@ -50,7 +50,20 @@ export function outsideOf(hsm: SoftHsm) {
     return () => cpSync(path.join(backup, gone[0]!), path.join(tokens, gone[0]!), { recursive: true });
   }
 
-  return { module: outside, slot, pullToken };
+  /** Re-initialises the token as its security officer would, giving it the user PIN `pin`: what the service logged in with is refused from then on. */
+  function reinitToken(label: string, pin: string): void {
+    const s = slot(label);
+    s.closeAll();
+    // C_InitToken itself: graphene's initToken misreads the (void) answer.
+    s.lib.C_InitToken(s.handle, hsm.soPin, label);
+    const so = s.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+    so.login(hsm.soPin, graphene.UserType.SO);
+    so.initPin(pin);
+    so.logout();
+    so.close();
+  }
+
+  return { module: outside, slot, pullToken, reinitToken };
 }
 
 /** A logger whose JSON lines the test reads back. */
