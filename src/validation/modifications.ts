@@ -189,7 +189,8 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
       else if (referrers.length === 1 && isFieldsArrayOf(final, referrers[0], ref)) newFieldRefs.push(...extra);
       else if (referrers.length === 1 && isAnnotsArrayOf(signed, final, referrers[0], ref)) {
         newAnnotRefs.push(...extra);
-        for (const a of extra) annotPage.set(a.num, new PdfRef(referrers[0], genOf(final.xrefEntry(referrers[0]))));
+        const page = refTo(final, referrers[0]);
+        for (const a of extra) annotPage.set(a.num, page);
       } else deny('object', ref, `array ${ref.key} changed`);
       continue;
     }
@@ -215,7 +216,7 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
           allow('signature-field', ref, 'an existing empty signature field was signed');
           for (const w of form.emptySigFields.get(ref.num)!) {
             sigWidgets.add(w);
-            shown.push({ fieldRef: ref, widgetRef: new PdfRef(w, genOf(final.xrefEntry(w))), pageRef: null, kind: 'signature', how: 'signed' });
+            shown.push({ fieldRef: ref, widgetRef: refTo(final, w), pageRef: null, kind: 'signature', how: 'signed' });
           }
           claim(refsIn(after), 'signature-field');
         }
@@ -256,8 +257,7 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
       allow(isDocTs ? 'document-timestamp' : 'signature-field', r, isDocTs ? 'a document timestamp was added' : 'a signature field was added');
       for (const w of widgetsOf(final, r, f)) {
         sigWidgets.add(w);
-        const widgetRef = new PdfRef(w, genOf(final.xrefEntry(w)));
-        shown.push({ fieldRef: r, widgetRef, pageRef: annotPage.get(w) ?? null, kind: isDocTs ? 'document-timestamp' : 'signature', how: 'added' });
+        shown.push({ fieldRef: r, widgetRef: refTo(final, w), pageRef: annotPage.get(w) ?? null, kind: isDocTs ? 'document-timestamp' : 'signature', how: 'added' });
       }
       claim([r], isDocTs ? 'document-timestamp' : 'signature-field');
     }
@@ -289,7 +289,7 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
   for (const [num, ref] of added) {
     const referrers = graph.parents.get(num);
     if (!referrers) continue; // unreachable: object/xref streams, orphans
-    const stale = [...referrers].find((p) => p !== TRAILER && !added.has(p) && refsIn(safeGet(signed, new PdfRef(p, genOf(signed.xrefEntry(p))))).some((x) => x.num === num));
+    const stale = [...referrers].find((p) => p !== TRAILER && !added.has(p) && refsIn(safeGet(signed, refTo(signed, p))).some((x) => x.num === num));
     if (stale !== undefined) {
       deny('shadow', ref, `object ${ref.key} (${describe(safeGet(final, ref))}) fills a reference of signed object ${stale} that led nowhere when it was signed`);
       continue;
@@ -336,6 +336,11 @@ function overlayDetail(w: OverlayWarning, at: string): string {
 
 function genOf(e: { type: number; b: number } | undefined): number {
   return e && e.type === 1 ? e.b : 0;
+}
+
+/** A reference to object `num` with the generation `r`'s cross-reference gives it. */
+function refTo(r: PdfReader, num: number): PdfRef {
+  return new PdfRef(num, genOf(r.xrefEntry(num)));
 }
 
 /** A signature field value that is a signature: a dictionary with a /ByteRange and /Contents. */
@@ -390,7 +395,7 @@ function isFieldsArrayOf(final: PdfReader, parentNum: number, ref: PdfRef): bool
 
 /** `parentNum` is a page, before and after, whose /Annots is `ref`. */
 function isAnnotsArrayOf(signed: PdfReader, final: PdfReader, parentNum: number, ref: PdfRef): boolean {
-  const pageRef = new PdfRef(parentNum, genOf(final.xrefEntry(parentNum)));
+  const pageRef = refTo(final, parentNum);
   if (!isPage(signed, pageRef) || !isPage(final, pageRef)) return false;
   const page = safeGet(final, pageRef);
   const a = page instanceof PdfDict ? page.get('Annots') : undefined;
