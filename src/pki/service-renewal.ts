@@ -146,15 +146,19 @@ export interface RetiresSupersededKeys {
  * custody that keeps keys on a token then retires the superseded ones past use (retireSuperseded).
  */
 export async function refreshResponder(store: RefreshStore, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
-  return retireSuperseded(store, await renewIfDue(store, await adoptStored(store, set, responderProfile, log), responderProfile, log, now), responderProfile, log, now);
+  return refresh(store, set, responderProfile, log, now);
 }
 
 /** The TSA certificate and key to stamp with now, as refreshResponder does for the responder. */
 export async function refreshTsa(store: RefreshStore, config: TsaConfig, set: CaSet, log: CustodyLog, now = new Date()): Promise<CaSet> {
-  const profile = tsaProfile(config);
-  return retireSuperseded(store, await renewIfDue(store, await adoptStored(store, set, profile, log), profile, log, now), profile, log, now);
+  return refresh(store, set, tsaProfile(config), log, now);
 }
 
+/** Adopts another instance's renewal, renews when due, then retires what is past use. */
+async function refresh(store: RefreshStore, set: CaSet, profile: ServiceProfile, log: CustodyLog, now: Date): Promise<CaSet> {
+  const current = await renewIfDue(store, await adoptStored(store, set, profile, log), profile, log, now);
+  return retireSuperseded(store, current, profile, log, now);
+}
 
 /**
  * After a refresh: the custody retires the service's superseded keys that are past use
@@ -243,16 +247,17 @@ async function renewIfDue(store: RenewalStore, set: CaSet, profile: ServiceProfi
     return set;
   }
   const { key, issued } = await issueServiceKey(store, set.keys, set.issuing, profile, new Date(now.getTime() - 60_000));
+  const record = storedCaRecord(name, issued.der, key.stored);
   try {
     await store.transaction(async (tx) => {
       await tx.insertCertificate(serviceCertificateRecord(issued, profile.usage, current.serial));
       // Only over the certificate this instance renews: another instance (or cluster worker)
       // due at the same moment may have renewed it first, and two renewals would leave a
       // certificate and a key pair that nothing uses.
-      if (!(await tx.replaceCa(storedCaRecord(name, issued.der, key.stored), set[profile.usage].certificate))) throw new RenewedElsewhere();
+      if (!(await tx.replaceCa(record, set[profile.usage].certificate))) throw new RenewedElsewhere();
     });
   } catch (e) {
-    await discardUnstored(store, [{ record: storedCaRecord(name, issued.der, key.stored), key }]);
+    await discardUnstored(store, [{ record, key }]);
     if (!(e instanceof RenewedElsewhere)) throw e;
     log.info({ certificate: name, previous: current.serial }, `another instance renewed the ${profile.what} certificate first; adopting its certificate`);
     return adoptStored(store, set, profile, log);
