@@ -220,6 +220,20 @@ export function overlayWarningMessages(w: OverlayWarning, holder: 'signature' | 
   };
 }
 
+/**
+ * The warning that closes a list the analysis cut short (signature-overlay.ts stops after a
+ * few dozen overlays or a few hundred later widgets): a file like that is hostile or broken,
+ * and the listed overlays are not all there is.
+ */
+export function overlaysNotAllListed(listed: number, holder: 'signature' | 'document-timestamp'): Reason {
+  const mine = holder === 'signature' ? { vi: 'chữ ký này', en: 'this signature' } : { vi: 'dấu thời gian này', en: 'this timestamp' };
+  const which = listed > 0 ? { vi: ` ngoài ${listed} trường đã nêu`, en: ` beyond the ${listed} listed` } : { vi: '', en: '' };
+  return {
+    vi: `Cảnh báo: các lần cập nhật sau khi ${mine.vi} được tạo thêm quá nhiều trường chữ ký hoặc hình hiển thị vẽ đè lên nội dung đã ký để kiểm tra hết${which.vi}; tệp có thể đã bị sửa để che hoặc thay nội dung đã ký (tấn công “sneaky signature”) — hãy đối chiếu từng trang với bản đã ký.`,
+    en: `Warning: the revisions after ${mine.en} add more signature fields, or more appearances drawn over signed content, than are examined${which.en}; the file may have been made to hide or replace signed content (a “sneaky signature”) — compare every page with the signed revision.`,
+  };
+}
+
 /** What a later appearance lies over: a signature, a form field's value, or another annotation named by subtype, /NM and /Contents. */
 function coveredWords(w: Extract<OverlayWarning, { over: 'field' | 'annotation' }>): Reason & { it: Reason } {
   if (w.over === 'annotation') {

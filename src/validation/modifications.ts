@@ -44,12 +44,14 @@ type Purpose = 'dss' | 'signature-field' | 'document-timestamp' | 'form-fill' | 
 export interface ChangeAnalysis {
   changes: ChangeReport[];
   overlays: OverlayWarning[];
+  /** More later widgets, or more overlays, than the analysis looks at or lists. */
+  overlaysIncomplete: boolean;
 }
 
 export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpConstraints): ChangeAnalysis {
   const changes: ChangeReport[] = [];
   const overlays: OverlayWarning[] = [];
-  const result = { changes, overlays };
+  const result: ChangeAnalysis = { changes, overlays, overlaysIncomplete: false };
   const allow = (kind: ChangeKind, obj: PdfRef | null, detail: string) => changes.push({ kind, verdict: 'allowed', object: obj ? obj.key : null, detail });
   const deny = (kind: ChangeKind, obj: PdfRef | null, detail: string) => changes.push({ kind, verdict: 'disallowed', object: obj ? obj.key : null, detail });
 
@@ -303,7 +305,9 @@ export function analyseChanges(signed: PdfReader, final: PdfReader, mdp: MdpCons
   // 8. Allowed signature fields whose appearance draws over the signed pages or their fields:
   //    warnings, which the caller notes on their changes (flagOverlay) once it has decided
   //    which to show (a school's seal over its own staff's signature is not one).
-  overlays.push(...appearanceOverlays(signed, final, shown));
+  const found = appearanceOverlays(signed, final, shown);
+  overlays.push(...found.warnings);
+  result.overlaysIncomplete = found.incomplete;
   return result;
 }
 

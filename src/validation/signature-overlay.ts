@@ -129,6 +129,12 @@ export interface OffScreenOverlay extends OverlayBase {
 
 export type OverlayWarning = ContentOverlay | FieldOverlay | AnnotationOverlay | OptionalContentOverlay | OffScreenOverlay;
 
+/** The overlays found, and whether a limit left some unlisted (see MAX_CANDIDATES_EXAMINED). */
+export interface OverlayFindings {
+  warnings: OverlayWarning[];
+  incomplete: boolean;
+}
+
 /** A widget of a signature field that was added or signed after the signed revision. */
 export interface OverlayCandidate {
   fieldRef: PdfRef;
@@ -176,6 +182,14 @@ const MAX_PAGE_BOXES = 50_000;
 const MAX_WIDGETS_COMPARED = 64;
 /** Annotations of a page looked at for the field widgets a later widget covers. */
 const MAX_ANNOTS_EXAMINED = 1_000;
+/**
+ * Later signature widgets looked at, and warnings named, per signed revision. A record has a
+ * handful of signature fields; a hostile revision can add thousands, each over a thousand
+ * annotations, and a report of millions of warnings would be the attack. Past either limit
+ * the report says that not every overlay is listed (OverlayFindings.incomplete).
+ */
+const MAX_CANDIDATES_EXAMINED = 200;
+const MAX_OVERLAY_WARNINGS = 20;
 /** Field flags (ISO 32000-2 Table 229): a push button shows a caption, not a value. */
 const PUSH_BUTTON = 1 << 16;
 
@@ -265,13 +279,21 @@ const seen = new WeakMap<PdfReader, Seen>();
  * fake "valid" seal painted over the real one, or another grade over a text field, leaves
  * the page's own content alone; without this second test it would go unremarked.
  */
-export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidates: OverlayCandidate[]): OverlayWarning[] {
+export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidates: OverlayCandidate[]): OverlayFindings {
   let known = seen.get(final);
   if (!known) seen.set(final, (known = { shown: new Map(), pages: new Map(), form: null, fields: null, inked: new Map(), visibility: null, compared: 0 }));
   // Fields written after the signed revision: covering one of them is a matter for the later signature's report.
   const later = new Set(candidates.map((c) => c.fieldRef.num));
   const out: OverlayWarning[] = [];
-  for (const c of candidates) {
+  /** A warning past MAX_OVERLAY_WARNINGS: the search stops there. */
+  let overflow = false;
+  const note = (w: OverlayWarning): boolean => {
+    if (out.length < MAX_OVERLAY_WARNINGS) out.push(w);
+    else overflow = true;
+    return overflow;
+  };
+  for (const c of candidates.slice(0, MAX_CANDIDATES_EXAMINED)) {
+    if (overflow) break;
     let shown = known.shown.get(c.widgetRef.num);
     if (shown === undefined) {
       shown = shownOf(final, c, visibility(final, known));
@@ -287,26 +309,26 @@ export function appearanceOverlays(signed: PdfReader, final: PdfReader, candidat
     const base: OverlayBase = { field: fieldName(final, c.fieldRef, known), fieldObject: c.fieldRef.key, kind: c.kind, how: c.how, revision, page: shown.page, widget: c.widgetRef.key, rect: shown.rect };
     if (shown.offScreen) {
       // Nothing of it is on screen to lie over anything; what it shows on paper or at a touch, it shows anywhere.
-      out.push({ ...base, over: 'off-screen', ...shown.offScreen });
+      note({ ...base, over: 'off-screen', ...shown.offScreen });
       continue;
     }
     shown.content ??= coversContent(final, shown, known);
-    if (shown.content) out.push({ ...base, over: 'content' });
-    if (shown.layer) out.push({ ...base, over: 'optional-content', layer: shown.layer });
+    if (shown.content && note({ ...base, over: 'content' })) break;
+    if (shown.layer && note({ ...base, over: 'optional-content', layer: shown.layer })) break;
     shown.covers ??= coveredWidgets(final, c.widgetRef, shown, known);
     const named = new Set<string>();
     for (const v of shown.covers) {
       if (!shownWhenSigned(signed, v)) continue;
       if (v.kind === 'annotation') {
-        out.push({ ...base, over: 'annotation', covered: { ...v.annotation, annotation: v.widget.key } });
+        if (note({ ...base, over: 'annotation', covered: { ...v.annotation, annotation: v.widget.key } })) break;
         continue;
       }
       if (later.has(v.field.ref.num) || named.has(v.field.name)) continue;
       named.add(v.field.name);
-      out.push({ ...base, over: 'field', covered: { field: v.field.name, kind: v.kind, widget: v.widget.key } });
+      if (note({ ...base, over: 'field', covered: { field: v.field.name, kind: v.kind, widget: v.widget.key } })) break;
     }
   }
-  return out;
+  return { warnings: out, incomplete: overflow || candidates.length > MAX_CANDIDATES_EXAMINED };
 }
 
 /** Where the candidate's widget shows a painted appearance, or null when it shows nothing. */

@@ -13,7 +13,7 @@ import { readDss } from './dss.js';
 import { checkSignerIntegrity } from './integrity.js';
 import { padesLevel } from './level.js';
 import {
-  BROKEN_SIGNATURE_TIMESTAMP, brokenSignatureTimestampMessages, documentMessages, documentTimestampMessages, overlayWarningMessages, signatureMessages, type Reason,
+  BROKEN_SIGNATURE_TIMESTAMP, brokenSignatureTimestampMessages, documentMessages, documentTimestampMessages, overlayWarningMessages, overlaysNotAllListed, signatureMessages, type Reason,
 } from './messages.js';
 import { certificationLevel, mdpConstraints } from './mdp.js';
 import { analyseChanges, flagOverlay, trailingDataChange, type ChangeAnalysis } from './modifications.js';
@@ -112,7 +112,7 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
       try {
         analysis = analyseChanges(revisionReader(revision), reader, mdpAt(revision));
       } catch (err) {
-        analysis = { changes: [{ kind: 'unreadable', verdict: 'disallowed', object: null, detail: `the revisions could not be compared: ${err instanceof Error ? err.message : String(err)}` }], overlays: [] };
+        analysis = { changes: [{ kind: 'unreadable', verdict: 'disallowed', object: null, detail: `the revisions could not be compared: ${err instanceof Error ? err.message : String(err)}` }], overlays: [], overlaysIncomplete: false };
       }
       if (trailing) analysis.changes.push(trailing);
       changeCache.set(revision, analysis);
@@ -198,8 +198,7 @@ export async function validatePdf(pdf: Buffer, ctx: ValidationContext<Certificat
     const shown = analysis.overlays.filter((w) => !sealOverOwnSchool(w, signatures));
     for (const w of shown) flagOverlay(analysis.changes, w);
     for (const h of holders.filter((x) => x.revision === revision)) {
-      for (const w of shown) {
-        const m = overlayWarningMessages(w, h.as);
+      for (const m of [...shown.map((w) => overlayWarningMessages(w, h.as)), ...(analysis.overlaysIncomplete ? [overlaysNotAllListed(shown.length, h.as)] : [])]) {
         h.report.messages.vi.push(m.vi);
         h.report.messages.en.push(m.en);
       }
