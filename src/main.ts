@@ -193,8 +193,13 @@ export async function runServer(config: Config = loadConfig()): Promise<Service 
  * `config.workers` workers. What must hold across workers already lives in the store
  * (certificate status read per request, PIN failures, the audit chain's head, SQLite in WAL
  * mode with busy retry, or PostgreSQL), so the workers need nothing from each other. A
- * worker that dies is replaced under the same index (index 0 runs the schedules); one that
- * dies before it ever listened stops the cluster, since its replacement would fail alike.
+ * worker that dies is replaced under the same index (index 0 runs the schedules). A worker of
+ * the first start that dies before it ever listened stops the cluster: that is a setting or
+ * an installation at fault, and the next would fail alike. A replacement that fails to start
+ * is tried again, after 1 s, 2 s, 4 s … up to a minute, while the others go on serving: what
+ * killed a worker at run time (the database restarting, the HSM unplugged for a moment) is
+ * often what makes its replacement fail, and stopping every worker for it turned one lost
+ * worker into an outage.
  *
  * With KEY_CUSTODY=pkcs11: a PKCS#11 library must not be used across fork(2), and here it
  * is not: cluster.fork starts each worker as a new Node process (spawn, then exec), which
@@ -220,12 +225,18 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
   const listening = new Set<Worker>();
   const oneAtATime = config.keyCustody === 'pkcs11';
   let forked = 0;
-  const fork = (index: number) => {
+  /** Workers started in place of one that died, and failed starts of those in a row per index. */
+  const replacements = new Set<Worker>();
+  const failedStarts = new Map<number, number>();
+  const retries = new Set<NodeJS.Timeout>();
+  const fork = (index: number, replacing = false) => {
     const w = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
     indexOf.set(w, index);
+    if (replacing) replacements.add(w);
     log.info({ index, worker: w.process.pid }, 'started a worker');
     w.once('listening', () => {
       listening.add(w);
+      failedStarts.delete(index);
       if (oneAtATime && !closing && forked < config.workers) fork(forked++);
     });
   };
@@ -235,11 +246,25 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
   cluster.on('exit', (w, code, signal) => {
     const index = indexOf.get(w);
     indexOf.delete(w);
+    const replacing = replacements.delete(w);
+    const listened = listening.delete(w);
     if (closing || index === undefined) {
       if (indexOf.size === 0) process.exit();
       return;
     }
-    if (!listening.has(w)) {
+    if (!listened && replacing) {
+      const failed = (failedStarts.get(index) ?? 0) + 1;
+      failedStarts.set(index, failed);
+      const retryInMs = Math.min(1000 * 2 ** (failed - 1), 60_000);
+      log.error({ pid: w.process.pid, code, signal, index, failed, retryInMs, serving: listening.size }, 'a replacement worker failed to start; trying again');
+      const retry = setTimeout(() => {
+        retries.delete(retry);
+        if (!closing) fork(index, true);
+      }, retryInMs);
+      retries.add(retry);
+      return;
+    }
+    if (!listened) {
       log.error({ pid: w.process.pid, code, signal }, 'a worker failed to start; stopping');
       closing = true;
       process.exitCode = 1;
@@ -248,7 +273,7 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
       return;
     }
     log.error({ pid: w.process.pid, code, signal, index }, 'a worker died; starting another');
-    fork(index);
+    fork(index, true);
   });
   if (oneAtATime) fork(forked++);
   else while (forked < config.workers) fork(forked++);
@@ -259,6 +284,10 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
     log.info({ signal }, 'shutting down the workers');
     const force = setTimeout(() => process.exit(1), 20_000);
     force.unref();
+    for (const r of retries) clearTimeout(r);
+    retries.clear();
+    // Every worker may be between a failed start and its next try: nothing to wait for.
+    if (indexOf.size === 0) process.exit();
     stopAll('SIGTERM');
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
