@@ -79,7 +79,7 @@ export class Pkcs11KeyCustody extends PinGatedCustody implements KeyCustody {
     if (!isPkcs11KeyRef(rec.encryptedKey)) {
       if (!this.kek) throw new Error(`the key of certificate ${serial} is sealed in software and no KEK was configured to open it`);
       const privateKey = openPrivateKey(this.kek, certKeyLabel(serial), rec.encryptedKey);
-      return keyObjectSigner(privateKey, createPublicKey(privateKey));
+      return keyObjectSigner(privateKey, createPublicKey(privateKey), { offload: true });
     }
     const ref = parsePkcs11KeyRef(rec.encryptedKey);
     if (ref.token !== this.token.label) {

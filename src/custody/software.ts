@@ -56,6 +56,6 @@ export class SoftwareKeyCustody extends PinGatedCustody implements KeyCustody {
   protected async openSigner(serial: string, rec: ServerKeyRecord): Promise<Signer> {
     if (isPkcs11KeyRef(rec.encryptedKey)) throw new Error(`the key of certificate ${serial} is on a PKCS#11 token; the service must run with KEY_CUSTODY=pkcs11 to use it`);
     const privateKey = this.openKey(certKeyLabel(serial), rec.encryptedKey);
-    return keyObjectSigner(privateKey, createPublicKey(privateKey));
+    return keyObjectSigner(privateKey, createPublicKey(privateKey), { offload: true });
   }
 }

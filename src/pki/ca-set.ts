@@ -77,11 +77,11 @@ export function sealedCaKeys(kek: Buffer): CaKeyCustody {
     description: 'software (sealed under the KEK)',
     async generate(name, alg) {
       const { privateKey, publicKey } = await generateKeyPair(alg);
-      return { signer: keyObjectSigner(privateKey, publicKey), stored: sealPrivateKey(kek, caKeyLabel(name), privateKey) };
+      return { signer: keyObjectSigner(privateKey, publicKey, { offload: true }), stored: sealPrivateKey(kek, caKeyLabel(name), privateKey) };
     },
     async open(name, stored) {
       const privateKey = open(name, stored);
-      return keyObjectSigner(privateKey, createPublicKey(privateKey));
+      return keyObjectSigner(privateKey, createPublicKey(privateKey), { offload: true });
     },
     async rename(from, to, stored) {
       return sealPrivateKey(kek, caKeyLabel(to), open(from, stored));
