@@ -22,9 +22,9 @@ export type BatchItemResult =
 /**
  * Signs each document; one failure does not stop the others. Client errors (a broken or
  * encrypted PDF) are reported with their status and type; anything else as a 500 item
- * without internals. Documents are signed one after another: the work is CPU-bound, so
- * interleaving would only add memory, except for the timestamp/OCSP I/O of higher levels,
- * which `concurrency` overlaps.
+ * without internals. Two documents at a time at B-B: the service's keys sign in the thread
+ * pool (keyObjectSigner's offload), so one document's RSA overlaps the next one's PDF work;
+ * more would only add memory. Four at higher levels, to overlap timestamp and OCSP I/O.
  */
 export async function signBatch(pdfs: Buffer[], opts: SignPdfOptions & { concurrency?: number }): Promise<BatchItemResult[]> {
   const results: BatchItemResult[] = new Array(pdfs.length);
@@ -40,7 +40,7 @@ export async function signBatch(pdfs: Buffer[], opts: SignPdfOptions & { concurr
       }
     }
   };
-  const n = Math.max(1, Math.min(opts.concurrency ?? (opts.level === 'B-B' ? 1 : 4), pdfs.length));
+  const n = Math.max(1, Math.min(opts.concurrency ?? (opts.level === 'B-B' ? 2 : 4), pdfs.length));
   await Promise.all(Array.from({ length: n }, worker));
   return results;
 }
