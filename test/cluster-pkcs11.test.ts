@@ -24,7 +24,6 @@
  * records', each the key its certificate certifies.
  */
 import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -38,6 +37,7 @@ import { eventually } from './helpers/eventually.js';
 import { createSoftHsmToken, type SoftHsm } from './helpers/softhsm.js';
 import { needTool, run } from './helpers/tools.js';
 import { freePort } from './helpers/free-port.js';
+import { startProcess } from './helpers/service-process.js';
 
 const skip = needTool('softhsm2-util', 'pdfsig', 'certutil', 'openssl');
 const hsm: SoftHsm | null = skip ? null : createSoftHsmToken('hocba-cluster');
@@ -71,8 +71,7 @@ interface Cluster {
 /** `node --import tsx src/main.ts` with WORKERS=2 and the token; up once both workers have answered. */
 async function startCluster(t: Test, dataDir: string): Promise<Cluster> {
   const port = await freePort();
-  let log = '';
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', resolve(root, 'src', 'main.ts')], {
+  const svc = startProcess(t, process.execPath, ['--import', 'tsx', resolve(root, 'src', 'main.ts')], {
     cwd: root,
     env: {
       ...process.env,
@@ -92,15 +91,8 @@ async function startCluster(t: Test, dataDir: string): Promise<Cluster> {
       PKCS11_TOKEN_LABEL: hsm!.tokenLabel,
       PKCS11_PIN: hsm!.pin,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
-  t.teardown(async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    await exited;
-  });
+  const { child, exited } = svc;
 
   // A new connection per request (no keep-alive): the cluster hands out connections, not
   // requests, so reused sockets would keep talking to the same worker.
@@ -127,8 +119,8 @@ async function startCluster(t: Test, dataDir: string): Promise<Cluster> {
   // second starts once the first listens). A bounded wait: 1200 polls, 100 ms apart.
   const up = new Set<string>();
   for (let i = 0; up.size < 2; i++) {
-    if (child.exitCode !== null) throw new Error(`the service exited early:\n${log}`);
-    if (i > 1200) throw new Error(`the service did not start two workers:\n${log}`);
+    if (child.exitCode !== null) throw new Error(`the service exited early:\n${svc.log()}`);
+    if (i > 1200) throw new Error(`the service did not start two workers:\n${svc.log()}`);
     const a = await call('GET', '/healthz').catch(() => undefined);
     if (a?.status === 200) up.add(a.worker);
     if (up.size < 2) await new Promise((r) => setTimeout(r, 100));
@@ -137,7 +129,7 @@ async function startCluster(t: Test, dataDir: string): Promise<Cluster> {
     port,
     pid: child.pid!,
     workers: [...up],
-    log: () => log,
+    log: svc.log,
     call,
     stop: async () => {
       child.kill('SIGTERM');

@@ -7,7 +7,6 @@
  * turns NOLOGIN (sessions already open stay, new ones are refused) and back.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { freePort } from './helpers/free-port.js';
+import { startProcess } from './helpers/service-process.js';
 import { postgresUnreachable, testDatabaseUrl } from './helpers/store.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -50,25 +50,19 @@ t.test('a replacement worker that cannot reach the database is retried while the
 
   const dataDir = mkdtempSync(join(tmpdir(), 'hocba-replace-'));
   const port = await freePort();
-  let log = '';
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', resolve(root, 'src', 'main.ts')], {
+  const svc = startProcess(t, process.execPath, ['--import', 'tsx', resolve(root, 'src', 'main.ts')], {
     cwd: root,
     env: { ...process.env, WORKERS: '2', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: url.toString(), KEK: randomBytes(32).toString('hex'), LOG_LEVEL: 'info', HOCBA_WORKER_PID_HEADER: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    afterExit: async () => {
+      await admin.query(`ALTER ROLE ${id} LOGIN`).catch(() => {});
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [id]).catch(() => {});
+      await admin.query(`DROP SCHEMA ${id} CASCADE`).catch(() => {});
+      await admin.query(`DROP ROLE ${id}`).catch(() => {});
+      await admin.end();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
   });
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
-  t.teardown(async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    await exited;
-    await admin.query(`ALTER ROLE ${id} LOGIN`).catch(() => {});
-    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [id]).catch(() => {});
-    await admin.query(`DROP SCHEMA ${id} CASCADE`).catch(() => {});
-    await admin.query(`DROP ROLE ${id}`).catch(() => {});
-    await admin.end();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const { child } = svc;
 
   /** Distinct workers answering /healthz within `ms`. */
   const workersUp = async (want: number, ms: number): Promise<Set<string>> => {
@@ -84,20 +78,20 @@ t.test('a replacement worker that cannot reach the database is retried while the
 
   const first = await workersUp(2, 60_000);
   t.equal(first.size, 2, `two workers serve (${[...first].join(', ')})`);
-  if (first.size < 2) return void t.fail(`the cluster did not start:\n${log}`);
+  if (first.size < 2) return void t.fail(`the cluster did not start:\n${svc.log()}`);
   const [victim, survivor] = [...first];
 
   await admin.query(`ALTER ROLE ${id} NOLOGIN`);
   process.kill(Number(victim), 'SIGKILL');
   // Two failed starts of the replacement (after 0 s and 1 s), the survivor serving throughout.
-  for (const end = Date.now() + 20_000; (log.match(/a replacement worker failed to start; trying again/g) ?? []).length < 2 && Date.now() < end; ) {
+  for (const end = Date.now() + 20_000; (svc.log().match(/a replacement worker failed to start; trying again/g) ?? []).length < 2 && Date.now() < end; ) {
     if (child.exitCode !== null) break;
     await sleep(200);
   }
   t.equal(child.exitCode, null, 'the cluster is still running');
-  t.ok((log.match(/a replacement worker failed to start; trying again/g) ?? []).length >= 2, 'the replacement failed and was tried again');
-  t.match(log, /"failed":2,"retryInMs":2000/, 'the pause grows');
-  t.notMatch(log, /a worker failed to start; stopping/, 'the cluster was not stopped');
+  t.ok((svc.log().match(/a replacement worker failed to start; trying again/g) ?? []).length >= 2, 'the replacement failed and was tried again');
+  t.match(svc.log(), /"failed":2,"retryInMs":2000/, 'the pause grows');
+  t.notMatch(svc.log(), /a worker failed to start; stopping/, 'the cluster was not stopped');
   const during = [];
   for (let i = 0; i < 6; i++) during.push(await get(port, '/healthz'));
   t.same(

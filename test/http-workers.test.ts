@@ -5,13 +5,13 @@
  * chain, and once the certificate is revoked through one worker, neither worker signs with it.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './helpers/free-port.js';
+import { startProcess } from './helpers/service-process.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pdf = readFileSync(resolve(root, '..', 'shared', 'fixtures', 'transcripts', 'wkhtmltopdf-qt.pdf'));
@@ -27,20 +27,12 @@ interface Answer {
 t.test('WORKERS=2: both workers sign, a revocation holds on both, one audit chain', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'hocba-workers-'));
   const port = await freePort();
-  let log = '';
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', resolve(root, 'src', 'main.ts')], {
+  const svc = startProcess(t, process.execPath, ['--import', 'tsx', resolve(root, 'src', 'main.ts')], {
     cwd: root,
     env: { ...process.env, WORKERS: '2', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', HOCBA_WORKER_PID_HEADER: '1', DATABASE_URL: '', KEK: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    afterExit: () => rmSync(dataDir, { recursive: true, force: true }),
   });
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
-  t.teardown(async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const { child } = svc;
 
   // A new connection per request (no keep-alive): the cluster hands out connections, not
   // requests, round-robin, so reused sockets would keep talking to the same worker.
@@ -69,11 +61,11 @@ t.test('WORKERS=2: both workers sign, a revocation holds on both, one audit chai
   // Up when both workers have answered.
   const up = new Set<string>();
   for (let i = 0; up.size < 2; i++) {
-    if (child.exitCode !== null) throw new Error(`the service exited early:\n${log}`);
+    if (child.exitCode !== null) throw new Error(`the service exited early:\n${svc.log()}`);
     const a = await call('GET', '/healthz').catch(() => undefined);
     if (a?.status === 200) up.add(a.worker);
     else await new Promise((r) => setTimeout(r, 100));
-    if (i > 600) throw new Error(`the service did not start two workers:\n${log}`);
+    if (i > 600) throw new Error(`the service did not start two workers:\n${svc.log()}`);
   }
 
   const school = await call('POST', '/v1/schools', { token: adminToken, json: { code: 'WORKERS-1', name: 'Trường THPT Hùng Vương', province: 'Phú Thọ', commune: 'Phường Gia Cẩm', mns: '1045679' } });
@@ -133,5 +125,5 @@ t.test('WORKERS=2: both workers sign, a revocation holds on both, one audit chai
   t.equal(json(check).checked, actions.length, 'the check walked every entry');
 
   child.kill('SIGTERM');
-  t.equal(await exited, 0, 'SIGTERM to the primary stops the workers and the primary cleanly');
+  t.equal(await svc.exited, 0, 'SIGTERM to the primary stops the workers and the primary cleanly');
 });

@@ -8,13 +8,14 @@
  * this test is what fails then.
  */
 import t from 'tap';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from './helpers/free-port.js';
+import { startProcess } from './helpers/service-process.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const run = promisify(execFile);
@@ -128,22 +129,15 @@ t.test('the runtime image layout: built output, the files the Dockerfile copies,
   const port = await freePort();
   const env = { ...process.env, ...stage.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: join(work, 'data'), ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', DATABASE_URL: '', KEK: '', WORKERS: '1' };
   mkdirSync(env.DATA_DIR, { recursive: true });
-  let log = '';
-  const child: ChildProcess = spawn(...plainNode(stage.cmd.slice(1)), { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
-  t.teardown(async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    await exited;
-  });
+  const svc = startProcess(t, ...plainNode(stage.cmd.slice(1)), { cwd: app, env });
+  const { child } = svc;
 
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`the service exited early:\n${log}`);
+    if (child.exitCode !== null) throw new Error(`the service exited early:\n${svc.log()}`);
     const ok = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
     if (ok) break;
-    if (i > 600) throw new Error(`the service did not come up:\n${log}`);
+    if (i > 600) throw new Error(`the service did not come up:\n${svc.log()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   // The image's HEALTHCHECK, run as Docker would run it (a shell, the container's environment).
