@@ -117,7 +117,10 @@ t.test('a reconnection that gave up is tried again by readiness: ready once the 
   const putBack = pullToken('hocba-ready-gaveup');
   const failed = await signs(signer).then(() => null, (e: Error) => e);
   t.ok(isClientError(failed) && failed.type === 'hsm-unavailable', 'signing gave up with hsm-unavailable');
-  t.equal(logs.count(/^could not reconnect to token hocba-ready-gaveup/), 1, 'the recovery gave up');
+  // The operation's wait and the recovery's share one limit: on a loaded machine the
+  // operation's deadline can come a moment before the recovery gives up and says so.
+  t.ok(await eventually(() => logs.count(/^could not reconnect to token hocba-ready-gaveup/) > 0, 10_000), 'the recovery gave up');
+  t.equal(logs.count(/^could not reconnect to token hocba-ready-gaveup/), 1, 'once');
 
   assertHsmUnavailable(t, readiness(token), 'hocba-ready-gaveup', /the last reconnection gave up, trying again$/, 'after the recovery gave up');
   putBack();
