@@ -5,7 +5,7 @@
  * chain, and once the certificate is revoked through one worker, neither worker signs with it.
  */
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -93,6 +93,8 @@ t.test('WORKERS=2: both workers sign, a revocation holds on both, one audit chai
   t.ok(signed.every((a) => a.type.startsWith('application/pdf') && a.body.length > pdf.length && a.body.subarray(0, pdf.length).equals(pdf)), 'each output begins with the exact input bytes');
   const signers = new Set(signed.map((a) => a.worker));
   t.equal(signers.size, 2, `both workers signed (pids ${[...signers].join(', ')})`);
+  // They signed in libuv's thread pool, which the primary sized for them (main.ts THREAD_POOL_SIZE; libuv's own default is 4).
+  for (const pid of signers) t.ok(readdirSync(`/proc/${pid}/task`).length >= 16 + 2, `worker ${pid} runs a 16-thread pool (${readdirSync(`/proc/${pid}/task`).length} threads)`);
   t.notOk(signers.has(String(child.pid)), 'the primary itself serves nothing');
 
   const revoked = await call('POST', `/v1/certificates/${serial}/revoke`, { token: adminToken, json: { reason: 'keyCompromise' } });

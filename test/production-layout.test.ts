@@ -183,6 +183,8 @@ t.test('the runtime image layout: built output, the files the Dockerfile copies,
   t.equal(signed.status, 200, `signed visibly: ${signed.status === 200 ? '' : out.toString('utf8').slice(0, 300)}`);
   t.ok(out.subarray(0, pdf.length).equals(pdf), 'an incremental update of the input');
   t.match(out.toString('latin1'), /\/FontFile2 \d+ 0 R/, 'the appearance embeds the font subset');
+  // Signing used libuv's thread pool, sized by main.ts before its first job (16 threads, not libuv's 4).
+  t.ok(readdirSync(`/proc/${child.pid}/task`).length >= 16 + 2, `the thread pool has 16 threads (${readdirSync(`/proc/${child.pid}/task`).length} in all)`);
   const verified = await fetch(`${base}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/pdf' }, body: out });
   const report = (await verified.json()) as { valid: boolean };
   t.equal(verified.status, 200);
