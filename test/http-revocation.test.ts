@@ -93,8 +93,15 @@ t.test('OCSP and CRLs through the real routes, checked with openssl', { skip: ne
       t.match(res.headers.get('cache-control'), /max-age=\d+, public/);
       const etag = res.headers.get('etag');
       t.ok(etag && res.headers.get('last-modified'), 'ETag and Last-Modified');
+      // RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, and etagc excludes DQUOTE.
+      t.match(etag, /^"[\x21\x23-\x7e]+"$/, `one quoted entity-tag: ${etag}`);
       t.equal(parseOcspResponse(Buffer.from(await res.arrayBuffer())).basic?.responses[0]?.certStatus.status, 'revoked');
       t.equal((await fetch(url, { headers: { 'if-none-match': etag! } })).status, 304, 'If-None-Match → 304');
+      t.equal((await fetch(url, { headers: { 'if-none-match': `"older", W/${etag}` } })).status, 304, 'a list with the weak form of the tag → 304');
+      t.equal((await fetch(url, { headers: { 'if-none-match': '*' } })).status, 304, '* → 304');
+      const other = await fetch(url, { headers: { 'if-none-match': '"older"' } });
+      t.equal(other.status, 200, 'another tag → the response');
+      t.equal(other.headers.get('etag'), etag, 'with the same tag');
     });
 
     await t.test('another instance on the same store sees the revocation at once, in OCSP and in its CRL', async (t) => {

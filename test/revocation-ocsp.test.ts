@@ -33,7 +33,7 @@ const server = createServer((req, res) => {
     const headers: Record<string, string> = { 'content-type': 'application/ocsp-response' };
     if (a.cacheable) {
       headers['cache-control'] = `max-age=${a.maxAgeSeconds}, public, no-transform, must-revalidate`;
-      headers.etag = a.etag!;
+      headers.etag = `"${a.etag!}"`;
       headers['last-modified'] = a.lastModified!.toUTCString();
     }
     res.writeHead(200, headers).end(a.body);

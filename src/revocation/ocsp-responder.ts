@@ -18,6 +18,7 @@ export interface OcspAnswer {
   /** False for nonce responses and error statuses: they must not be served to anyone else. */
   cacheable: boolean;
   maxAgeSeconds?: number;
+  /** An opaque tag of the body (no quotes: the HTTP layer writes the entity-tag). */
   etag?: string;
   lastModified?: Date;
 }
@@ -105,7 +106,7 @@ export class OcspResponder {
         const thisUpdate = wholeSeconds(now);
         const nextUpdate = new Date(thisUpdate.getTime() + validityMs);
         const body = await this.sign(request.certIds, statuses, thisUpdate, nextUpdate);
-        hit = { body, thisUpdate, nextUpdate, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"` };
+        hit = { body, thisUpdate, nextUpdate, etag: createHash('sha256').update(body).digest('base64url').slice(0, 32) };
         this.remember(key, hit);
       } else {
         // Refresh recency so the bound evicts the least recently asked.

@@ -17,6 +17,18 @@ export interface RevocationServices {
 /** Largest OCSP request we read: 100 CertIDs and a nonce fit in a few KB. */
 const OCSP_MAX_BYTES = 64 * 1024;
 
+/**
+ * If-None-Match (RFC 9110 §13.1.2): `*`, or a list of entity-tags compared weakly (a `W/`
+ * prefix ignored), as caches send it when they hold several versions.
+ */
+function noneMatchHits(header: string | undefined, tag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((t) => {
+    const v = t.trim();
+    return v === '*' || v.replace(/^W\//, '') === `"${tag}"`;
+  });
+}
+
 function sendOcsp(req: FastifyRequest, reply: FastifyReply, a: OcspAnswer) {
   reply.type('application/ocsp-response');
   if (a.cacheable && a.maxAgeSeconds !== undefined) {
@@ -25,7 +37,7 @@ function sendOcsp(req: FastifyRequest, reply: FastifyReply, a: OcspAnswer) {
     if (a.etag) reply.header('etag', `"${a.etag}"`);
     if (a.lastModified) reply.header('last-modified', a.lastModified.toUTCString());
     reply.header('expires', new Date(Date.now() + a.maxAgeSeconds * 1000).toUTCString());
-    if (a.etag && req.headers['if-none-match'] === `"${a.etag}"`) return reply.code(304).send();
+    if (a.etag && noneMatchHits(req.headers['if-none-match'], a.etag)) return reply.code(304).send();
   } else {
     reply.header('cache-control', 'no-store');
   }
