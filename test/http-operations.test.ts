@@ -74,7 +74,7 @@ t.test('/tsa needs an API key unless TSA_PUBLIC is set; openssl ts accepts the r
   );
 });
 
-t.test('PIN attempts are rate-limited per certificate (429 with Retry-After), before the PIN is even checked', async (t) => {
+t.test('PIN guesses are rate-limited per certificate (429 with Retry-After), before the PIN is checked against its hash', async (t) => {
   await withApp(
     t,
     'pin rate limit',
@@ -89,6 +89,23 @@ t.test('PIN attempts are rate-limited per certificate (429 with Retry-After), be
       t.equal((await signOverHttp(a, s.signer, s.principal, pdf, 'B-B')).statusCode, 200, 'another certificate is not affected');
     },
     { deps: () => ({ pinLimiter: new RateLimiter({ capacity: 2, refillPerSecond: 0.001 }) }) },
+  );
+  await withApp(
+    t,
+    'a locked key, and an unlocked one',
+    async (t, a) => {
+      const s = await signingSchool(a);
+      const pdf = fixture('reportlab.pdf');
+      const codes: number[] = [];
+      for (let i = 0; i < 5; i++) codes.push((await signOverHttp(a, s.signer, s.teacher, pdf, 'B-B', {}, '000000')).statusCode);
+      t.same(codes, [403, 403, 403, 403, 423], 'four wrong PINs, then the fifth locks the key');
+      const after = await signOverHttp(a, s.signer, s.teacher, pdf, 'B-B');
+      t.equal(after.statusCode, 423, 'locked: 423 key-locked, not the limiter’s 429, even with the limiter spent');
+      t.equal(after.json().type, 'urn:hocba:problem:key-locked');
+      t.equal((await a.call(a.adminToken, { method: 'POST', url: `/v1/certificates/${s.teacher}/unlock` })).statusCode, 200, 'an administrator unlocks it');
+      t.equal((await signOverHttp(a, s.signer, s.teacher, pdf, 'B-B')).statusCode, 200, 'and the holder signs at once, not after the limiter refills');
+    },
+    { deps: () => ({ pinLimiter: new RateLimiter({ capacity: 5, refillPerSecond: 0.001 }) }) },
   );
 });
 

@@ -13,8 +13,11 @@ export interface KeyCustody {
   /**
    * A signer for the key after checking the PIN. Wrong PIN: ClientError 403 `pin-incorrect`
    * (with `remainingAttempts`); the fifth wrong PIN locks the key; locked: 423 `key-locked`.
+   * `beforeGuess` runs only when the PIN is about to be checked against its hash — not for a
+   * locked key, nor for the PIN the key was unlocked with moments ago — and may throw (a rate
+   * limit on guessing).
    */
-  unlock(serial: string, pin: string): Promise<Signer>;
+  unlock(serial: string, pin: string, opts?: { beforeGuess?: () => void }): Promise<Signer>;
   /** An administrator lifts the lock and resets the failure count. */
   adminUnlock(serial: string): Promise<void>;
   /** Drops anything remembered about the key (call on revocation, suspension, lock). */

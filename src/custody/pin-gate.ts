@@ -69,7 +69,7 @@ export abstract class PinGatedCustody implements Omit<KeyCustody, 'generate'> {
   /** The key of `serial` as a Signer; called only after its PIN was accepted. */
   protected abstract openSigner(serial: string, rec: ServerKeyRecord): Promise<Signer>;
 
-  async unlock(serial: string, pin: string): Promise<Signer> {
+  async unlock(serial: string, pin: string, opts: { beforeGuess?: () => void } = {}): Promise<Signer> {
     const rec = await this.store.getServerKey(serial);
     if (!rec) throw notFound('key-not-found', 'no server-held key for this certificate');
     if (rec.locked) {
@@ -80,6 +80,7 @@ export abstract class PinGatedCustody implements Omit<KeyCustody, 'generate'> {
     const tag = this.tag(serial, pin);
     const hit = this.cached(serial, tag);
     if (hit && hit.pinHash === rec.pinHash && hit.sealed.equals(rec.encryptedKey)) return hit.signer;
+    opts.beforeGuess?.();
     if (!(await this.checkPin(pin, rec.pinHash))) {
       this.forget(serial);
       const r = await this.store.recordFailedPin(serial, PIN_ATTEMPTS_BEFORE_LOCK);

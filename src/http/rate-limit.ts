@@ -48,6 +48,11 @@ export class RateLimiter {
     return b.tokens >= 1 ? 0 : (1 - b.tokens) / this.opts.refillPerSecond;
   }
 
+  /** Forgets `key`: its next attempts start from a full bucket (an administrator lifted what the limit guarded). */
+  reset(key: string): void {
+    this.buckets.delete(key);
+  }
+
   /** Consumes one token; returns false when the bucket is empty. */
   take(key: string): boolean {
     const b = this.bucket(key);

@@ -114,18 +114,27 @@ export class SigningContext {
     return c;
   }
 
-  /** Unlocks a server-held key: the limiter first, then the custody's PIN check (five wrong ones lock). */
+  /**
+   * Unlocks a server-held key: the custody's PIN check (five wrong ones lock), with the
+   * per-certificate limiter in front of the hash comparison only, where guessing costs: a
+   * locked key answers 423 however fast it is asked, and the PIN remembered from a signature
+   * moments ago is not counted. Each wrong guess uses up the limiter.
+   */
   async unlock(caller: Caller, c: CertificateRecord, pin: string | undefined): Promise<Signer> {
     if (c.keyCustody !== 'server') {
       throw conflict('client-held-key', 'the service does not hold this certificate’s key: use /v1/sign/prepare and /v1/sign/complete');
     }
-    const wait = this.d.pinLimiter.retryAfter(c.serial);
-    if (wait > 0) throw new ClientError(429, 'too-many-pin-attempts', 'too many PIN attempts for this certificate; try again later', { retryAfterSeconds: wait });
+    let guessed = false;
+    const beforeGuess = () => {
+      const wait = this.d.pinLimiter.retryAfter(c.serial);
+      if (wait > 0) throw new ClientError(429, 'too-many-pin-attempts', 'too many PIN attempts for this certificate; try again later', { retryAfterSeconds: wait });
+      guessed = true;
+    };
     try {
-      return await this.d.custody.unlock(c.serial, pin ?? '');
+      return await this.d.custody.unlock(c.serial, pin ?? '', { beforeGuess });
     } catch (e) {
       if (e instanceof ClientError && (e.type === 'pin-incorrect' || e.type === 'key-locked')) {
-        this.d.pinLimiter.take(c.serial);
+        if (guessed) this.d.pinLimiter.take(c.serial);
         await this.d.audit.append(null, {
           actor: `key:${caller.keyId}`,
           action: 'pin.failed',

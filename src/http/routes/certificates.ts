@@ -61,5 +61,12 @@ export async function certificateRoutes(app: FastifyInstance, ctx: RouteContext)
     return reply.code(201).send(await show(renewed));
   });
 
-  operation(app, spec, 'unlockCertificate', ['admin'], async (req) => show(await certificates.unlock((await load(req)).serial, actorOf(req))));
+  operation(app, spec, 'unlockCertificate', ['admin'], async (req) => {
+    const unlocked = await certificates.unlock((await load(req)).serial, actorOf(req));
+    // The wrong guesses that locked the key also emptied its PIN limiter: an unlocked key
+    // gets its attempts back at once, not seconds later (in this process; another worker's
+    // limiter refills on its own within half a minute).
+    ctx.pinLimiter.reset(unlocked.serial);
+    return show(unlocked);
+  });
 }
