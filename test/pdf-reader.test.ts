@@ -39,7 +39,7 @@ function prepare(bytes: Buffer) {
 t.test('broken and encrypted fixtures give 422s naming the problem', async (t) => {
   refusal(t, () => PdfReader.open(fixture('broken-truncated.pdf')), 'pdf-truncated', /truncated/);
   refusal(t, () => PdfReader.open(fixture('broken-garbage.pdf')), 'pdf-malformed', /no objects, cross-reference table or trailer/);
-  refusal(t, () => PdfReader.open(fixture('encrypted-aes256.pdf')), 'pdf-encrypted', /encrypted PDFs cannot be signed and must be decrypted/);
+  refusal(t, () => PdfReader.open(fixture('encrypted-aes256.pdf')), 'pdf-encrypted', /neither signs nor verifies encrypted PDFs: save it decrypted/);
   refusal(t, () => PdfReader.open(Buffer.from('GIF89a not a pdf')), 'pdf-not-pdf', /not a PDF/);
   refusal(t, () => PdfReader.open(Buffer.alloc(0)), 'pdf-not-pdf');
 });

@@ -76,7 +76,7 @@ export class PdfReader {
     this.xrefKind = newest.kind;
     this.startxref = newest.offset;
     if (this.trailer.has('Encrypt'))
-      throw pdfError('pdf-encrypted', 'the PDF is encrypted; encrypted PDFs cannot be signed and must be decrypted (saved without a password) first');
+      throw pdfError('pdf-encrypted', 'the PDF is encrypted; this service neither signs nor verifies encrypted PDFs: save it decrypted (without a password) first');
     let maxNum = 0;
     for (const n of x.entries.keys()) if (n > maxNum) maxNum = n;
     const declared = this.trailer.get('Size');
