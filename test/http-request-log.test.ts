@@ -33,6 +33,9 @@ t.test('one completion line per request, with the serial of a signature', async 
     t.type(signed!.ms, 'number');
     t.match(refused, { method: 'GET', status: 401 });
     t.notOk('serial' in refused!, 'no serial where nothing was signed');
+    t.match(refused!.problem, /^urn:hocba:problem:[a-z-]+$/, 'a refusal names its problem type on the same line');
+    t.notOk('problem' in signed!, 'no problem on an answered signature');
+    t.equal(logged.filter((l) => l.reqId === refused!.reqId).length, 1, 'and that is the refusal’s only line');
     t.equal(refused!.url, `/v1/schools/${s.schoolId}?token=[redacted]`, 'a secret-named query parameter is redacted');
     const all = a.logs();
     for (const secret of [PIN, s.signer, 'WRONG-TOKEN-3f9a2c7d1e5b', 'leaked-0123456789']) t.notOk(all.includes(secret), `no ${secret.slice(0, 6)}… in the log`);

@@ -38,6 +38,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Serial of the certificate this request signed with, for its log line. */
     signedWith: string | null;
+    /** The problem type a refused request was answered with, for its log line. */
+    refusedAs: string | null;
   }
   interface FastifyInstance {
     /** "METHOD /path" of every route, in Fastify's path syntax. */
@@ -104,16 +106,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const metrics = new Metrics();
   // One line per request, at info, once it is answered (Fastify's own request logging, off
-  // above, writes two). The serial is the certificate a signature was made with.
+  // above, writes two). The serial is the certificate a signature was made with; `problem`
+  // the type a refusal was answered with.
   const logRequests = log.isLevelEnabled('info');
   app.decorateRequest('signedWith', null);
+  app.decorateRequest('refusedAs', null);
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
     const ms = reply.elapsedTime;
     metrics.requests.inc({ method: req.method, route, status: String(status) });
     metrics.durations.observe({ method: req.method, route }, ms / 1000);
-    if (logRequests) req.log.info({ method: req.method, url: loggableUrl(req.url), status, ms: Math.round(ms * 10) / 10, ...(req.signedWith ? { serial: req.signedWith } : {}) }, 'request');
+    if (logRequests) req.log.info({ method: req.method, url: loggableUrl(req.url), status, ms: Math.round(ms * 10) / 10, ...(req.signedWith ? { serial: req.signedWith } : {}), ...(req.refusedAs ? { problem: req.refusedAs } : {}) }, 'request');
     done();
   });
 

@@ -110,10 +110,12 @@ export function registerProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const { problem: p, headers, internal } = toProblem(err);
     if (internal) req.log.error({ err }, 'unhandled error');
-    else if (p.status >= 400) req.log.info({ problem: p.type, status: p.status }, 'request refused');
+    req.refusedAs = p.type;
     return sendProblem(reply, p, headers);
   });
-  app.setNotFoundHandler((req, reply) =>
-    sendProblem(reply, problem(404, 'not-found', `no route ${req.method} ${req.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler((req, reply) => {
+    const p = problem(404, 'not-found', `no route ${req.method} ${req.url.split('?')[0]}`);
+    req.refusedAs = p.type;
+    return sendProblem(reply, p);
+  });
 }
