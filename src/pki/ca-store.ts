@@ -113,7 +113,7 @@ export async function ensureCaHierarchy(store: Store, keys: CaKeySource, config:
         // RSA-3072 root: a development root need not cost seconds of start-up.
         rootKeyAlgorithm: 'RSA-3072',
       });
-      log.warn({ province: config.province, keys: caKeyCustody(keys).description }, 'created a development CA hierarchy (root, issuing CA, OCSP responder, TSA); for production use `hocba ca init`, `ca import` or `ca request`/`ca accept`');
+      log.warn({ province: config.province, keys: caKeyCustody(keys).description }, 'created a development CA hierarchy (root, issuing CA, OCSP responder, TSA); for production, install yours in an empty store before the first start: `hocba ca init`, `ca import` or `ca request`/`ca accept`');
     } catch (e) {
       if (!(e instanceof CaExistsError)) throw e;
       log.info({}, 'another instance created the CA hierarchy first; using it');
