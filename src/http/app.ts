@@ -166,6 +166,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(auditRoutes, ctx);
   await app.register(revocationRoutes, { ...ctx, revocation: deps.revocation });
 
+  // One source, so the signer's B-LT data and the verifier's view of our issuing CA under an
+  // external root come from the same fetches.
+  const revocation = signingRevocationSource({
+    store: deps.store,
+    issuing: deps.ca.issuing.certificate,
+    root: deps.ca.rootCertificate,
+    ocsp: deps.revocation.ocsp,
+    issuingCrl: deps.revocation.issuingCrl,
+    rootCrl: deps.revocation.rootCrl,
+  });
   const signing = new SigningService({
     store: deps.store,
     ca: deps.ca,
@@ -173,14 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     custody: deps.custody,
     audit,
     timestamps: timestampProviderFor(deps.config, deps.revocation.tsa),
-    revocation: signingRevocationSource({
-      store: deps.store,
-      issuing: deps.ca.issuing.certificate,
-      root: deps.ca.rootCertificate,
-      ocsp: deps.revocation.ocsp,
-      issuingCrl: deps.revocation.issuingCrl,
-      rootCrl: deps.revocation.rootCrl,
-    }),
+    revocation,
     pinLimiter: ctx.pinLimiter,
     sessionKey: deps.sessionKey ?? randomBytes(32),
     events: { signed: (level, result) => metrics.signatures.inc({ level, result }) },
@@ -190,6 +193,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ca: deps.ca,
     trustDirs: deps.config.trustDir ? [deps.config.trustDir] : [],
     crls: { issuing: deps.revocation.issuingCrl, root: deps.revocation.rootCrl },
+    upstream: revocation,
   });
   await app.register(signRoutes, { ...ctx, signing });
   await app.register(verifyRoutes, { ...ctx, verification });

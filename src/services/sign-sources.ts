@@ -16,9 +16,10 @@ import { fetchBounded, httpUrls, MAX_REVOCATION_BYTES } from '../revocation/fetc
 /**
  * Where the signer gets its timestamps and B-LT revocation data. For our own certificates
  * both come from the services in this process (no HTTP round trip to ourselves): the OCSP
- * responder for what the issuing CA issued, the root's CRL for the issuing CA. Certificates
- * of other issuers (an external TSA's chain, a subordinate setup's national root) are asked
- * about online at the URLs they name, briefly; no answer means the DSS goes without.
+ * responder for what the issuing CA issued, the root's CRL for the issuing CA when the root
+ * is ours. Certificates of other issuers (an external TSA's chain) and our issuing CA under
+ * an external root (the national root of a subordinate set-up, or an imported hierarchy)
+ * are asked about online at the URLs they name, briefly; no answer means the DSS goes without.
  */
 export interface InProcessRevocationDeps {
   store: Pick<StoreOps, 'getCertificate'>;
@@ -61,7 +62,8 @@ export function inProcessRevocationSource(d: InProcessRevocationDeps): Revocatio
         const answer = await d.ocsp.respond(buildOcspRequest(cert, issuer));
         return answer.body;
       }
-      if (issuer.equals(d.root)) return null;
+      // Our own root answers for the issuing CA with its CRL (below); an external root's OCSP is asked.
+      if (issuer.equals(d.root) && d.rootCrl) return null;
       const { ocspUrls: urls, fingerprint } = parseCertificateSummary(cert);
       if (!urls.length) return null;
       const request = buildOcspRequest(cert, issuer);
@@ -69,7 +71,7 @@ export function inProcessRevocationSource(d: InProcessRevocationDeps): Revocatio
     },
     async crl(cert, issuer) {
       if (issuer.equals(d.issuing)) return (await d.issuingCrl.current()).der;
-      if (issuer.equals(d.root)) return d.rootCrl ? (await d.rootCrl.current()).der : null;
+      if (issuer.equals(d.root) && d.rootCrl) return (await d.rootCrl.current()).der;
       const urls = parseCertificateSummary(cert).crlUrls;
       if (!urls.length) return null;
       return fetchOnce(`crl:${urls[0]}`, urls, () => ({}));

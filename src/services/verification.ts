@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { CertificateSummary } from '../pki/certificate.js';
 import { parseCrl } from '../revocation/crl.js';
 import { revocationOf } from '../revocation/status.js';
+import type { RevocationSource } from '../pades/sources.js';
 import type { Store } from '../store/types.js';
 import { loadTrustStore, validatePdf, type StatusLookupResult, type ValidationContext, type ValidationReport } from '../validation/index.js';
 
@@ -32,6 +33,13 @@ export interface VerificationServiceDeps {
    * the store does not list. Absent (an external root): other sources decide.
    */
   crls?: { issuing?: CurrentCrl; root?: CurrentCrl };
+  /**
+   * Where our issuing CA's own status comes from when the root is external (no root CRL of
+   * ours): the signer's revocation source, which asks the OCSP and CRL addresses the issuing
+   * certificate names and keeps the answers a while. Without it a file that carries no
+   * revocation data for the issuing CA (B-B, B-T) stays undecided (TRY_LATER).
+   */
+  upstream?: RevocationSource;
 }
 
 interface CurrentCrl {
@@ -64,6 +72,7 @@ export class VerificationService {
       trustAnchors: this.trustAnchors,
       extraCertificates: d.ca?.chain ?? [],
       statusLookup: (cert, issuer) => this.ownStatus(cert, issuer),
+      revocationData: (cert, issuer) => this.issuingCaUpstream(cert, issuer),
       online: d.online ?? false,
     };
   }
@@ -79,6 +88,15 @@ export class VerificationService {
     const r = revocationOf(rec);
     if (!r) return { status: 'good', source: 'store' };
     return { status: rec.status === 'suspended' ? 'suspended' : 'revoked', revokedAt: r.revokedAt, reason: r.reason, source: 'store' };
+  }
+
+  /** Our issuing CA under an external root: what that root's OCSP responder and CRL say, as the signer fetched them. */
+  private async issuingCaUpstream(cert: CertificateSummary, issuer: Buffer): Promise<{ ocsps: Buffer[]; crls: Buffer[] } | null> {
+    const ca = this.d.ca;
+    const up = this.d.upstream;
+    if (!ca || !up || this.d.crls?.root || cert.fingerprint !== this.issuingFingerprint || !issuer.equals(ca.rootCertificate)) return null;
+    const [ocsp, crl] = await Promise.all([up.ocsp(ca.issuing.certificate, issuer).catch(() => null), up.crl(ca.issuing.certificate, issuer).catch(() => null)]);
+    return { ocsps: ocsp ? [ocsp] : [], crls: crl ? [crl] : [] };
   }
 
   private async crlStatus(crl: CurrentCrl | undefined, serial: string): Promise<StatusLookupResult | null> {

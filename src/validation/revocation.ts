@@ -46,6 +46,8 @@ export interface RevocationQuery {
   pool: CertView[];
   now: Date;
   lookup?: (cert: CertView, issuer: CertView) => Promise<StatusLookupResult | null>;
+  /** Revocation data the caller fetched itself (ValidationContext.revocationData). */
+  fetched?: (cert: CertView, issuer: CertView) => Promise<{ ocsps: Buffer[]; crls: Buffer[] } | null>;
   online?: boolean;
   /** Per-request timeout of online lookups (ms). */
   onlineTimeoutMs?: number;
@@ -75,8 +77,19 @@ export async function revocationAnswers(q: RevocationQuery): Promise<RevocationO
       });
     }
   }
-  // Online only when nothing at hand decides: the file's and the store's answers are
-  // preferred (offline, and no waiting on a responder).
+  // Fetched or online only when nothing at hand decides: the file's and the store's answers
+  // are preferred (offline, and no waiting on a responder).
+  if (q.fetched && !out.some((a) => a.status !== 'unknown')) {
+    const m = await q.fetched(q.cert, q.issuer).catch(() => null);
+    for (const der of m?.ocsps ?? []) {
+      const a = ocspAnswer(der, q.cert, q.issuer, q.pool);
+      if (a) out.push({ ...a, source: 'online' });
+    }
+    for (const der of m?.crls ?? []) {
+      const a = crlAnswer(der, q.cert, q.issuer);
+      if (a) out.push({ ...a, source: 'online' });
+    }
+  }
   if (q.online && !out.some((a) => a.status !== 'unknown')) {
     out.push(...(await onlineAnswers(q)));
   }

@@ -365,6 +365,7 @@ async function validateSignature(e: Entry, d: SignatureDeps): Promise<SignatureR
       online: d.ctx.online,
       onlineTimeoutMs: d.ctx.onlineTimeoutMs,
       lookup: d.ctx.statusLookup ? (c, iss) => d.ctx.statusLookup!(c.summary, iss.der) : undefined,
+      fetched: d.ctx.revocationData ? (c, iss) => d.ctx.revocationData!(c.summary, iss.der) : undefined,
     });
     if (!cert.ocspNoCheck && !answers.some((a) => a.source === 'dss' && a.status !== 'unknown')) dssHasRevocation = false;
     const best = combineAnswers(answers);
