@@ -84,6 +84,9 @@ t.test('CLI: init refuses an existing CA; show prints the hierarchy', async (t) 
   t.match(out.join('\n'), /root:[\s\S]*issuing:[\s\S]*ocsp:[\s\S]*tsa:/);
   t.equal(await caCommand(['bogus'], deps), 2);
   t.equal(await caCommand(['import', '--root'], deps), 2);
+  out.length = 0;
+  t.equal(await caCommand(['init', '--help'], deps), 0, '--help after a command is help, not a flag missing its value');
+  t.match(out.join('\n'), /init +\[--organization O\]/);
   t.same(fake.audit.map((a) => a.action), ['ca.init']);
 });
 
@@ -147,7 +150,26 @@ t.test('CLI: import an existing hierarchy with its issuing key', async (t) => {
   writeFileSync(files.other, root.privateKey.export({ type: 'pkcs8', format: 'pem' }));
   t.equal(await caCommand(['import', '--root', files.root, '--issuing', files.issuing, '--key', files.other], deps), 1, 'key not matching the certificate');
   t.equal(fake.cas.size, 0);
-  t.equal(await caCommand(['import', '--root', files.root, '--issuing', files.issuing, '--key', files.key], deps), 0);
+
+  // Keys an administrator may have at hand: an encrypted PEM is refused saying so; DER is read.
+  const said: string[] = [];
+  const saying = { ...deps, print: (l: string) => said.push(l) };
+  const encrypted = path.join(dir, 'imp-key-enc.pem');
+  writeFileSync(encrypted, iss.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'mật khẩu' }));
+  t.equal(await caCommand(['import', '--root', files.root, '--issuing', files.issuing, '--key', encrypted], saying), 2, 'an encrypted key: a usage error');
+  t.match(said.join('\n'), /is an encrypted key; give it decrypted/);
+  said.length = 0;
+  const garbage = path.join(dir, 'imp-key-garbage.der');
+  writeFileSync(garbage, Buffer.from('30030201', 'hex'));
+  t.equal(await caCommand(['import', '--root', files.root, '--issuing', files.issuing, '--key', garbage], saying), 2);
+  t.match(said.join('\n'), /holds no private key this command can read/);
+  said.length = 0;
+  t.equal(await caCommand(['import', '--root', files.issuing, '--issuing', files.root, '--key', files.key], saying), 1, '--root and --issuing swapped');
+  t.match(said.join('\n'), /right way round/);
+  t.equal(fake.cas.size, 0, 'nothing written by any of them');
+  const der = path.join(dir, 'imp-key.der');
+  writeFileSync(der, iss.privateKey.export({ type: 'pkcs1', format: 'der' }));
+  t.equal(await caCommand(['import', '--root', files.root, '--issuing', files.issuing, '--key', der], deps), 0, 'a PKCS#1 DER key is read');
   const set = await loadCaSet(fake.asStore(), config.kek!);
   t.equal(parseCertificateSummary(set.issuing.certificate).subjectFields.CN, 'Imported Issuing');
   t.equal(await caCommand(['import', '--root', files.root, '--issuing', files.issuing, '--key', files.key], deps), 1, 'not twice');

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { ClientError } from '../errors.js';
@@ -74,6 +74,34 @@ function readCertificate(file: string): Buffer {
   return bytes;
 }
 
+/**
+ * The issuing CA key `import` is given: PEM, or DER as PKCS#8, PKCS#1 (RSA) or SEC1 (EC),
+ * unencrypted. OpenSSL's own errors for the other cases ("interrupted or cancelled" for an
+ * encrypted PEM, "unsupported" for DER read as PEM) would not tell an administrator what to do.
+ */
+function readPrivateKey(file: string): KeyObject {
+  const bytes = readFileSync(file);
+  if (bytes.includes('-----BEGIN')) {
+    const text = bytes.toString('latin1');
+    if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/.test(text)) {
+      throw new UsageError(`${file} is an encrypted key; give it decrypted, e.g. from \`openssl pkey -in ${file} -out key.pem\`, and delete that copy afterwards`);
+    }
+    try {
+      return createPrivateKey(text);
+    } catch {
+      throw new UsageError(`${file} holds no private key this command can read (an unencrypted PEM, PKCS#8 DER, PKCS#1 DER or SEC1 DER key)`);
+    }
+  }
+  for (const type of ['pkcs8', 'pkcs1', 'sec1'] as const) {
+    try {
+      return createPrivateKey({ key: bytes, format: 'der', type });
+    } catch {
+      // not this encoding: try the next
+    }
+  }
+  throw new UsageError(`${file} holds no private key this command can read (an unencrypted PEM, PKCS#8 DER, PKCS#1 DER or SEC1 DER key)`);
+}
+
 /** Where a `cas` row's key is, in words (the URI names no secret; see pkcs11-ref.ts). */
 function keyHeld(stored: Buffer | null): string {
   if (!stored) return 'no';
@@ -117,6 +145,10 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
   const print = deps.print ?? ((l: string) => process.stdout.write(`${l}\n`));
   const { store, config } = deps;
   const [cmd, ...rest] = argv;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    print(USAGE);
+    return 0;
+  }
   try {
     const f = flags(rest);
     switch (cmd) {
@@ -138,7 +170,7 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
       case 'import': {
         const root = readCertificate(need(f, 'root'));
         const issuing = readCertificate(need(f, 'issuing'));
-        const privateKey = createPrivateKey(readFileSync(need(f, 'key')));
+        const privateKey = readPrivateKey(need(f, 'key'));
         const { serial } = acceptSubordinateCertificate(createPublicKey(privateKey), issuing, root);
         // The key exists outside already, so it stays a software key (sealed under the KEK):
         // moving it onto a token would not make it one that never left a device.

@@ -104,7 +104,7 @@ export function acceptSubordinateCertificate(pendingPublicKey: KeyObject, certif
   const summary = parseCertificateSummary(certificate);
   const rootSummary = parseCertificateSummary(rootCertificate);
   if (!certifiesKey(certificate, pendingPublicKey)) {
-    throw unprocessable('certificate-key-mismatch', 'the certificate does not certify the pending issuing CA key');
+    throw unprocessable('certificate-key-mismatch', 'the issuing CA certificate does not certify the issuing CA key (the pending request\'s, or the one given to import): are --root and --issuing the right way round?');
   }
   if (!summary.isCa || !summary.keyUsage.includes('keyCertSign')) {
     throw unprocessable('certificate-not-ca', 'the certificate is not a CA certificate allowed to sign certificates');
