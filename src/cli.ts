@@ -38,6 +38,13 @@ export async function main(argv: string[], config: Config = loadConfig()): Promi
   const [command, ...rest] = argv;
   // Logs go to stderr so stdout carries only the command's answer.
   const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: process.stderr });
+  // A command that only reads must not create an empty store where DATA_DIR points by mistake.
+  const noStore = !isPostgresUrl(config.databaseUrl) && !existsSync(path.join(config.dataDir, SQLITE_FILE));
+  const readsOnly = (command === 'ca' && rest[0] === 'show') || (command === 'audit' && rest[0] === 'verify');
+  if (readsOnly && noStore) {
+    console.error(`hocba: no store at ${path.join(config.dataDir, SQLITE_FILE)}: is DATA_DIR (or DATABASE_URL) the service's?`);
+    return 1;
+  }
   switch (command) {
     case 'serve': {
       const { runServer } = await import('./main.js');
@@ -51,7 +58,7 @@ export async function main(argv: string[], config: Config = loadConfig()): Promi
     case 'verify': {
       const { verifyCommand } = await import('./cli/verify.js');
       // A machine that only verifies has no store, and verifying must not create one.
-      if (!isPostgresUrl(config.databaseUrl) && !existsSync(path.join(config.dataDir, SQLITE_FILE))) return verifyCommand(rest, { config });
+      if (noStore) return verifyCommand(rest, { config });
       return withStore(config, (store) => verifyCommand(rest, { config, store }));
     }
     case 'audit': {

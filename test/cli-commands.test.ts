@@ -116,3 +116,13 @@ t.test('hocba audit verify: intact, then names the first entry someone altered i
     t.match(broken.stdout, /audit chain BROKEN at entry 2/);
   });
 });
+
+t.test('hocba ca show and audit verify on a DATA_DIR without a store: say so, create nothing', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'hocba-cli-nostore-'));
+  for (const args of [['ca', 'show'], ['audit', 'verify']]) {
+    const r = hocba({ dataDir, databaseUrl: undefined }, args);
+    t.equal(r.status, 1, `${args.join(' ')}: exit 1`);
+    t.match(r.stderr, /no store at .*hocba\.sqlite: is DATA_DIR/, 'names the file it looked for');
+    t.notOk(existsSync(path.join(dataDir, SQLITE_FILE)), 'and made no empty store');
+  }
+});
