@@ -97,6 +97,9 @@ t.test('CLI: subordinate mode, request then accept the external root\'s answer',
   const csrFile = path.join(dir, 'issuing.csr');
   t.equal(await caCommand(['request', '--out', csrFile, '--key-algorithm', 'EC-P256'], deps), 0);
   t.ok(fake.cas.get('issuing-pending')?.encryptedKey);
+  out.length = 0;
+  t.equal(await caCommand(['show'], deps), 0);
+  t.match(out.join('\n'), /a subordinate request is pending \(issuing-pending, key held: yes \(encrypted under the KEK\)\)/, 'show says where the pending key is');
   t.equal(await caCommand(['request', '--out', csrFile], deps), 1, 'a second request is refused');
   await t.rejects(loadCaSet(fake.asStore(), config.kek!), /pending/);
   const csr = parseCsr(readFileSync(csrFile, 'utf8'));

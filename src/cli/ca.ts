@@ -226,7 +226,7 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
       }
       case 'show': {
         const pending = await store.getCa(CA_NAMES.pending);
-        if (pending) print('a subordinate request is pending (issuing-pending); finish it with `hocba ca accept`');
+        if (pending) print(`a subordinate request is pending (issuing-pending, key held: ${keyHeld(pending.encryptedKey)}); finish it with \`hocba ca accept\``);
         let any = false;
         for (const n of [CA_NAMES.root, CA_NAMES.issuing, CA_NAMES.ocsp, CA_NAMES.tsa]) {
           const r = await store.getCa(n);
