@@ -32,12 +32,12 @@ async function rootCrlServer(t: Test): Promise<{ base: string; serve(der: Buffer
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, serve: (d) => (der = d), requests: () => requests };
 }
 
-/** The root's CRL, signed by the root, listing our issuing CA when `revokeIssuing`. */
-function rootCrl(pki: TestPki, revokeIssuing: boolean): Promise<Buffer> {
+/** The root's CRL, signed by the root (or by `signer`, a forgery), listing our issuing CA when `revokeIssuing`. */
+function rootCrl(pki: TestPki, revokeIssuing: boolean, signer = pki.root.signer): Promise<Buffer> {
   const now = Date.now();
   return buildCrl({
     issuerCertificate: pki.root.certificate,
-    signer: pki.root.signer,
+    signer,
     number: revokeIssuing ? 2n : 1n,
     thisUpdate: new Date(now - 60_000),
     nextUpdate: new Date(now + 86_400_000),
@@ -121,6 +121,26 @@ t.test('the external root’s CRL address does not answer: undecided (TRY_LATER)
       t.equal(report.valid, false);
       t.equal(report.signatures[0].subIndication, 'TRY_LATER');
       t.ok(root.requests() >= 1, 'it was asked');
+    },
+    { config: { publicBaseUrl: root.base }, deps: externalRoot(root.base) },
+  );
+});
+
+t.test('a CRL at that address not signed by the root (a forgery, or a man in the middle) counts for nothing', async (t) => {
+  const root = await rootCrlServer(t);
+  await withApp(
+    t,
+    'external root, forged CRL',
+    async (t, a) => {
+      // The root's name and a clean list, signed with another key (the issuing CA's).
+      root.serve(await rootCrl(a.pki, false, a.pki.issuing.signer));
+      const s = await signingSchool(a);
+      const bb = await signOverHttp(a, s.signer, s.teacher, fixture('wkhtmltopdf-qt.pdf'), 'B-B');
+      t.equal(bb.statusCode, 200);
+      const report = await verify(a, bb.rawPayload);
+      t.equal(report.valid, false, 'not valid on the strength of a forged CRL');
+      t.equal(report.signatures[0].subIndication, 'TRY_LATER', 'the issuing CA’s status is still unknown');
+      t.ok(root.requests() >= 1, 'the forged CRL was fetched, and set aside');
     },
     { config: { publicBaseUrl: root.base }, deps: externalRoot(root.base) },
   );
