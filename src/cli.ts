@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type Config } from './config.js';
@@ -25,6 +26,17 @@ const USAGE = `usage: hocba <command>
   admin-token           create a new administrator API key and print its token once
 Configuration comes from the environment (see README: DATA_DIR, DATABASE_URL, KEK, …).`;
 
+/**
+ * `hocba serve` again, in a child process whose environment adds `extra`, for settings Node
+ * reads only at start-up (UV_THREADPOOL_SIZE: see main.ts). This process passes the signals
+ * that stop the service on to it and ends with its exit code.
+ */
+function serveWithEnvironment(extra: Record<string, string>): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, ...extra } });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
+  return new Promise((done) => child.once('exit', (code, signal) => done(code ?? (signal ? 1 : 0))));
+}
+
 async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>): Promise<T> {
   const store = await openStore(config);
   try {
@@ -47,7 +59,8 @@ export async function main(argv: string[], config: Config = loadConfig()): Promi
   }
   switch (command) {
     case 'serve': {
-      const { runServer } = await import('./main.js');
+      const { runServer, THREAD_POOL_SIZE } = await import('./main.js');
+      if (!process.env.UV_THREADPOOL_SIZE) return serveWithEnvironment({ UV_THREADPOOL_SIZE: THREAD_POOL_SIZE });
       await runServer(config);
       return -1; // keeps running
     }

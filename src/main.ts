@@ -152,10 +152,11 @@ export async function createService(config: Config, log: Logger, role: ServiceRo
  * signature waits behind them (131 ms behind eight, measured here); with 16 it shares the
  * cores with them instead (24 ms). libuv sizes the pool from UV_THREADPOOL_SIZE when it starts,
  * and an ES module program starts it while loading its modules, before any of its code runs:
- * so `npm start` and the Dockerfile set it, and the primary gives it to the workers it forks
- * (unless the operator chose a size).
+ * so `npm start` and the Dockerfile set it, `hocba serve` runs the service in a child process
+ * that has it, and the primary gives it to the workers it forks (unless the operator chose a
+ * size).
  */
-const THREAD_POOL_SIZE = '16';
+export const THREAD_POOL_SIZE = '16';
 
 /** Set by runServer in the processes it forks. */
 const WORKER_INDEX_ENV = 'HOCBA_WORKER_INDEX';

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -10,6 +10,8 @@ import { SQLITE_FILE } from '../src/store/sqlite.js';
 import { forEachStore } from './helpers/store.js';
 import { fixture } from './helpers/tamper.js';
 import { run } from './helpers/tools.js';
+import { freePort } from './helpers/free-port.js';
+import { startProcess } from './helpers/service-process.js';
 
 /**
  * The `hocba` command as an operator runs it (a child process on the service's own data
@@ -125,4 +127,26 @@ t.test('hocba ca show and audit verify on a DATA_DIR without a store: say so, cr
     t.match(r.stderr, /no store at .*hocba\.sqlite: is DATA_DIR/, 'names the file it looked for');
     t.notOk(existsSync(path.join(dataDir, SQLITE_FILE)), 'and made no empty store');
   }
+});
+
+t.test('hocba serve without UV_THREADPOOL_SIZE serves from a child that has it (16 threads in the pool), and stops with it', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'hocba-cli-serve-'));
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', KEK: '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', WORKERS: '1', HOCBA_WORKER_PID_HEADER: '1' };
+  delete env.UV_THREADPOOL_SIZE;
+  const svc = startProcess(t, process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli.ts'), 'serve'], { cwd: repoRoot, env });
+  let server = '';
+  for (let i = 0; !server; i++) {
+    if (svc.child.exitCode !== null || i > 600) throw new Error(`hocba serve did not come up:\n${svc.log()}`);
+    const r = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
+    if (r?.ok) server = r.headers.get('x-hocba-worker') ?? '';
+    else await new Promise((ok) => setTimeout(ok, 100));
+  }
+  t.not(server, String(svc.child.pid), 'the service runs in a child of the hocba process');
+  t.match(readFileSync(`/proc/${server}/environ`, 'latin1'), /(^|\0)UV_THREADPOOL_SIZE=16\0/, 'with UV_THREADPOOL_SIZE=16 in its environment');
+  // The pool starts at its first job: signing would do; a PIN check (scrypt) at the first start already has.
+  t.ok(readdirSync(`/proc/${server}/task`).length >= 16 + 2, `and a 16-thread pool (${readdirSync(`/proc/${server}/task`).length} threads)`);
+  svc.child.kill('SIGTERM');
+  t.equal(await svc.exited, 0, 'SIGTERM to hocba stops the service and hocba exits 0');
+  t.notOk(existsSync(`/proc/${server}`), 'the service process is gone');
 });
