@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
-import { PrefixDigests, byteRangeDigest } from '../src/pades/byte-range.js';
+import { PrefixDigests, byteRangeDigest, sha256Hex } from '../src/pades/byte-range.js';
 
 const sha = (alg: string, ...parts: Buffer[]) => {
   const h = createHash(alg);
@@ -36,4 +36,18 @@ t.test('a byte range that does not cover the prefix falls back to hashing the sp
 t.test('a file shorter than the prefix is refused', async (t) => {
   const d = new PrefixDigests(randomBytes(100));
   t.throws(() => d.wholeDigest(randomBytes(50)), RangeError);
+});
+
+t.test('a document hashed for its batch authorisation (sha256Hex) and then signed: one remembered state, answers unchanged', async (t) => {
+  const doc = randomBytes(50_000);
+  const file = Buffer.concat([doc, randomBytes(3000)]);
+  t.equal(sha256Hex(doc), sha('sha256', doc).toString('hex'), 'sha256Hex');
+  t.equal(sha256Hex(doc), sha('sha256', doc).toString('hex'), 'again, from the remembered state, which a digest does not consume');
+  const d = new PrefixDigests(doc);
+  t.same(d.prefixDigest(), sha('sha256', doc), 'the prefix digest continues from that state');
+  t.same(d.wholeDigest(file), sha('sha256', file), 'and so does the whole-file digest');
+  const br = [0, 50_500, 51_000, file.length - 51_000];
+  t.same(d.byteRangeDigest(file, br), sha('sha256', file.subarray(0, 50_500), file.subarray(51_000)), 'and the byte-range digest');
+  t.equal(sha256Hex(doc), sha('sha256', doc).toString('hex'), 'the shared state is still the document’s after all of them');
+  t.equal(sha256Hex(file), sha('sha256', file).toString('hex'), 'another Buffer has its own');
 });

@@ -8,7 +8,25 @@ export function byteRangeDigest(bytes: Buffer, byteRange: readonly number[], has
   return h.digest();
 }
 
-export const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+/**
+ * The SHA-256 state after all of a document, remembered per Buffer: a batch hashes each
+ * document to check it against its authorisation (sha256Hex), and the signature's digests
+ * (PrefixDigests) continue from the same state instead of hashing the document again. The
+ * usual assumption of a memo by identity: the bytes are not changed in place afterwards.
+ */
+const sha256States = new WeakMap<Uint8Array, Hash>();
+
+function stateAfter(bytes: Uint8Array, hash: HashName): Hash {
+  if (hash !== 'sha256') return createHash(hash).update(bytes);
+  let s = sha256States.get(bytes);
+  if (!s) {
+    s = createHash('sha256').update(bytes);
+    sha256States.set(bytes, s);
+  }
+  return s;
+}
+
+export const sha256Hex = (b: Uint8Array) => stateAfter(b, 'sha256').copy().digest('hex');
 
 /**
  * Hash states over a document's original bytes, continued over whatever later updates
@@ -56,7 +74,7 @@ export class PrefixDigests {
   private after(hash: HashName): Hash {
     let s = this.states.get(hash);
     if (!s) {
-      s = createHash(hash).update(this.prefix);
+      s = stateAfter(this.prefix, hash);
       this.states.set(hash, s);
     }
     return s.copy();
