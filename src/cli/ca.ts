@@ -160,6 +160,9 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
           rootKeyAlgorithm: keyAlg(f, 'root-key', 'RSA-4096'),
           issuingKeyAlgorithm: keyAlg(f, 'issuing-key', 'RSA-3072'),
         };
+        // Refused before any key is made: on a token that would be a write for nothing, beside a
+        // service that may be using the same token (its store always holds a CA).
+        if (await hasCa(store)) throw new CaExistsError();
         await withCaKeys(deps, (keys) => createHierarchy(store, keys, config, opts));
         await store.appendAudit({ actor: 'cli', action: 'ca.init', subject: CA_NAMES.issuing, details: {} });
         print('created the root CA, issuing CA, OCSP responder and TSA certificates');
@@ -171,6 +174,7 @@ export async function caCommand(argv: string[], deps: CaCommandDeps): Promise<nu
         const root = readCertificate(need(f, 'root'));
         const issuing = readCertificate(need(f, 'issuing'));
         const privateKey = readPrivateKey(need(f, 'key'));
+        if (await hasCa(store)) throw new CaExistsError();
         const { serial } = acceptSubordinateCertificate(createPublicKey(privateKey), issuing, root);
         // The key exists outside already, so it stays a software key (sealed under the KEK):
         // moving it onto a token would not make it one that never left a device.
