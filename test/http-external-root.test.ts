@@ -61,87 +61,71 @@ const verify = async (a: TestApp, pdf: Buffer) => {
   return r.json() as { valid: boolean; signatures: { indication: string; subIndication?: string; level: string; messages: { en: string[] } }[] };
 };
 
-t.test('issuing CA under an external root: its CRL, fetched from the address it names, goes into B-LT and decides /v1/verify', async (t) => {
+type RootServer = Awaited<ReturnType<typeof rootCrlServer>>;
+
+/** The app with an external root whose CRL address serves what `crl` gives (nothing when null). */
+async function withExternalRoot(t: Test, name: string, crl: (pki: TestPki) => Promise<Buffer | null>, fn: (t: Test, a: TestApp, root: RootServer) => Promise<void>) {
   const root = await rootCrlServer(t);
   await withApp(
     t,
-    'external root, issuing CA good',
+    name,
     async (t, a) => {
-      root.serve(await rootCrl(a.pki, false));
-      t.equal((await a.call(null, { method: 'GET', url: '/crl/root.crl' })).statusCode, 404, 'no root CRL of ours');
-      const s = await signingSchool(a);
-      const pdf = fixture('wkhtmltopdf-qt.pdf');
-
-      const lt = await signOverHttp(a, s.signer, s.teacher, pdf, 'B-LT');
-      t.equal(lt.statusCode, 200, lt.statusCode === 200 ? 'signed at B-LT' : lt.body.slice(0, 200));
-      t.ok(root.requests() >= 1, 'the signer asked the root’s CRL address');
-      const ltReport = await verify(a, lt.rawPayload);
-      t.equal(ltReport.valid, true, `B-LT valid: ${JSON.stringify(ltReport.signatures[0]?.messages.en)}`);
-      t.equal(ltReport.signatures[0].level, 'B-LT', 'the DSS holds revocation data for the issuing CA too: B-LT, not B-T');
-
-      const bb = await signOverHttp(a, s.signer, s.teacher, pdf, 'B-B');
-      t.equal(bb.statusCode, 200);
-      const bbReport = await verify(a, bb.rawPayload);
-      t.equal(bbReport.valid, true, `a B-B file is decided too, not TRY_LATER: ${JSON.stringify(bbReport.signatures[0]?.messages.en)}`);
-      t.equal(bbReport.signatures[0].indication, 'TOTAL_PASSED');
+      const der = await crl(a.pki);
+      if (der) root.serve(der);
+      await fn(t, a, root);
     },
     { config: { publicBaseUrl: root.base }, deps: externalRoot(root.base) },
   );
+}
+
+/** A teacher's B-B signature made through the API, and /v1/verify's report on it. */
+async function verifiedBB(t: Test, a: TestApp) {
+  const s = await signingSchool(a);
+  const bb = await signOverHttp(a, s.signer, s.teacher, fixture('wkhtmltopdf-qt.pdf'), 'B-B');
+  t.equal(bb.statusCode, 200, 'the teacher’s own certificate is good in our store, so it signs');
+  return { s, report: await verify(a, bb.rawPayload) };
+}
+
+t.test('issuing CA under an external root: its CRL, fetched from the address it names, goes into B-LT and decides /v1/verify', async (t) => {
+  await withExternalRoot(t, 'external root, issuing CA good', (pki) => rootCrl(pki, false), async (t, a, root) => {
+    t.equal((await a.call(null, { method: 'GET', url: '/crl/root.crl' })).statusCode, 404, 'no root CRL of ours');
+    const { s, report } = await verifiedBB(t, a);
+    t.equal(report.valid, true, `a B-B file is decided, not TRY_LATER: ${JSON.stringify(report.signatures[0]?.messages.en)}`);
+    t.equal(report.signatures[0].indication, 'TOTAL_PASSED');
+    t.ok(root.requests() >= 1, 'the root’s CRL address was asked');
+
+    const lt = await signOverHttp(a, s.signer, s.teacher, fixture('wkhtmltopdf-qt.pdf'), 'B-LT');
+    t.equal(lt.statusCode, 200, lt.statusCode === 200 ? 'signed at B-LT' : lt.body.slice(0, 200));
+    const ltReport = await verify(a, lt.rawPayload);
+    t.equal(ltReport.valid, true, `B-LT valid: ${JSON.stringify(ltReport.signatures[0]?.messages.en)}`);
+    t.equal(ltReport.signatures[0].level, 'B-LT', 'the DSS holds revocation data for the issuing CA too: B-LT, not B-T');
+  });
 });
 
 t.test('issuing CA revoked by the external root: its signatures no longer pass', async (t) => {
-  const root = await rootCrlServer(t);
-  await withApp(
-    t,
-    'external root, issuing CA revoked',
-    async (t, a) => {
-      root.serve(await rootCrl(a.pki, true));
-      const s = await signingSchool(a);
-      const bb = await signOverHttp(a, s.signer, s.teacher, fixture('wkhtmltopdf-qt.pdf'), 'B-B');
-      t.equal(bb.statusCode, 200, 'the teacher’s own certificate is good in our store, so it signs');
-      const report = await verify(a, bb.rawPayload);
-      t.equal(report.valid, false, 'not valid');
-      t.not(report.signatures[0].indication, 'TOTAL_PASSED');
-      t.match(report.signatures[0].subIndication, /REVOKED/, `revoked, from the root’s CRL: ${report.signatures[0].indication}/${report.signatures[0].subIndication}`);
-    },
-    { config: { publicBaseUrl: root.base }, deps: externalRoot(root.base) },
-  );
+  await withExternalRoot(t, 'external root, issuing CA revoked', (pki) => rootCrl(pki, true), async (t, a) => {
+    const { report } = await verifiedBB(t, a);
+    t.equal(report.valid, false, 'not valid');
+    t.not(report.signatures[0].indication, 'TOTAL_PASSED');
+    t.match(report.signatures[0].subIndication, /REVOKED/, `revoked, from the root’s CRL: ${report.signatures[0].indication}/${report.signatures[0].subIndication}`);
+  });
 });
 
 t.test('the external root’s CRL address does not answer: undecided (TRY_LATER), as before, and no error', async (t) => {
-  const root = await rootCrlServer(t);
-  await withApp(
-    t,
-    'external root unreachable',
-    async (t, a) => {
-      const s = await signingSchool(a);
-      const bb = await signOverHttp(a, s.signer, s.teacher, fixture('wkhtmltopdf-qt.pdf'), 'B-B');
-      t.equal(bb.statusCode, 200);
-      const report = await verify(a, bb.rawPayload);
-      t.equal(report.valid, false);
-      t.equal(report.signatures[0].subIndication, 'TRY_LATER');
-      t.ok(root.requests() >= 1, 'it was asked');
-    },
-    { config: { publicBaseUrl: root.base }, deps: externalRoot(root.base) },
-  );
+  await withExternalRoot(t, 'external root unreachable', async () => null, async (t, a, root) => {
+    const { report } = await verifiedBB(t, a);
+    t.equal(report.valid, false);
+    t.equal(report.signatures[0].subIndication, 'TRY_LATER');
+    t.ok(root.requests() >= 1, 'it was asked');
+  });
 });
 
 t.test('a CRL at that address not signed by the root (a forgery, or a man in the middle) counts for nothing', async (t) => {
-  const root = await rootCrlServer(t);
-  await withApp(
-    t,
-    'external root, forged CRL',
-    async (t, a) => {
-      // The root's name and a clean list, signed with another key (the issuing CA's).
-      root.serve(await rootCrl(a.pki, false, a.pki.issuing.signer));
-      const s = await signingSchool(a);
-      const bb = await signOverHttp(a, s.signer, s.teacher, fixture('wkhtmltopdf-qt.pdf'), 'B-B');
-      t.equal(bb.statusCode, 200);
-      const report = await verify(a, bb.rawPayload);
-      t.equal(report.valid, false, 'not valid on the strength of a forged CRL');
-      t.equal(report.signatures[0].subIndication, 'TRY_LATER', 'the issuing CA’s status is still unknown');
-      t.ok(root.requests() >= 1, 'the forged CRL was fetched, and set aside');
-    },
-    { config: { publicBaseUrl: root.base }, deps: externalRoot(root.base) },
-  );
+  // The root's name and a clean list, signed with another key (the issuing CA's).
+  await withExternalRoot(t, 'external root, forged CRL', (pki) => rootCrl(pki, false, pki.issuing.signer), async (t, a, root) => {
+    const { report } = await verifiedBB(t, a);
+    t.equal(report.valid, false, 'not valid on the strength of a forged CRL');
+    t.equal(report.signatures[0].subIndication, 'TRY_LATER', 'the issuing CA’s status is still unknown');
+    t.ok(root.requests() >= 1, 'the forged CRL was fetched, and set aside');
+  });
 });
