@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { ClientError } from '../errors.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { createLogger, loggableUrl, type Logger } from '../log.js';
@@ -16,7 +19,7 @@ import { registerAuth } from './auth.js';
 import type { HsmReadiness, RouteContext } from './context.js';
 import { Metrics } from './metrics.js';
 import { loadOpenApi, type OpenApiSpec } from './openapi.js';
-import { registerProblemHandlers } from './problem.js';
+import { problem, registerProblemHandlers, sendProblem } from './problem.js';
 import { RateLimiter } from './rate-limit.js';
 import { accessRoutes } from './routes/access.js';
 import { auditRoutes } from './routes/audit.js';
@@ -88,6 +91,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     // Long enough for a class of PDFs or a thousand-row staff file on two cores.
     requestTimeout: 10 * 60_000,
+    // A path Fastify's router cannot decode (bad percent-encoding) is refused before routing;
+    // answered as every other client error is, not with Fastify's own JSON.
+    frameworkErrors: (err, req, reply) => {
+      const p = problem(400, 'url-invalid', `the request path is not valid percent-encoded UTF-8 (${err.message})`);
+      req.refusedAs = p.type;
+      return sendProblem(reply, p);
+    },
+    clientErrorHandler: answerMalformedHttp,
   });
   // The route table, for the contract test against openapi.yaml and for start-up checks.
   const registered: string[] = [];
@@ -97,6 +108,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('registeredRoutes', registered);
   installValidators(app);
   registerProblemHandlers(app);
+
+  // Bodies are read as UTF-8 (JSON, CSV) or as bytes: a declared charset that is neither would
+  // be misread (Latin-1 "é" stored as U+FFFD in a certificate subject), so it is refused.
+  app.addHook('onRequest', async (req) => {
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    if (charset && !['utf-8', 'utf8', 'us-ascii'].includes(charset)) {
+      throw new ClientError(415, 'charset-unsupported', `bodies are read as UTF-8; charset=${charset.slice(0, 40)} is not accepted`);
+    }
+  });
 
   app.addContentTypeParser(BINARY_TYPES, { parseAs: 'buffer', bodyLimit: deps.config.bodyLimit }, (_req, body, done) => done(null, body));
   // A staff list of thousands of rows is well under 5 MB.
@@ -199,4 +219,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(verifyRoutes, { ...ctx, verification });
   await app.register(verifyPageRoutes, ctx);
   return app;
+}
+
+/**
+ * What Node's HTTP parser refuses before Fastify sees a request (headers over the limit, a
+ * malformed request line or header, conflicting lengths): a problem document like every
+ * other refusal, instead of Fastify's default JSON, then the connection is closed.
+ */
+function answerMalformedHttp(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : 400;
+  const p = tooLarge
+    ? problem(431, 'headers-too-large', 'the request line and headers are larger than this server accepts')
+    : problem(400, 'http-malformed', `the request is not well-formed HTTP/1.1${err.code ? ` (${err.code})` : ''}`);
+  const body = JSON.stringify(p);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

@@ -21,6 +21,7 @@ const TITLES: Record<number, string> = {
   422: 'Unprocessable Content',
   423: 'Locked',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -97,7 +98,10 @@ export function toProblem(err: unknown): { problem: Problem; headers?: Record<st
   }
   if (fe && typeof fe.code === 'string' && FASTIFY_SLUGS[fe.code]) {
     const status = fe.statusCode ?? 400;
-    return { problem: problem(status, FASTIFY_SLUGS[fe.code], fe.message), internal: false };
+    // Fastify's parser says the same for broken JSON and for a "__proto__" or
+    // "constructor.prototype" key it refuses (secure-json-parse); the detail names both.
+    const detail = fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? 'the body is not valid JSON, or it holds a "__proto__" or "constructor.prototype" key, which is refused' : fe.message;
+    return { problem: problem(status, FASTIFY_SLUGS[fe.code], detail), internal: false };
   }
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     const slug = fe.code ? fe.code.toLowerCase().replace(/^fst_err_/, '').replace(/_/g, '-') : 'bad-request';
@@ -113,9 +117,34 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     req.refusedAs = p.type;
     return sendProblem(reply, p, headers);
   });
+  // Text in a JSON body must be Unicode: an unpaired surrogate escape ("\udc00") parses into
+  // a string no UTF-8 encoder accepts, and a certificate subject built from it failed deep in
+  // the ASN.1 encoder (500). One-byte strings (all base64) are checked in constant time.
+  app.addHook('preValidation', async (req) => {
+    const where = illFormedText(req.body, 'body');
+    if (where) throw new ClientError(400, 'text-malformed', `${where} holds an unpaired UTF-16 surrogate (an escape such as \\udc00 alone), which is not text`);
+  });
   app.setNotFoundHandler((req, reply) => {
     const p = problem(404, 'not-found', `no route ${req.method} ${req.url.split('?')[0]}`);
     req.refusedAs = p.type;
     return sendProblem(reply, p);
   });
+}
+
+/** The JSON path of the first string in `v` that is not well-formed UTF-16, or null. */
+function illFormedText(v: unknown, path: string, depth = 0): string | null {
+  if (typeof v === 'string') return v.isWellFormed() ? null : path;
+  if (depth > 64 || v === null || typeof v !== 'object' || Buffer.isBuffer(v)) return null;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const w = illFormedText(v[i], `${path}[${i}]`, depth + 1);
+      if (w) return w;
+    }
+    return null;
+  }
+  for (const [k, x] of Object.entries(v)) {
+    const w = (k.isWellFormed() ? null : path) ?? illFormedText(x, `${path}.${k}`, depth + 1);
+    if (w) return w;
+  }
+  return null;
 }

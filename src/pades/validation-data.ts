@@ -29,7 +29,13 @@ const CACHE_LIMIT = 4096;
 const parsed = new CertificateMemo<X509Certificate>(CACHE_LIMIT);
 const issuedBy = new BoundedMemo<boolean>(CACHE_LIMIT);
 const issued = (c: Known, by: Known): boolean =>
-  issuedBy.get(`${c.key} ${by.key}`, () => c.x509.checkIssued(by.x509) && c.x509.verify(by.x509.publicKey));
+  issuedBy.get(`${c.key} ${by.key}`, () => {
+    try {
+      return c.x509.checkIssued(by.x509) && c.x509.verify(by.x509.publicKey);
+    } catch {
+      return false; // a key OpenSSL cannot use verifies nothing
+    }
+  });
 
 /**
  * Collects the validation data for the chains of `leaves`: every certificate up to the
@@ -40,11 +46,20 @@ const issued = (c: Known, by: Known): boolean =>
  */
 export async function collectValidationData(leaves: Buffer[], pool: Buffer[], revocation?: RevocationSource): Promise<ValidationData> {
   const known = new Map<string, Known>();
-  const remember = (der: Buffer): Known => {
+  // A certificate that does not parse (damaged bytes in a CMS's certificates set, which no
+  // signature covers) has no chain to collect data for: it is left out, not an error — the
+  // file's owner asked to extend it, and the verifier says what it makes of such a file.
+  const remember = (der: Buffer): Known | undefined => {
     const key = certificateKey(der);
     let k = known.get(key);
     if (!k) {
-      k = { der, x509: parsed.get(der, (bytes) => new X509Certificate(bytes)), key };
+      let x509: X509Certificate;
+      try {
+        x509 = parsed.get(der, (bytes) => new X509Certificate(bytes));
+      } catch {
+        return undefined;
+      }
+      k = { der, x509, key };
       known.set(key, k);
     }
     return k;

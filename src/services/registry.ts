@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { conflict, notFound } from '../errors.js';
+import { badRequest, conflict, notFound } from '../errors.js';
 import type { Page, SchoolRecord, StaffRecord, StaffTitle, Store, StoreOps } from '../store/types.js';
 import type { AuditService } from './audit.js';
 
@@ -31,16 +31,26 @@ export function normalizeName(s: string): string {
   return s.normalize('NFC').trim().replace(/\s+/g, ' ');
 }
 
+/**
+ * A name that goes into certificate subjects, normalised; refused when nothing is left of it
+ * (spaces only pass the schema's minLength, and a subject would then lose its O, ST or L).
+ */
+function requiredName(field: string, s: string, normalize: (s: string) => string = normalizeName): string {
+  const v = normalize(s);
+  if (!v) throw badRequest('field-empty', `${field} is empty once its spaces are removed`);
+  return v;
+}
+
 export class RegistryService {
   constructor(private readonly store: Store, private readonly audit: AuditService) {}
 
   async createSchool(input: SchoolInput, actor: string): Promise<SchoolRecord> {
     const school: SchoolRecord = {
       id: randomUUID(),
-      code: input.code.trim(),
-      name: normalizeName(input.name),
-      province: normalizeName(input.province),
-      commune: normalizeName(input.commune),
+      code: requiredName('code', input.code, (c) => c.trim()),
+      name: requiredName('name', input.name),
+      province: requiredName('province', input.province),
+      commune: requiredName('commune', input.commune),
       mns: input.mns ?? null,
       mst: input.mst ?? null,
       email: input.email?.toLowerCase() ?? null,
@@ -73,7 +83,7 @@ export class RegistryService {
     const staff: StaffRecord = {
       id: randomUUID(),
       schoolId,
-      fullName: normalizeName(input.fullName),
+      fullName: requiredName('fullName', input.fullName),
       citizenId: input.citizenId,
       email: input.email?.toLowerCase() ?? null,
       title: input.title ?? null,
