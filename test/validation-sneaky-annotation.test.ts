@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
-import { PDFDocument, PDFHexString, PDFString, StandardFonts, type PDFPage, type PDFRef } from 'pdf-lib';
+import { PDFHexString, PDFString, type PDFPage, type PDFRef } from 'pdf-lib';
 import { validatePdf, type SignatureReport } from '../src/validation/index.js';
 import { verifierFixtures } from './helpers/tamper.js';
-import { quiet, signerFor, cover, type Rect } from './helpers/sneaky.js';
+import { quiet, signerFor, cover, type Rect, recordPage } from './helpers/sneaky.js';
 
 /**
  * Sneaky signatures over annotations that are not form fields: a certified record whose page
@@ -34,10 +34,7 @@ const BLANK: Rect = [60, 300, 260, 340];
  * each with an appearance that paints; and a Square whose appearance paints nothing.
  */
 async function record(): Promise<Buffer> {
-  const doc = await PDFDocument.create();
-  const font = await doc.embedFont(StandardFonts.Helvetica);
-  const page = doc.addPage([595, 842]);
-  page.drawText('HOC BA - Nguyen Van An', { x: 50, y: 780, size: 18, font });
+  const { doc, font, page } = await recordPage();
   page.drawText('Diem mon Toan: 5', { x: 72, y: 700, size: 14, font });
   const appearance = (rect: Rect, ops: string) =>
     doc.context.register(

@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { appearanceHook } from '../src/pades/appearance/appearance.js';
 import type { AppearanceHook } from '../src/pades/signer.js';
 import { issueSchoolCertificate } from '../src/pki/ca.js';
@@ -9,7 +8,7 @@ import { name } from '../src/pdf/objects.js';
 import { validatePdf, type SignatureReport } from '../src/validation/index.js';
 import { FIXTURES } from './helpers/pdf.js';
 import { fixture, verifierFixtures } from './helpers/tamper.js';
-import { quiet, signerFor, drawn, cover, type Rect } from './helpers/sneaky.js';
+import { quiet, signerFor, drawn, cover, type Rect, recordPage } from './helpers/sneaky.js';
 
 /**
  * Sneaky signatures over other fields' widgets: a widget is an annotation, not page content,
@@ -167,10 +166,7 @@ t.test('a seal is only exempt when it is its own school’s and it validates', a
 
 /** A one-page record with a grade in a text field, a ticked and an unticked check box, an empty text field, and a push button; labels on the left. */
 async function formRecord(): Promise<Buffer> {
-  const doc = await PDFDocument.create();
-  const font = await doc.embedFont(StandardFonts.Helvetica);
-  const page = doc.addPage([595, 842]);
-  page.drawText('HOC BA - Nguyen Van An', { x: 50, y: 780, size: 18, font });
+  const { doc, font, page } = await recordPage();
   page.drawText('Diem mon Toan:', { x: 60, y: 700, size: 12, font });
   page.drawText('Dat yeu cau:', { x: 60, y: 650, size: 12, font });
   page.drawText('Ren luyen he:', { x: 60, y: 600, size: 12, font });

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { PDFDocument, PDFName, PDFString, StandardFonts } from 'pdf-lib';
+import { PDFName, PDFString } from 'pdf-lib';
 import { appearanceHook } from '../src/pades/appearance/appearance.js';
 import type { AppearanceHook } from '../src/pades/signer.js';
 import { PdfDict, PdfRef, PdfStream, PdfString, name } from '../src/pdf/objects.js';
@@ -7,7 +7,7 @@ import { PdfReader } from '../src/pdf/reader.js';
 import { IncrementalUpdate } from '../src/pdf/writer.js';
 import { validatePdf, type SignatureReport } from '../src/validation/index.js';
 import { verifierFixtures } from './helpers/tamper.js';
-import { quiet, signerFor, type Rect } from './helpers/sneaky.js';
+import { quiet, signerFor, type Rect, recordPage } from './helpers/sneaky.js';
 
 /**
  * Sneaky signatures hidden in optional content: a later signature whose appearance sits in
@@ -36,10 +36,7 @@ const GRADE: Rect = [60, 690, 300, 725];
  * "Khung" on — by listing "An" in /D /OFF, or by /BaseState /OFF with "Khung" in /ON.
  */
 async function record(config: 'off-list' | 'base-off'): Promise<Buffer> {
-  const doc = await PDFDocument.create();
-  const font = await doc.embedFont(StandardFonts.Helvetica);
-  const page = doc.addPage([595, 842]);
-  page.drawText('HOC BA - Nguyen Van An', { x: 50, y: 780, size: 18, font });
+  const { doc, font, page } = await recordPage();
   page.drawText('Diem mon Toan: 5', { x: 72, y: 700, size: 14, font });
   const hidden = doc.context.register(doc.context.obj({ Type: 'OCG', Name: PDFString.of('An') }));
   const shown = doc.context.register(doc.context.obj({ Type: 'OCG', Name: PDFString.of('Khung') }));

@@ -1,12 +1,12 @@
 import t, { type Test } from 'tap';
-import { PDFDocument, PDFString, StandardFonts } from 'pdf-lib';
+import { PDFString } from 'pdf-lib';
 import { validatePdf, type SignatureReport } from '../src/validation/index.js';
 import { PdfReader } from '../src/pdf/reader.js';
 import { IncrementalUpdate } from '../src/pdf/writer.js';
 import { editCatalog } from '../src/pdf/edit.js';
 import { PdfDict, PdfRef, PdfStream, PdfString, name } from '../src/pdf/objects.js';
 import { verifierFixtures } from './helpers/tamper.js';
-import { signerFor, cover, type Rect } from './helpers/sneaky.js';
+import { signerFor, cover, type Rect, recordPage } from './helpers/sneaky.js';
 
 /**
  * The sneaky-signature analysis on hostile files: a later revision that adds hundreds of
@@ -25,10 +25,7 @@ const NOT_ALL_EN = /^Warning: the revisions after this signature add more signat
 
 /** A one-page record with its pupil's grades as page text, and `stamps` Stamp annotations in a grid in the page's empty lower half. */
 async function record(stamps: number): Promise<Buffer> {
-  const doc = await PDFDocument.create();
-  const font = await doc.embedFont(StandardFonts.Helvetica);
-  const page = doc.addPage([595, 842]);
-  page.drawText('HOC BA - Nguyen Van An', { x: 50, y: 780, size: 18, font });
+  const { doc, font, page } = await recordPage();
   for (let i = 0; i < 12; i++) page.drawText(`Diem mon ${i + 1}: ${5 + (i % 5)}`, { x: 72, y: 740 - 20 * i, size: 14, font });
   const ap = doc.context.register(doc.context.stream('1 0 0 RG 2 w 1 1 38 18 re S', { Type: 'XObject', Subtype: 'Form', BBox: [0, 0, 40, 20] }));
   for (let i = 0; i < stamps; i++) {

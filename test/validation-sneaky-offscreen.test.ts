@@ -1,12 +1,12 @@
 import t, { type Test } from 'tap';
-import { PDFDocument, PDFName, PDFString, StandardFonts } from 'pdf-lib';
+import { PDFName, PDFString } from 'pdf-lib';
 import type { AppearanceHook } from '../src/pades/signer.js';
 import { PdfDict, PdfStream, name } from '../src/pdf/objects.js';
 import { PdfReader } from '../src/pdf/reader.js';
 import { IncrementalUpdate } from '../src/pdf/writer.js';
 import { validatePdf, type SignatureReport } from '../src/validation/index.js';
 import { verifierFixtures } from './helpers/tamper.js';
-import { quiet, signerFor, type Rect } from './helpers/sneaky.js';
+import { quiet, signerFor, type Rect, recordPage } from './helpers/sneaky.js';
 
 /**
  * Sneaky signatures hidden by annotation flags (ISO 32000-2 §12.5.3): a later signature whose
@@ -38,10 +38,7 @@ const TOGGLE_NO_VIEW = 256;
 
 /** A one-page record with a grade; `emptyField` adds an unsigned signature field over the grade with those flags. */
 async function record(emptyField?: number): Promise<Buffer> {
-  const doc = await PDFDocument.create();
-  const font = await doc.embedFont(StandardFonts.Helvetica);
-  const page = doc.addPage([595, 842]);
-  page.drawText('HOC BA - Nguyen Van An', { x: 50, y: 780, size: 18, font });
+  const { doc, font, page } = await recordPage();
   page.drawText('Diem mon Toan: 5', { x: 72, y: 700, size: 14, font });
   if (emptyField !== undefined) {
     const widget = doc.context.register(

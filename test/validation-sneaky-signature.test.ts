@@ -12,7 +12,7 @@ import { IncrementalUpdate } from '../src/pdf/writer.js';
 import { validatePdf, type SignatureReport } from '../src/validation/index.js';
 import { FIXTURES } from './helpers/pdf.js';
 import { fixture, verifierFixtures } from './helpers/tamper.js';
-import { quiet, signerFor, drawn, cover, type Rect } from './helpers/sneaky.js';
+import { quiet, signerFor, drawn, cover, type Rect, recordPage } from './helpers/sneaky.js';
 
 /**
  * Sneaky signatures (Mainka, Mladenov, Rohlmann, Schwenk, "Breaking the Specification: PDF
@@ -92,10 +92,7 @@ t.test('honest visible signatures in empty space, and a seal stamped across anot
 
 /** A one-page record drawn with pdf-lib: grades as text, a photo, a line drawn through a Form XObject, an empty signature field over the grades. */
 async function record(): Promise<Buffer> {
-  const doc = await PDFDocument.create();
-  const font = await doc.embedFont(StandardFonts.Helvetica);
-  const page = doc.addPage([595, 842]);
-  page.drawText('HOC BA - Nguyen Van An', { x: 50, y: 780, size: 18, font });
+  const { doc, font, page } = await recordPage();
   page.drawText('Diem mon Toan: 5', { x: 72, y: 700, size: 14, font });
   page.drawText('Diem mon Van: 7', { x: 72, y: 680, size: 14, font });
   page.drawImage(await doc.embedPng(photo), { x: 400, y: 600, width: 130, height: 50 });

@@ -1,4 +1,5 @@
 import type { Test } from 'tap';
+import { PDFDocument, StandardFonts, type PDFFont, type PDFPage } from 'pdf-lib';
 import type { Signer } from '../../src/crypto/signer.js';
 import { signPdf, type AppearanceHook, type PlacementOptions } from '../../src/pades/signer.js';
 import { PdfDict, PdfStream, name } from '../../src/pdf/objects.js';
@@ -44,4 +45,13 @@ export function quiet(t: Test, s: SignatureReport, label: string) {
   t.notOk(s.messages.vi.some((m) => m.startsWith('Cảnh báo')), `${label}: no warning (vi) ${JSON.stringify(s.messages.vi.filter((m) => m.startsWith('Cảnh báo')))}`);
   t.notOk(s.messages.en.some((m) => m.startsWith('Warning')), `${label}: no warning (en)`);
   t.notOk(s.changes.some((c) => /WARNING/.test(c.detail)), `${label}: no change flagged`);
+}
+
+/** The start of every sneaky test's record: an A4 page in Helvetica headed with the pupil's name; each test draws the rest. */
+export async function recordPage(): Promise<{ doc: PDFDocument; font: PDFFont; page: PDFPage }> {
+  const doc = await PDFDocument.create();
+  const font = await doc.embedFont(StandardFonts.Helvetica);
+  const page = doc.addPage([595, 842]);
+  page.drawText('HOC BA - Nguyen Van An', { x: 50, y: 780, size: 18, font });
+  return { doc, font, page };
 }
