@@ -26,7 +26,6 @@
 import t, { type Test } from 'tap';
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +36,7 @@ import { eventually } from './helpers/eventually.js';
 import { createSoftHsmToken, type SoftHsm } from './helpers/softhsm.js';
 import { needTool, run } from './helpers/tools.js';
 import { freePort } from './helpers/free-port.js';
-import { startProcess } from './helpers/service-process.js';
+import { clusterCaller, startProcess, type WorkerAnswer } from './helpers/service-process.js';
 
 const skip = needTool('softhsm2-util', 'pdfsig', 'certutil', 'openssl');
 const hsm: SoftHsm | null = skip ? null : createSoftHsmToken('hocba-cluster');
@@ -51,19 +50,13 @@ const AT_ONCE = 5;
 /** Issued two at a time: both workers generating key pairs on the token at once. */
 const TEACHERS = 6;
 
-interface Answer {
-  status: number;
-  worker: string;
-  body: Buffer;
-}
-
 interface Cluster {
   port: number;
   pid: number;
   /** The workers' pids, each seen answering /healthz. */
   workers: string[];
   log(): string;
-  call(method: string, path: string, opts?: { token?: string; json?: unknown; body?: Buffer; headers?: Record<string, string> }): Promise<Answer>;
+  call: ReturnType<typeof clusterCaller>;
   /** SIGTERM to the primary; resolves with its exit code. */
   stop(): Promise<number | null>;
 }
@@ -94,26 +87,7 @@ async function startCluster(t: Test, dataDir: string): Promise<Cluster> {
   });
   const { child, exited } = svc;
 
-  // A new connection per request (no keep-alive): the cluster hands out connections, not
-  // requests, so reused sockets would keep talking to the same worker.
-  const call: Cluster['call'] = (method, path, opts = {}) =>
-    new Promise((ok, fail) => {
-      const headers: Record<string, string> = { ...opts.headers };
-      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-      let body: Buffer | undefined = opts.body;
-      if (opts.json !== undefined) {
-        headers['content-type'] = 'application/json';
-        body = Buffer.from(JSON.stringify(opts.json));
-      }
-      const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => ok({ status: res.statusCode ?? 0, worker: String(res.headers['x-hocba-worker'] ?? ''), body: Buffer.concat(chunks) }));
-        res.on('error', fail);
-      });
-      req.on('error', fail);
-      req.end(body);
-    });
+  const call = clusterCaller(port);
 
   // Up when both workers have answered (each opened the token and the store first; the
   // second starts once the first listens). A bounded wait: 1200 polls, 100 ms apart.
@@ -225,7 +199,7 @@ t.test('WORKERS=2 with keys on a PKCS#11 token: one hierarchy, each worker its o
   };
 
   const cluster = await startCluster(t, dataDir);
-  const json = (a: Answer) => JSON.parse(a.body.toString('utf8')) as Record<string, unknown>;
+  const json = (a: WorkerAnswer) => JSON.parse(a.body.toString('utf8')) as Record<string, unknown>;
   t.notOk(cluster.workers.includes(String(cluster.pid)), 'the primary itself serves nothing');
 
   // Fork-safety: Node's cluster starts each worker as a new program (spawn, not fork(2)), so

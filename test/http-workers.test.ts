@@ -6,23 +6,15 @@
  */
 import t from 'tap';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './helpers/free-port.js';
-import { startProcess } from './helpers/service-process.js';
+import { clusterCaller, startProcess, type WorkerAnswer } from './helpers/service-process.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pdf = readFileSync(resolve(root, '..', 'shared', 'fixtures', 'transcripts', 'wkhtmltopdf-qt.pdf'));
 const adminToken = 'workers-test-admin-token-0123456789';
-
-interface Answer {
-  status: number;
-  worker: string;
-  body: Buffer;
-  type: string;
-}
 
 t.test('WORKERS=2: both workers sign, a revocation holds on both, one audit chain', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'hocba-workers-'));
@@ -34,29 +26,8 @@ t.test('WORKERS=2: both workers sign, a revocation holds on both, one audit chai
   });
   const { child } = svc;
 
-  // A new connection per request (no keep-alive): the cluster hands out connections, not
-  // requests, round-robin, so reused sockets would keep talking to the same worker.
-  const call = (method: string, path: string, opts: { token?: string; json?: unknown; body?: Buffer; headers?: Record<string, string> } = {}): Promise<Answer> =>
-    new Promise((ok, fail) => {
-      const headers: Record<string, string> = { ...opts.headers };
-      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-      let body: Buffer | undefined = opts.body;
-      if (opts.json !== undefined) {
-        headers['content-type'] = 'application/json';
-        body = Buffer.from(JSON.stringify(opts.json));
-      }
-      const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          ok({ status: res.statusCode ?? 0, worker: String(res.headers['x-hocba-worker'] ?? ''), type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }),
-        );
-        res.on('error', fail);
-      });
-      req.on('error', fail);
-      req.end(body);
-    });
-  const json = (a: Answer) => JSON.parse(a.body.toString('utf8')) as Record<string, unknown>;
+  const call = clusterCaller(port);
+  const json = (a: WorkerAnswer) => JSON.parse(a.body.toString('utf8')) as Record<string, unknown>;
 
   // Up when both workers have answered.
   const up = new Set<string>();

@@ -1,5 +1,6 @@
 import type { Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -26,4 +27,47 @@ export function startProcess(t: Test, command: string, args: string[], opts: { c
     await opts.afterExit?.();
   });
   return { child, log: () => log, exited };
+}
+
+/** An answer of the service, with the pid of the worker that gave it (HOCBA_WORKER_PID_HEADER). */
+export interface WorkerAnswer {
+  status: number;
+  worker: string;
+  type: string;
+  body: Buffer;
+}
+
+export interface CallOptions {
+  token?: string;
+  json?: unknown;
+  body?: Buffer;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Requests to a cluster on 127.0.0.1:`port`, each on a new connection (no keep-alive): the
+ * cluster hands out connections, not requests, round-robin, so reused sockets would keep
+ * talking to the same worker.
+ */
+export function clusterCaller(port: number) {
+  return (method: string, path: string, opts: CallOptions = {}): Promise<WorkerAnswer> =>
+    new Promise((ok, fail) => {
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+      let body: Buffer | undefined = opts.body;
+      if (opts.json !== undefined) {
+        headers['content-type'] = 'application/json';
+        body = Buffer.from(JSON.stringify(opts.json));
+      }
+      const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          ok({ status: res.statusCode ?? 0, worker: String(res.headers['x-hocba-worker'] ?? ''), type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }),
+        );
+        res.on('error', fail);
+      });
+      req.on('error', fail);
+      req.end(body);
+    });
 }
