@@ -93,11 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: 10 * 60_000,
     // A path Fastify's router cannot decode (bad percent-encoding) is refused before routing;
     // answered as every other client error is, not with Fastify's own JSON.
-    frameworkErrors: (err, req, reply) => {
-      const p = problem(400, 'url-invalid', `the request path is not valid percent-encoded UTF-8 (${err.message})`);
-      req.refusedAs = p.type;
-      return sendProblem(reply, p);
-    },
+    frameworkErrors: (err, _req, reply) => sendProblem(reply, problem(400, 'url-invalid', `the request path is not valid percent-encoded UTF-8 (${err.message})`)),
     clientErrorHandler: answerMalformedHttp,
   });
   // The route table, for the contract test against openapi.yaml and for start-up checks.

@@ -39,7 +39,9 @@ export function problem(status: number, slug: string, detail?: string, extra?: R
   return { ...extra, type: PROBLEM_TYPE_PREFIX + slug, title: TITLES[status] ?? 'Error', status, ...(detail ? { detail } : {}) };
 }
 
+/** Answers with `p`, and notes its type for the request's log line (app.ts). */
 export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): FastifyReply {
+  reply.request.refusedAs = p.type;
   return reply.code(p.status).headers(headers).type('application/problem+json').send(p);
 }
 
@@ -114,7 +116,6 @@ export function registerProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const { problem: p, headers, internal } = toProblem(err);
     if (internal) req.log.error({ err }, 'unhandled error');
-    req.refusedAs = p.type;
     return sendProblem(reply, p, headers);
   });
   // Text in a JSON body must be Unicode: an unpaired surrogate escape ("\udc00") parses into
@@ -124,11 +125,7 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     const where = illFormedText(req.body, 'body');
     if (where) throw new ClientError(400, 'text-malformed', `${where} holds an unpaired UTF-16 surrogate (an escape such as \\udc00 alone), which is not text`);
   });
-  app.setNotFoundHandler((req, reply) => {
-    const p = problem(404, 'not-found', `no route ${req.method} ${req.url.split('?')[0]}`);
-    req.refusedAs = p.type;
-    return sendProblem(reply, p);
-  });
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, problem(404, 'not-found', `no route ${req.method} ${req.url.split('?')[0]}`)));
 }
 
 /** The JSON path of the first string in `v` that is not well-formed UTF-16, or null. */
