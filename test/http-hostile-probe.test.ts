@@ -136,6 +136,32 @@ t.test('a path that is not percent-encoded UTF-8, and HTTP the parser refuses: p
   });
 });
 
+t.test('what Node would answer alone (no Host, an unknown Expect, CONNECT): problem documents that say why', async (t) => {
+  await withApp(t, 'node refusals', async (t, a) => {
+    await a.app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (a.app.server.address() as { port: number }).port;
+    const answers: [string, RegExp, string][] = [
+      ['GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', /^HTTP\/1\.1 400 /, 'host-required'],
+      ['GET /v1/schools HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n', /^HTTP\/1\.1 400 /, 'host-required'],
+      ['POST /v1/verify HTTP/1.1\r\nHost: x\r\nExpect: 999-nope\r\nContent-Type: application/pdf\r\nContent-Length: 5\r\n\r\n', /^HTTP\/1\.1 417 /, 'expectation-unsupported'],
+      ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', /^HTTP\/1\.1 405 /, 'method-not-allowed'],
+    ];
+    for (const [request, status, slug] of answers) {
+      const got = await raw(port, request);
+      const what = JSON.stringify(request.split('\r\n')[0]);
+      t.match(got, status, `${what}: ${status.source.slice(12, 15)}`);
+      t.match(got, /content-type: application\/problem\+json/i, `${what}: a problem document`);
+      const body = JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)) as { type: string; title: string; detail: string };
+      t.equal(body.type, `urn:hocba:problem:${slug}`, `${what}: ${slug}`);
+      t.not(body.title, 'Error', `${what}: titled by its status`);
+      t.ok(body.detail.length > 20, `${what}: says why (${body.detail})`);
+    }
+    // HTTP/1.0 has no Host requirement, and a good request on the same server is served.
+    t.match(await raw(port, 'GET /healthz HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /, 'an HTTP/1.0 request without Host is served');
+    t.match(await raw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, 'Expect: 100-continue still continues');
+  });
+});
+
 t.test('a JSON body with a __proto__ key: 400 that says why', async (t) => {
   await withApp(t, 'proto', async (t, a) => {
     const r = await json(a, '/v1/schools', '{"__proto__":{"admin":true},"code":"25000996"}');

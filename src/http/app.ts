@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ClientError } from '../errors.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -95,7 +95,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // answered as every other client error is, not with Fastify's own JSON.
     frameworkErrors: (err, _req, reply) => sendProblem(reply, problem(400, 'url-invalid', `the request path is not valid percent-encoded UTF-8 (${err.message})`)),
     clientErrorHandler: answerMalformedHttp,
+    // Node answers a Host-less HTTP/1.1 request itself, with an empty 400; the hook below
+    // answers it as every other refusal is answered.
+    http: { requireHostHeader: false },
   });
+  answerWhatNodeRefusesAlone(app.server);
   // The route table, for the contract test against openapi.yaml and for start-up checks.
   const registered: string[] = [];
   app.addHook('onRoute', (r) => {
@@ -104,6 +108,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('registeredRoutes', registered);
   installValidators(app);
   registerProblemHandlers(app);
+
+  app.addHook('onRequest', async (req) => {
+    if (req.raw.httpVersion === '1.1' && !req.headers.host) throw new ClientError(400, 'host-required', 'an HTTP/1.1 request must carry a Host header (RFC 9112, section 3.2)');
+  });
 
   // Bodies are read as UTF-8 (JSON, CSV) or as bytes: a declared charset that is neither would
   // be misread (Latin-1 "é" stored as U+FFFD in a certificate subject), so it is refused.
@@ -215,6 +223,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(verifyRoutes, { ...ctx, verification });
   await app.register(verifyPageRoutes, ctx);
   return app;
+}
+
+/** A problem document written straight to a response Fastify never sees; the connection then closes. */
+function endWithProblem(res: ServerResponse, status: number, type: string, detail: string): void {
+  const body = JSON.stringify(problem(status, type, detail));
+  res.writeHead(status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
+}
+
+/**
+ * Two requests Node's server answers without calling any handler, unless it has a listener
+ * for them: an Expect other than 100-continue (an empty 417) and CONNECT (the connection is
+ * dropped without a word). Both get a problem document like every other refusal.
+ */
+function answerWhatNodeRefusesAlone(server: HttpServer): void {
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const expect = String(req.headers.expect).slice(0, 60);
+    endWithProblem(res, 417, 'expectation-unsupported', `this server meets only "Expect: 100-continue", not "${expect}"`);
+  });
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    const body = JSON.stringify(problem(405, 'method-not-allowed', 'this server is not a proxy: CONNECT is not served'));
+    socket.on('error', () => socket.destroy());
+    socket.end(`HTTP/1.1 405 ${STATUS_CODES[405]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
 }
 
 /**
