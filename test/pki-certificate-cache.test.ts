@@ -1,5 +1,6 @@
 import t from 'tap';
-import { BoundedMemo, CertificateMemo, certificateKey } from '../src/pki/certificate-cache.js';
+import { contentKey } from '../src/crypto/content-key.js';
+import { BoundedMemo, CertificateMemo } from '../src/pki/certificate-cache.js';
 import { certFields } from '../src/revocation/cert-fields.js';
 import { CertView } from '../src/validation/certificate-view.js';
 import { OpensslCa } from './helpers/openssl-ca.js';
@@ -35,7 +36,7 @@ t.test('a different Buffer with the same bytes is a content hit', async (t) => {
   t.equal(get(inLargerFile.subarray(2, 5)), first, 'slice of a larger buffer, same bytes');
   t.same(made, ['090807'], 'made once');
   t.not(get(bytes(9, 8, 7, 0)), first, 'one more byte is another certificate');
-  t.equal(certificateKey(bytes(9, 8, 7)), certificateKey(new Uint8Array([9, 8, 7])), 'key depends on the bytes only');
+  t.equal(contentKey(bytes(9, 8, 7)), contentKey(new Uint8Array([9, 8, 7])), 'key depends on the bytes only');
 });
 
 t.test('make gets the exact bytes as a Buffer over the caller\'s memory', async (t) => {

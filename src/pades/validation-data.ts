@@ -1,5 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { BoundedMemo, CertificateMemo, certificateKey } from '../pki/certificate-cache.js';
+import { contentKey } from '../crypto/content-key.js';
+import { BoundedMemo, CertificateMemo } from '../pki/certificate-cache.js';
 import { parseOcspResponse } from '../revocation/ocsp.js';
 import type { RevocationSource } from './sources.js';
 
@@ -50,7 +51,7 @@ export async function collectValidationData(leaves: Buffer[], pool: Buffer[], re
   // signature covers) has no chain to collect data for: it is left out, not an error — the
   // file's owner asked to extend it, and the verifier says what it makes of such a file.
   const remember = (der: Buffer): Known | undefined => {
-    const key = certificateKey(der);
+    const key = contentKey(der);
     let k = known.get(key);
     if (!k) {
       let x509: X509Certificate;
@@ -99,7 +100,7 @@ export async function collectValidationData(leaves: Buffer[], pool: Buffer[], re
     for (const r of results) {
       if (r.ocsp) {
         ocsps.push(r.ocsp);
-        for (const c of ocspResponseCertificates(r.ocsp)) certs.set(certificateKey(c), c);
+        for (const c of ocspResponseCertificates(r.ocsp)) certs.set(contentKey(c), c);
       }
       if (r.crl) {
         const k = keyOf(r.crl);

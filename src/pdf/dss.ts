@@ -4,7 +4,7 @@
  * from /DSS in the catalog. Merges into an existing DSS; identical data (by SHA-256 of the
  * decoded content) is stored once.
  */
-import { certificateKey } from '../pki/certificate-cache.js';
+import { contentKey } from '../crypto/content-key.js';
 import { PdfDict, PdfName, PdfRef, PdfStream, type PdfObject } from './objects.js';
 import type { PdfReader } from './reader.js';
 import type { IncrementalUpdate } from './writer.js';
@@ -28,14 +28,12 @@ const KINDS = [
 ] as const;
 
 /**
- * Streams are told apart by the SHA-256 of their decoded content: certificateKey's, which is
- * remembered per Buffer. The signer hands in the same Buffers signature after signature (the
- * chain, the cached OCSP responses), each twice with a VRI entry, and hashing them anew was
- * a quarter of the B-LT step.
+ * One DSS array (Certs, OCSPs or CRLs): its existing streams, and a ref for given data that
+ * adds a stream only for new content. Streams are told apart by the SHA-256 of their decoded
+ * content (contentKey, remembered per Buffer): the signer hands in the same Buffers signature
+ * after signature (the chain, the cached OCSP responses), each twice with a VRI entry, and
+ * hashing them anew was a quarter of the B-LT step.
  */
-const contentKey = certificateKey;
-
-/** One DSS array (Certs, OCSPs or CRLs): its existing streams, and a ref for given data that adds a stream only for new content. */
 function streamArray(reader: PdfReader, update: IncrementalUpdate, existing: PdfObject | undefined) {
   const pool = new Map<string, PdfRef>();
   const refs: PdfRef[] = [];

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { contentKey } from '../crypto/content-key.js';
 
 /**
  * The one way this project remembers something derived from a certificate's exact bytes
@@ -10,25 +10,6 @@ import { createHash } from 'node:crypto';
  * The assumption shared by all callers: a certificate's bytes are not changed in place
  * after it has been looked up (the identity side would otherwise answer for old bytes).
  */
-
-/**
- * The content key: SHA-256 of the DER, base64 (44 characters). Chosen over the bytes as a
- * latin1 string: the key stays the same small size whatever the certificate's size (a
- * hostile 1 MB certificate costs 44 bytes of key, not a second copy of itself); composite
- * keys (issuer/subject pairs) stay short; and V8 hashes strings longer than 16 KiB by
- * length alone, so many large same-length certificates would fall into one Map bucket and
- * be compared byte for byte on every lookup. The ~2 µs of hashing per fresh Buffer is paid
- * once per Buffer: the key is remembered by identity.
- */
-export function certificateKey(der: Uint8Array): string {
-  let key = keys.get(der);
-  if (key === undefined) {
-    key = createHash('sha256').update(der).digest('base64');
-    keys.set(der, key);
-  }
-  return key;
-}
-const keys = new WeakMap<Uint8Array, string>();
 
 /**
  * A Map of at most `limit` entries that forgets the oldest-inserted first (not all at
@@ -62,7 +43,7 @@ export class BoundedMemo<V> {
 /**
  * Something derived from one certificate, remembered by Buffer identity (a WeakMap: held
  * only as long as the caller holds the bytes) and by content (a BoundedMemo keyed by
- * certificateKey). `make` gets the caller's bytes as a Buffer without a copy; a caller that
+ * contentKey). `make` gets the caller's bytes as a Buffer without a copy; a caller that
  * keeps them in a long-lived value and may be handed slices of larger buffers (a PDF)
  * copies them itself.
  */
@@ -81,13 +62,13 @@ export class CertificateMemo<V> {
 
   /** Whether a value for these exact bytes is remembered by content. */
   has(der: Uint8Array): boolean {
-    return this.byContent.has(certificateKey(der));
+    return this.byContent.has(contentKey(der));
   }
 
   get(der: Uint8Array, make: (der: Buffer) => V): V {
     if (this.byIdentity.has(der)) return this.byIdentity.get(der) as V;
     const buf = Buffer.isBuffer(der) ? der : Buffer.from(der.buffer, der.byteOffset, der.byteLength);
-    const v = this.byContent.get(certificateKey(der), () => make(buf));
+    const v = this.byContent.get(contentKey(der), () => make(buf));
     this.byIdentity.set(der, v);
     return v;
   }
