@@ -4,6 +4,7 @@ import { ClientError } from '../src/errors.js';
 import { validatePdf } from '../src/validation/index.js';
 import type { ValidationReport } from '../src/validation/report.js';
 import { byteRangeOf, fixture, rewriteByteRange, verifierFixtures } from './helpers/tamper.js';
+import { prng } from './helpers/prng.js';
 
 /**
  * Hostile input straight into the verifier (no HTTP in between): ~200 mutations of a
@@ -19,19 +20,6 @@ const f = await verifierFixtures();
 const anchors = [f.pki.root.certificate];
 let original = await f.sign(fixture('reportlab.pdf'), f.pki.teacher, 'B-LTA');
 original = await f.sign(original, f.pki.principal, 'B-LTA');
-
-/** mulberry32: small, fast, and the same sequence on every machine. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n), byte: () => Math.floor(next() * 256) };
-}
 
 /** What the verifier may answer: must be invalid; must still be valid (nothing signed changed); either (a trailing comment: not an update, so we may refuse it). */
 type Expect = 'invalid' | 'unchanged' | 'either';
