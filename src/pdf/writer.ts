@@ -19,6 +19,39 @@ export interface UpdateBytes {
   byteRange?: Span;
 }
 
+/**
+ * Where each output ends inside memory it owns with room after it: the end of the newest
+ * bytes written there. Only memory allocated by outputFor is ever listed.
+ */
+const ownedEnd = new WeakMap<ArrayBufferLike, number>();
+/** Files at least this large get room for the next update (a /DSS, a document timestamp). */
+const ROOM_FROM = 256 * 1024;
+const ROOM = 128 * 1024;
+
+/**
+ * The buffer an update is written into, the input's bytes already at its start. A signature
+ * at B-LT or B-LTA appends two or three updates one after another, and copying the whole
+ * file for each cost as much as the /DSS itself on the 80-page class file (1.2 MB, a fresh
+ * allocation the kernel faults in each time). So a large file's output is allocated with
+ * room after it, and the next update on exactly those bytes is written into that room:
+ * the earlier output keeps its own length and its bytes, and nothing is copied. Only the
+ * first update after an output may do so; any other (a retry, a second update on the same
+ * bytes) finds the room taken and copies, so no output ever changes under its holder.
+ */
+function outputFor(prefix: Buffer, length: number): Buffer {
+  const memory = prefix.buffer;
+  const end = prefix.byteOffset + prefix.length;
+  if (ownedEnd.get(memory) === end && memory.byteLength >= prefix.byteOffset + length) {
+    ownedEnd.set(memory, prefix.byteOffset + length);
+    return Buffer.from(memory, prefix.byteOffset, length);
+  }
+  // allocUnsafeSlow: memory of our own, never a slice of Node's shared pool.
+  const bytes = Buffer.allocUnsafeSlow(length + (prefix.length >= ROOM_FROM ? ROOM : 0)).subarray(0, length);
+  prefix.copy(bytes, 0);
+  ownedEnd.set(bytes.buffer, length);
+  return bytes;
+}
+
 export class IncrementalUpdate {
   private nextNum: number;
   private readonly objects = new Map<number, { ref: PdfRef; obj: PdfObject }>();
@@ -128,9 +161,7 @@ export class IncrementalUpdate {
 
     const contents = sink.contents && { start: base + sink.contents.start, end: base + sink.contents.end };
     const byteRangeSpan = sink.byteRange && { start: base + sink.byteRange.start, end: base + sink.byteRange.end };
-    // The one copy of the input: straight into the output, the update's parts after it.
-    const bytes = Buffer.allocUnsafe(base + sink.length);
-    prefix.copy(bytes, 0);
+    const bytes = outputFor(prefix, base + sink.length);
     if (needsEol) bytes[prefix.length] = 10;
     sink.copyInto(bytes, base);
     if (contents && byteRangeSpan) {
