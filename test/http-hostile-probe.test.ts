@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { signaturesIn } from '../src/pades/ltv.js';
 import { PdfReader } from '../src/pdf/reader.js';
 import { withApp, type TestApp } from './helpers/app.js';
-import { fixture, signingSchool, signOverHttp } from './helpers/http-signing.js';
+import { fixture, PIN, signingSchool, signOverHttp, signUrl } from './helpers/http-signing.js';
 
 /**
  * What a black-box probe of the running service found, each now a clear 4xx problem:
@@ -159,6 +159,43 @@ t.test('what Node would answer alone (no Host, an unknown Expect, CONNECT): prob
     // HTTP/1.0 has no Host requirement, and a good request on the same server is served.
     t.match(await raw(port, 'GET /healthz HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /, 'an HTTP/1.0 request without Host is served');
     t.match(await raw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, 'Expect: 100-continue still continues');
+  });
+});
+
+/** A request sent, then the client's side of the connection closed (shutdown(SHUT_WR)): all the server writes back. */
+function halfClosed(port: number, head: string, body: Buffer): Promise<Buffer> {
+  return new Promise((ok, fail) => {
+    const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
+      s.write(head);
+      s.end(body);
+    });
+    const got: Buffer[] = [];
+    s.on('data', (d: Buffer) => got.push(d));
+    s.on('end', () => {
+      s.destroy();
+      ok(Buffer.concat(got));
+    });
+    s.on('error', fail);
+  });
+}
+
+t.test('a client that half-closes after its request still gets the answer: the refusal of a wrong PIN, the signed file', async (t) => {
+  await withApp(t, 'half-closed', async (t, a) => {
+    const s = await signingSchool(a);
+    await a.app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (a.app.server.address() as { port: number }).port;
+    const pdf = fixture('wkhtmltopdf-qt.pdf');
+    const head = (pin: string) =>
+      `POST ${signUrl(s.teacher, 'B-B')} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.signer}\r\nX-Signer-PIN: ${pin}\r\nContent-Type: application/pdf\r\nContent-Length: ${pdf.length}\r\n\r\n`;
+    const wrong = (await halfClosed(port, head('000000'), pdf)).toString('latin1');
+    t.match(wrong, /^HTTP\/1\.1 403 /, 'a wrong PIN: 403');
+    t.match(wrong, /"type":"urn:hocba:problem:pin-incorrect"/, 'the refusal says why');
+    t.match(wrong, /"remainingAttempts":4/, 'and how many attempts are left');
+    const signed = await halfClosed(port, head(PIN), pdf);
+    t.match(signed.toString('latin1', 0, 20), /^HTTP\/1\.1 200 /, 'the right PIN: 200');
+    const body = signed.subarray(signed.indexOf('\r\n\r\n') + 4);
+    t.ok(body.subarray(0, pdf.length).equals(pdf), 'with the signed file, which begins with the input');
+    t.equal(signaturesIn(PdfReader.open(body)).length, 1, 'and holds the signature');
   });
 });
 

@@ -245,9 +245,15 @@ function endWithProblem(res: ServerResponse, status: number, type: string, detai
 /**
  * Two requests Node's server answers without calling any handler, unless it has a listener
  * for them: an Expect other than 100-continue (an empty 417) and CONNECT (the connection is
- * dropped without a word). Both get a problem document like every other refusal.
+ * dropped without a word). Both get a problem document like every other refusal. And a
+ * half-closed connection gets its answer.
  */
 function answerWhatNodeRefusesAlone(server: HttpServer): void {
+  // A client that half-closes its side once the request is sent (shutdown(SHUT_WR), `nc -N`)
+  // still waits for the answer; by default Node ends the socket at that moment, so a signing
+  // request that took its PIN and wrote its audit entry was answered with nothing. With this
+  // (undocumented, in Node's HTTP server since 0.x) the answer is sent, then the socket ends.
+  (server as HttpServer & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const expect = String(req.headers.expect).slice(0, 60);
     endWithProblem(res, 417, 'expectation-unsupported', `this server meets only "Expect: 100-continue", not "${expect}"`);
