@@ -32,6 +32,8 @@ export interface Config {
   trustDir: string | undefined;
   /** Largest accepted request body, bytes. */
   bodyLimit: number;
+  /** Most request-body bytes one process receives at once, across requests (503 beyond it). */
+  bodyBudget: number;
   logLevel: string;
   /** Province written into the development CA's subject. */
   province: string;
@@ -104,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     tsaUrl: env.TSA_URL || undefined,
     trustDir: env.TRUST_DIR || undefined,
     bodyLimit: int(env, 'BODY_LIMIT', 64 * 1024 * 1024),
+    bodyBudget: int(env, 'BODY_BUDGET', 8 * int(env, 'BODY_LIMIT', 64 * 1024 * 1024)),
     logLevel: env.LOG_LEVEL || 'info',
     province: env.PROVINCE || 'Phú Thọ',
     workers: env.WORKERS === 'auto' ? availableParallelism() : Math.max(1, int(env, 'WORKERS', 1)),

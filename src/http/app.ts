@@ -17,6 +17,7 @@ import { SigningService } from '../services/signing.js';
 import { VerificationService } from '../services/verification.js';
 import { registerAuth } from './auth.js';
 import type { HsmReadiness, RouteContext } from './context.js';
+import { registerBodyBudget } from './body-budget.js';
 import { parseJsonBody } from './json-body.js';
 import { Metrics } from './metrics.js';
 import { loadOpenApi, type OpenApiSpec } from './openapi.js';
@@ -108,6 +109,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorate('registeredRoutes', registered);
   installValidators(app);
+  registerBodyBudget(app, { budget: deps.config.bodyBudget, bodyLimit: deps.config.bodyLimit });
   registerProblemHandlers(app);
 
   app.addHook('onRequest', async (req) => {
