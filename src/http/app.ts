@@ -19,6 +19,7 @@ import { registerAuth } from './auth.js';
 import type { HsmReadiness, RouteContext } from './context.js';
 import { registerBodyBudget } from './body-budget.js';
 import { parseJsonBody } from './json-body.js';
+import { pdfBodyParser } from './pdf-body.js';
 import { Metrics } from './metrics.js';
 import { loadOpenApi, type OpenApiSpec } from './openapi.js';
 import { problem, registerProblemHandlers, sendProblem } from './problem.js';
@@ -81,8 +82,8 @@ function readinessOf(custody: KeyCustody): HsmReadiness | undefined {
   return custody.checkReady ? { checkReady: () => custody.checkReady!() } : undefined;
 }
 
-/** Binary bodies the protocols use, parsed as Buffers; CSV as text. */
-const BINARY_TYPES = ['application/pdf', 'application/pkcs10', 'application/ocsp-request', 'application/timestamp-query'];
+/** Binary bodies the protocols use, parsed as Buffers; PDFs by pdf-body.ts; CSV as text. */
+const BINARY_TYPES = ['application/pkcs10', 'application/ocsp-request', 'application/timestamp-query'];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const log = deps.log ?? createLogger({ level: deps.config.logLevel });
@@ -126,6 +127,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.addContentTypeParser(BINARY_TYPES, { parseAs: 'buffer', bodyLimit: deps.config.bodyLimit }, (_req, body, done) => done(null, body));
+  // PDFs are read into memory the signer can append its update to (pdf-body.ts).
+  app.addContentTypeParser('application/pdf', pdfBodyParser(deps.config.bodyLimit));
   // JSON from the bytes, without the body-sized string Fastify's parser makes (json-body.ts).
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: deps.config.bodyLimit }, (_req, body, done) => {

@@ -46,8 +46,19 @@ function outputFor(prefix: Buffer, length: number): Buffer {
     return Buffer.from(memory, prefix.byteOffset, length);
   }
   // allocUnsafeSlow: memory of our own, never a slice of Node's shared pool.
-  const bytes = Buffer.allocUnsafeSlow(length + (prefix.length >= ROOM_FROM ? ROOM : 0)).subarray(0, length);
+  const bytes = bytesForAppending(length);
   prefix.copy(bytes, 0);
+  return bytes;
+}
+
+/**
+ * A buffer of `length` bytes to read a PDF into (an HTTP body) such that the first update
+ * appended to it is written in place, as after an output of outputFor: for a large file
+ * the signature's update then costs no copy of the file and no second allocation of its
+ * size. Small files get no room; copying them is cheap.
+ */
+export function bytesForAppending(length: number): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(length + (length >= ROOM_FROM ? ROOM : 0)).subarray(0, length);
   ownedEnd.set(bytes.buffer, length);
   return bytes;
 }
