@@ -84,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const host = env.HOST || '127.0.0.1';
   const port = int(env, 'PORT', 8080);
   const certValidityDays = int(env, 'CERT_VALIDITY_DAYS', 3 * 365);
+  const bodyLimit = int(env, 'BODY_LIMIT', 64 * 1024 * 1024);
   if (certValidityDays > MAX_SUBSCRIBER_VALIDITY_DAYS) {
     throw new Error('configuration: CERT_VALIDITY_DAYS may not exceed 5 years (Decree 68/2024)');
   }
@@ -105,8 +106,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     tsaPublic: env.TSA_PUBLIC === 'true' || env.TSA_PUBLIC === '1',
     tsaUrl: env.TSA_URL || undefined,
     trustDir: env.TRUST_DIR || undefined,
-    bodyLimit: int(env, 'BODY_LIMIT', 64 * 1024 * 1024),
-    bodyBudget: int(env, 'BODY_BUDGET', 8 * int(env, 'BODY_LIMIT', 64 * 1024 * 1024)),
+    bodyLimit,
+    bodyBudget: int(env, 'BODY_BUDGET', 8 * bodyLimit),
     logLevel: env.LOG_LEVEL || 'info',
     province: env.PROVINCE || 'Phú Thọ',
     workers: env.WORKERS === 'auto' ? availableParallelism() : Math.max(1, int(env, 'WORKERS', 1)),

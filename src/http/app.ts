@@ -22,7 +22,7 @@ import { parseJsonBody } from './json-body.js';
 import { pdfBodyParser } from './pdf-body.js';
 import { Metrics } from './metrics.js';
 import { loadOpenApi, type OpenApiSpec } from './openapi.js';
-import { problem, registerProblemHandlers, sendProblem } from './problem.js';
+import { problem, registerProblemHandlers, sendProblem, type Problem } from './problem.js';
 import { RateLimiter } from './rate-limit.js';
 import { accessRoutes } from './routes/access.js';
 import { auditRoutes } from './routes/audit.js';
@@ -241,9 +241,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 }
 
 /** A problem document written straight to a response Fastify never sees; the connection then closes. */
-function endWithProblem(res: ServerResponse, status: number, type: string, detail: string): void {
-  const body = JSON.stringify(problem(status, type, detail));
-  res.writeHead(status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+function endWithProblem(res: ServerResponse, p: Problem): void {
+  const body = JSON.stringify(p);
+  res.writeHead(p.status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' });
   res.end(body);
 }
 
@@ -261,12 +261,11 @@ function answerWhatNodeRefusesAlone(server: HttpServer): void {
   (server as HttpServer & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const expect = String(req.headers.expect).slice(0, 60);
-    endWithProblem(res, 417, 'expectation-unsupported', `this server meets only "Expect: 100-continue", not "${expect}"`);
+    endWithProblem(res, problem(417, 'expectation-unsupported', `this server meets only "Expect: 100-continue", not "${expect}"`));
   });
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-    const body = JSON.stringify(problem(405, 'method-not-allowed', 'this server is not a proxy: CONNECT is not served'));
     socket.on('error', () => socket.destroy());
-    socket.end(`HTTP/1.1 405 ${STATUS_CODES[405]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    endSocketWithProblem(socket, problem(405, 'method-not-allowed', 'this server is not a proxy: CONNECT is not served'));
   });
 }
 
@@ -280,11 +279,16 @@ function answerMalformedHttp(err: Error & { code?: string }, socket: Socket): vo
     socket.destroy();
     return;
   }
-  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-  const status = tooLarge ? 431 : 400;
-  const p = tooLarge
-    ? problem(431, 'headers-too-large', 'the request line and headers are larger than this server accepts')
-    : problem(400, 'http-malformed', `the request is not well-formed HTTP/1.1${err.code ? ` (${err.code})` : ''}`);
+  endSocketWithProblem(
+    socket,
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? problem(431, 'headers-too-large', 'the request line and headers are larger than this server accepts')
+      : problem(400, 'http-malformed', `the request is not well-formed HTTP/1.1${err.code ? ` (${err.code})` : ''}`),
+  );
+}
+
+/** A problem document written as a whole HTTP answer onto a socket no response object owns; the connection then closes. */
+function endSocketWithProblem(socket: Socket, p: Problem): void {
   const body = JSON.stringify(p);
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${p.status} ${STATUS_CODES[p.status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

@@ -30,7 +30,7 @@ const BACKSLASH = 0x5c;
  */
 const CONTROL = /[\u0000-\u001f]/;
 
-export const jsonMalformed = () => new ClientError(400, 'json-malformed', 'the body is not valid JSON, or it holds a "__proto__" or "constructor.prototype" key, which is refused');
+const jsonMalformed = () => new ClientError(400, 'json-malformed', 'the body is not valid JSON, or it holds a "__proto__" or "constructor.prototype" key, which is refused');
 
 const parseText = (text: string): unknown => {
   try {

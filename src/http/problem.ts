@@ -46,10 +46,8 @@ export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<str
   return reply.code(p.status).headers(headers).type('application/problem+json').send(p);
 }
 
-/** Fastify's own client-error codes and the slug each gets. */
+/** Fastify's own client-error codes and the slug each gets (JSON bodies are json-body.ts's, with its own refusals). */
 const FASTIFY_SLUGS: Record<string, string> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: 'json-malformed',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'body-empty',
   FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'content-length-invalid',
@@ -101,10 +99,7 @@ export function toProblem(err: unknown): { problem: Problem; headers?: Record<st
   }
   if (fe && typeof fe.code === 'string' && FASTIFY_SLUGS[fe.code]) {
     const status = fe.statusCode ?? 400;
-    // Fastify's parser says the same for broken JSON and for a "__proto__" or
-    // "constructor.prototype" key it refuses (secure-json-parse); the detail names both.
-    const detail = fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? 'the body is not valid JSON, or it holds a "__proto__" or "constructor.prototype" key, which is refused' : fe.message;
-    return { problem: problem(status, FASTIFY_SLUGS[fe.code], detail), internal: false };
+    return { problem: problem(status, FASTIFY_SLUGS[fe.code], fe.message), internal: false };
   }
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     const slug = fe.code ? fe.code.toLowerCase().replace(/^fst_err_/, '').replace(/_/g, '-') : 'bad-request';

@@ -21,7 +21,7 @@ export interface UpdateBytes {
 
 /**
  * Where each output ends inside memory it owns with room after it: the end of the newest
- * bytes written there. Only memory allocated by outputFor is ever listed.
+ * bytes written there. Only memory allocated by bytesForAppending is ever listed.
  */
 const ownedEnd = new WeakMap<ArrayBufferLike, number>();
 /** Files at least this large get room for the next update (a /DSS, a document timestamp). */
@@ -45,7 +45,6 @@ function outputFor(prefix: Buffer, length: number): Buffer {
     ownedEnd.set(memory, prefix.byteOffset + length);
     return Buffer.from(memory, prefix.byteOffset, length);
   }
-  // allocUnsafeSlow: memory of our own, never a slice of Node's shared pool.
   const bytes = bytesForAppending(length);
   prefix.copy(bytes, 0);
   return bytes;
@@ -58,6 +57,8 @@ function outputFor(prefix: Buffer, length: number): Buffer {
  * size. Small files get no room; copying them is cheap.
  */
 export function bytesForAppending(length: number): Buffer {
+  // allocUnsafeSlow: memory of our own, never a slice of Node's shared pool, whose other
+  // slices the room would overwrite.
   const bytes = Buffer.allocUnsafeSlow(length + (length >= ROOM_FROM ? ROOM : 0)).subarray(0, length);
   ownedEnd.set(bytes.buffer, length);
   return bytes;
