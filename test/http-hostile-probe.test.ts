@@ -1,9 +1,9 @@
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
-import { connect } from 'node:net';
 import { signaturesIn } from '../src/pades/ltv.js';
 import { PdfReader } from '../src/pdf/reader.js';
 import { withApp, type TestApp } from './helpers/app.js';
+import { rawExchange } from './helpers/raw-http.js';
 import { fixture, PIN, signingSchool, signOverHttp, signUrl } from './helpers/http-signing.js';
 
 /**
@@ -103,16 +103,8 @@ t.test('a signed file whose CMS carries a damaged certificate (outside the signe
   });
 });
 
-/** A raw HTTP exchange: what the server writes back before it closes. */
-function raw(port: number, request: string): Promise<string> {
-  return new Promise((ok, fail) => {
-    const s = connect(port, '127.0.0.1', () => s.end(request));
-    let got = '';
-    s.on('data', (d) => (got += d.toString('latin1')));
-    s.on('end', () => ok(got));
-    s.on('error', fail);
-  });
-}
+/** A raw HTTP exchange: what the server writes back before it closes, as text. */
+const raw = async (port: number, request: string) => (await rawExchange(port, [request])).toString('latin1');
 
 t.test('a path that is not percent-encoded UTF-8, and HTTP the parser refuses: problem documents', async (t) => {
   await withApp(t, 'malformed http', async (t, a) => {
@@ -162,23 +154,6 @@ t.test('what Node would answer alone (no Host, an unknown Expect, CONNECT): prob
   });
 });
 
-/** A request sent, then the client's side of the connection closed (shutdown(SHUT_WR)): all the server writes back. */
-function halfClosed(port: number, head: string, body: Buffer): Promise<Buffer> {
-  return new Promise((ok, fail) => {
-    const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
-      s.write(head);
-      s.end(body);
-    });
-    const got: Buffer[] = [];
-    s.on('data', (d: Buffer) => got.push(d));
-    s.on('end', () => {
-      s.destroy();
-      ok(Buffer.concat(got));
-    });
-    s.on('error', fail);
-  });
-}
-
 t.test('a client that half-closes after its request still gets the answer: the refusal of a wrong PIN, the signed file', async (t) => {
   await withApp(t, 'half-closed', async (t, a) => {
     const s = await signingSchool(a);
@@ -187,11 +162,11 @@ t.test('a client that half-closes after its request still gets the answer: the r
     const pdf = fixture('wkhtmltopdf-qt.pdf');
     const head = (pin: string) =>
       `POST ${signUrl(s.teacher, 'B-B')} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.signer}\r\nX-Signer-PIN: ${pin}\r\nContent-Type: application/pdf\r\nContent-Length: ${pdf.length}\r\n\r\n`;
-    const wrong = (await halfClosed(port, head('000000'), pdf)).toString('latin1');
+    const wrong = (await rawExchange(port, [head('000000'), pdf])).toString('latin1');
     t.match(wrong, /^HTTP\/1\.1 403 /, 'a wrong PIN: 403');
     t.match(wrong, /"type":"urn:hocba:problem:pin-incorrect"/, 'the refusal says why');
     t.match(wrong, /"remainingAttempts":4/, 'and how many attempts are left');
-    const signed = await halfClosed(port, head(PIN), pdf);
+    const signed = await rawExchange(port, [head(PIN), pdf]);
     t.match(signed.toString('latin1', 0, 20), /^HTTP\/1\.1 200 /, 'the right PIN: 200');
     const body = signed.subarray(signed.indexOf('\r\n\r\n') + 4);
     t.ok(body.subarray(0, pdf.length).equals(pdf), 'with the signed file, which begins with the input');

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { connect } from 'node:net';
 import { validatePdf } from '../src/validation/index.js';
 import { withApp } from './helpers/app.js';
+import { rawExchange } from './helpers/raw-http.js';
 import { fixture, PIN, signingSchool, signUrl } from './helpers/http-signing.js';
 
 /**
@@ -10,23 +10,6 @@ import { fixture, PIN, signingSchool, signUrl } from './helpers/http-signing.js'
  * is the same bytes.
  */
 const MB = 1024 * 1024;
-
-/** Writes `parts` one after another with a pause between them, then reads the whole answer. */
-function exchange(port: number, parts: (string | Buffer)[]): Promise<Buffer> {
-  return new Promise((ok, fail) => {
-    const s = connect(port, '127.0.0.1', async () => {
-      for (const p of parts) {
-        if (!s.writable) break;
-        s.write(p);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    });
-    const got: Buffer[] = [];
-    s.on('data', (d: Buffer) => got.push(d));
-    s.on('close', () => ok(Buffer.concat(got)));
-    s.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' || e.code === 'EPIPE' ? ok(Buffer.concat(got)) : fail(e)));
-  });
-}
 
 const bodyOf = (answer: Buffer) => answer.subarray(answer.indexOf('\r\n\r\n') + 4);
 
@@ -44,7 +27,7 @@ t.test('a PDF body: limits as before, and pieces put together exactly', async (t
       const chunk = Buffer.alloc(512 * 1024, 0x20);
       const chunkedHead = 'POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/pdf\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n';
       const piece = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]);
-      const grown = await exchange(port, [chunkedHead, piece, piece, piece, piece, piece, '0\r\n\r\n']);
+      const grown = await rawExchange(port, [chunkedHead, piece, piece, piece, piece, piece, '0\r\n\r\n'], { pauseMs: 5 });
       t.match(grown.toString('latin1', 0, 20), /^HTTP\/1\.1 413 /, 'a chunked body that grows past BODY_LIMIT: 413');
       t.match(bodyOf(grown).toString(), /"type":"urn:hocba:problem:body-too-large"/);
 
@@ -52,7 +35,7 @@ t.test('a PDF body: limits as before, and pieces put together exactly', async (t
       const pdf = fixture('class-10A1-40-students.pdf');
       const head = `POST ${signUrl(s.teacher, 'B-LT')} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.signer}\r\nX-Signer-PIN: ${PIN}\r\nContent-Type: application/pdf\r\nContent-Length: ${pdf.length}\r\nConnection: close\r\n\r\n`;
       const pieces = Array.from({ length: 7 }, (_, i) => pdf.subarray(Math.floor((i * pdf.length) / 7), Math.floor(((i + 1) * pdf.length) / 7)));
-      const answer = await exchange(port, [head, ...pieces]);
+      const answer = await rawExchange(port, [head, ...pieces], { pauseMs: 5 });
       t.match(answer.toString('latin1', 0, 20), /^HTTP\/1\.1 200 /, 'the 80-page class file sent in 7 pieces: signed');
       const signed = bodyOf(answer);
       t.ok(signed.subarray(0, pdf.length).equals(pdf), 'the signed file begins with the exact bytes sent');
