@@ -127,6 +127,18 @@ t.test('B-LTA, extend and re-timestamp, with sequential signers', { skip }, asyn
   }
 });
 
+// The class file is large enough that each level's update is written into the room after the
+// previous output (writer.ts outputFor) rather than into a copy: the same checks must hold.
+t.test('B-LTA by two signers on the 80-page class file: every level appended in place passes openssl, pdfsig and qpdf', { skip }, async (t) => {
+  const rev = opensslRevocation(pki);
+  const input = fixture('class-10A1-40-students');
+  const first = await signPdf(input, { ...teacher, level: 'B-LTA', timestamps: tsa, revocation: rev, trustChain: [pki.root] });
+  const second = await signPdf(first.pdf, { signer: pki.school.signer, certificate: pki.school.certificate, chain: pki.school.chain, level: 'B-LTA', timestamps: tsa, revocation: rev, trustChain: [pki.root] });
+  t.ok(second.pdf.subarray(0, first.pdf.length).equals(first.pdf), 'the second signer appends only');
+  t.ok(first.pdf.subarray(0, input.length).equals(input), 'and the first output still begins with the input');
+  checkSigned(t, second.pdf, 2, 2);
+});
+
 t.test('external two-step signing: signature value, whole CMS, wrong value', { skip }, async (t) => {
   const input = fixture('mutool-clean');
   const prep = prepareExternalSignature(input, { certificate: pki.school.certificate, chain: pki.school.chain, level: 'B-T', timestamps: tsa });
