@@ -36,6 +36,8 @@ export interface HttpBenchOptions {
   clients?: number;
   /** Per case, ms. */
   durationMs?: number;
+  /** How long each calibration (raw RSA before, after and beside a busy core; in-process signPdf) runs, ms. */
+  calibrationMs?: number;
   levels?: ('B-B' | 'B-T' | 'B-LT')[];
   files?: ('2-page' | '80-page')[];
   /** Server processes (WORKERS); 1 = createService in this process. */
@@ -463,6 +465,7 @@ function classOf(pdf: Buffer, count: number): Buffer[] {
 export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<string, number>> {
   const clients = opts.clients ?? 8;
   const durationMs = opts.durationMs ?? 5000;
+  const calibrationMs = opts.calibrationMs ?? 1500;
   const levels = opts.levels ?? ['B-B', 'B-T', 'B-LT'];
   const files = opts.files ?? ['2-page', '80-page'];
   const workers = opts.workers ?? 1;
@@ -470,7 +473,7 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
   const adminToken = 'bench-admin-token-0123456789abcdef';
   // Measured before and after the HTTP run; the better of the two is the machine's rate
   // (other load on a shared machine only lowers it).
-  const rawBefore = rawRsa();
+  const rawBefore = rawRsa(calibrationMs);
   const server = workers > 1 ? await clusterServer(dataDir, adminToken, workers) : await inProcessServer(dataDir, adminToken);
   const out: Record<string, number> = {};
   let floor: { httpUs: number; engineUs: number } | undefined;
@@ -523,14 +526,14 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
     const pdf = readFileSync(resolve(fixtures, 'wkhtmltopdf-qt.pdf'));
     const answer = out[`${http} 2-page B-B answer bytes (input ${pdf.length})`];
     if (workers === 1 && answer) {
-      floor = { httpUs: await httpFloorCpuUs(pdf, answer, clients, Math.min(durationMs, 3000)), engineUs: await inProcessCpuUs(pdf) };
+      floor = { httpUs: await httpFloorCpuUs(pdf, answer, clients, Math.min(durationMs, 3000)), engineUs: await inProcessCpuUs(pdf, calibrationMs) };
     }
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
-  const rawAfter = rawRsa();
-  const rawBusy = await rawRsaBesideBusyCore();
+  const rawAfter = rawRsa(calibrationMs);
+  const rawBusy = await rawRsaBesideBusyCore(calibrationMs);
   const raw = Math.max(rawBefore.perSecond, rawAfter.perSecond);
   const rawCpuUs = Math.min(rawBefore.cpuUs, rawAfter.cpuUs);
   out[`raw RSA-2048 sign/s, one core (same run${workers > 1 ? `, ${workers} workers` : ''})`] = raw;
