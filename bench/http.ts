@@ -184,7 +184,12 @@ process.once('message', async (w) => {
     const start = performance.now();
     const deadline = start + w.durationMs;
     await Promise.all(sockets.map(async (s) => {
-      while (performance.now() < deadline) n += await round(s);
+      while (performance.now() < deadline) {
+        // Not \`n += await round(s)\`: that reads n before the await, so two loops would
+        // overwrite each other's counts (it halved this case's figures until it was caught).
+        const signed = await round(s);
+        n += signed;
+      }
     }));
     const ms = performance.now() - start;
     const cpu = process.cpuUsage(cpu0);
