@@ -23,10 +23,12 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { createService } from '../src/main.js';
+import { SQLITE_FILE } from '../src/store/sqlite.js';
 import { signPdf } from '../src/pades/signer.js';
 import { makeTestPki } from '../test/helpers/pki.js';
 
@@ -234,19 +236,34 @@ async function profiled<T>(file: string | undefined, window: (start: () => Promi
   }
 }
 
-function runClients(
-  job: { url: string; headers: Record<string, string>; pdf: Buffer; clients: number; durationMs: number },
-  serverCpuUs: () => number,
-  startWindow: () => Promise<void> = async () => {},
-): Promise<ClientRun> {
-  return runClientProcess(CLIENT_SOURCE, { ...job, pdf: job.pdf.toString('base64') }, serverCpuUs, startWindow);
+/** What the bench reads off the server around a measured window. */
+interface Measured {
+  /** The server processes' CPU time so far, µs. */
+  cpuUs(): number;
+  /** Signatures the service has audited so far; absent for the bare node:http floor. */
+  signaturesAudited?(): number;
 }
 
-/** Runs a load generator (CLIENT_SOURCE or BATCH_CLIENT_SOURCE) in a child process and times the server over its measured window. */
-function runClientProcess(source: string, job: object, serverCpuUs: () => number, startWindow: () => Promise<void> = async () => {}): Promise<ClientRun> {
+function runClients(
+  job: { url: string; headers: Record<string, string>; pdf: Buffer; clients: number; durationMs: number },
+  server: Measured,
+  startWindow: () => Promise<void> = async () => {},
+): Promise<ClientRun> {
+  return runClientProcess(CLIENT_SOURCE, { ...job, pdf: job.pdf.toString('base64') }, server, startWindow);
+}
+
+/**
+ * Runs a load generator (CLIENT_SOURCE or BATCH_CLIENT_SOURCE) in a child process and times
+ * the server over its measured window. The client's count of signatures is checked against
+ * the audit entries the service committed in the same window (every signature leaves one,
+ * before its answer is sent), so a miscounting client fails the bench instead of reporting
+ * a wrong rate.
+ */
+function runClientProcess(source: string, job: object, server: Measured, startWindow: () => Promise<void> = async () => {}): Promise<ClientRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let cpu0 = 0;
+    let audited0 = 0;
     let answerBytes = 0;
     const done = (e: Error | null, r?: ClientRun) => {
       child.kill();
@@ -258,13 +275,18 @@ function runClientProcess(source: string, job: object, serverCpuUs: () => number
       if (m.warm) {
         answerBytes = m.size ?? 0;
         void startWindow().then(() => {
-          cpu0 = serverCpuUs();
+          cpu0 = server.cpuUs();
+          audited0 = server.signaturesAudited?.() ?? 0;
           child.send('go');
         }, (e: Error) => done(e));
         return;
       }
-      const cpu = serverCpuUs() - cpu0;
+      const cpu = server.cpuUs() - cpu0;
       const n = m.signatures!;
+      if (server.signaturesAudited) {
+        const audited = server.signaturesAudited() - audited0;
+        if (audited !== n) return done(new Error(`the load generator counted ${n} signatures in its window, the service audited ${audited}`));
+      }
       done(null, { perSecond: Math.round((n * 1000) / m.ms!), answerBytes, serverCpuUs: n ? Math.round(cpu / n) : 0, clientCpuUs: n ? Math.round(m.cpuUs! / n) : 0 });
     });
     child.once('error', reject);
@@ -318,6 +340,17 @@ interface RunningServer {
   /** The server processes' CPU time so far, µs. */
   cpuUs(): number;
   close(): Promise<void>;
+}
+
+/**
+ * The service's signature audit entries (action 'sign'), counted in its SQLite file over a
+ * second, read-only connection (a WAL reader never waits for the writers). One count covers
+ * the in-process service and every worker of a cluster alike.
+ */
+function auditedSignatures(dataDir: string): { count(): number; close(): void } {
+  const db = new Database(join(dataDir, SQLITE_FILE), { readonly: true, fileMustExist: true });
+  const count = db.prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'sign'").pluck();
+  return { count: () => Number(count.get()), close: () => db.close() };
 }
 
 async function inProcessServer(dataDir: string, adminToken: string): Promise<RunningServer> {
@@ -424,7 +457,7 @@ async function httpFloorCpuUs(pdf: Buffer, answerBytes: number, clients: number,
       const c = process.cpuUsage();
       return c.user + c.system;
     };
-    const r = await runClients({ url: `http://127.0.0.1:${addr.port}/`, headers: { 'content-type': 'application/pdf' }, pdf, clients, durationMs }, cpu);
+    const r = await runClients({ url: `http://127.0.0.1:${addr.port}/`, headers: { 'content-type': 'application/pdf' }, pdf, clients, durationMs }, { cpuUs: cpu });
     return r.serverCpuUs;
   } finally {
     server.closeAllConnections();
@@ -479,7 +512,9 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
   // Measured before and after the HTTP run; the better of the two is the machine's rate
   // (other load on a shared machine only lowers it).
   const rawBefore = rawRsa(calibrationMs);
-  const server = workers > 1 ? await clusterServer(dataDir, adminToken, workers) : await inProcessServer(dataDir, adminToken);
+  const running = workers > 1 ? await clusterServer(dataDir, adminToken, workers) : await inProcessServer(dataDir, adminToken);
+  const audit = auditedSignatures(dataDir);
+  const server = { ...running, signaturesAudited: audit.count };
   const out: Record<string, number> = {};
   let floor: { httpUs: number; engineUs: number } | undefined;
   const http = workers > 1 ? `HTTP ${workers} workers` : 'HTTP';
@@ -512,7 +547,7 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
         const url = `${base}/v1/sign?certificate=${cert.serial}&level=${level}`;
         const headers = { authorization: `Bearer ${signerKey.token}`, 'content-type': 'application/pdf', 'x-signer-pin': pin };
         const profile = workers === 1 ? process.env.HTTP_BENCH_PROFILE : undefined;
-        const n = await profiled(profile, (start) => runClients({ url, headers, pdf, clients, durationMs }, server.cpuUs, start));
+        const n = await profiled(profile, (start) => runClients({ url, headers, pdf, clients, durationMs }, server, start));
         peak = Math.max(peak, process.memoryUsage().rss);
         out[`${http} ${label} ${level} signatures/s (${clients} clients)`] = n.perSecond;
         out[`${http} ${label} ${level} server CPU µs/signature`] = n.serverCpuUs;
@@ -521,7 +556,7 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
       }
       if (label === '2-page' && levels.includes('B-B') && workers === 1) {
         const job = { base, headers: { authorization: `Bearer ${signerKey.token}` }, serial: cert.serial, pin, level: 'B-B', docs: classOf(pdf, BATCH_SIZE).map((d) => d.toString('base64')), clients: 2, durationMs };
-        const n = await profiled(process.env.HTTP_BENCH_PROFILE_BATCH, (start) => runClientProcess(BATCH_CLIENT_SOURCE, job, server.cpuUs, start));
+        const n = await profiled(process.env.HTTP_BENCH_PROFILE_BATCH, (start) => runClientProcess(BATCH_CLIENT_SOURCE, job, server, start));
         out[`${http} ${label} B-B batch of ${BATCH_SIZE}, signatures/s (2 clients)`] = n.perSecond;
         out[`${http} ${label} B-B batch of ${BATCH_SIZE}, server CPU µs/signature`] = n.serverCpuUs;
         out[`${http} ${label} B-B batch of ${BATCH_SIZE}, client CPU µs/signature`] = n.clientCpuUs;
@@ -534,6 +569,7 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
       floor = { httpUs: await httpFloorCpuUs(pdf, answer, clients, Math.min(durationMs, 3000)), engineUs: await inProcessCpuUs(pdf, calibrationMs) };
     }
   } finally {
+    audit.close();
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   }

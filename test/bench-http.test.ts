@@ -6,7 +6,9 @@ import { benchHttp } from '../bench/http.js';
  * or body shape that changed under the load generators would only show as "(failed: …)" in
  * the next bench table. So the HTTP bench runs here, briefly, on the real service. Each of
  * its load generators checks every answer it gets (status, a whole PDF; for the batch, every
- * document signed) and throws otherwise, so a broken exchange fails this test. No speed is
+ * document signed), and the bench checks each generator's count of signatures against the
+ * audit entries the service committed in the same window (a batch client once counted half
+ * of them); either throws, so a broken exchange or a miscount fails this test. No speed is
  * asserted: the figures only have to be measured (shared machines are noisy).
  */
 t.test('the HTTP bench signs over its load generators, single and batch, and reports every figure', async (t) => {
