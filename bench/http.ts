@@ -92,7 +92,7 @@ const exchange = (s, request) => new Promise((ok, fail) => {
       d = pending.subarray(end + 4);
       pending = null;
     }
-    body.push(d);
+    if (d.length > 0) body.push(d);
     got += d.length;
     if (got < need) return;
     s.off('data', onData);
@@ -117,7 +117,10 @@ process.once('message', async (w) => {
     const signOne = async (s) => {
       const r = await exchange(s, request);
       if (r.status !== '200') throw new Error(r.status + ' ' + whole(r).toString('utf8', 0, 300));
-      const first = r.chunks[0], tail = Buffer.concat(r.chunks.slice(-2));
+      // Chunks fall where TCP put them: the ends are read from enough of them to hold 5 and 8 bytes.
+      const first = r.chunks[0] && r.chunks[0].length >= 5 ? r.chunks[0] : whole(r);
+      let tail = Buffer.concat(r.chunks.slice(-2));
+      if (tail.length < 8) tail = whole(r);
       if (first.toString('latin1', 0, 5) !== '%PDF-' || !tail.toString('latin1', tail.length - 8).trimEnd().endsWith('%%EOF'))
         throw new Error('the answer is not a whole PDF (' + r.length + ' bytes)');
       return r.length;
