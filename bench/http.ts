@@ -102,6 +102,33 @@ const exchange = (s, request) => new Promise((ok, fail) => {
   s.on('data', onData);
   s.write(request);
 });
+const connectAll = async (u, n) => {
+  const sockets = [];
+  for (let i = 0; i < n; i++) sockets.push(await connect(u));
+  return sockets;
+};
+// The measured window, once the parent says 'go': each connection runs rounds until the
+// deadline, a round resolving with the signatures it made; then the count, the time and
+// this process's CPU go to the parent.
+const measure = async (sockets, durationMs, round) => {
+  await new Promise((r) => process.once('message', r));
+  let n = 0;
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  const deadline = start + durationMs;
+  await Promise.all(sockets.map(async (s) => {
+    while (performance.now() < deadline) {
+      // Not \`n += await round(s)\`: that reads n before the await, so the loops would
+      // overwrite each other's counts (it halved the batch case's figures until it was caught).
+      const signed = await round(s);
+      n += signed;
+    }
+  }));
+  const ms = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  for (const s of sockets) s.destroy();
+  process.send({ signatures: n, ms, cpuUs: cpu.user + cpu.system });
+};
 `;
 
 /**
@@ -125,23 +152,14 @@ process.once('message', async (w) => {
         throw new Error('the answer is not a whole PDF (' + r.length + ' bytes)');
       return r.length;
     };
-    const sockets = [];
-    for (let i = 0; i < w.clients; i++) sockets.push(await connect(u));
+    const sockets = await connectAll(u, w.clients);
     let size = 0;
     for (const s of sockets) size = await signOne(s); // warm-up: PIN cache, JIT, connections
     process.send({ warm: true, size });
-    await new Promise((r) => process.once('message', r));
-    let n = 0;
-    const cpu0 = process.cpuUsage();
-    const start = performance.now();
-    const deadline = start + w.durationMs;
-    await Promise.all(sockets.map(async (s) => {
-      while (performance.now() < deadline) { await signOne(s); n++; }
-    }));
-    const ms = performance.now() - start;
-    const cpu = process.cpuUsage(cpu0);
-    for (const s of sockets) s.destroy();
-    process.send({ signatures: n, ms, cpuUs: cpu.user + cpu.system });
+    await measure(sockets, w.durationMs, async (s) => {
+      await signOne(s);
+      return 1;
+    });
   } catch (e) {
     process.send({ error: String((e && e.message) || e) });
   }
@@ -179,27 +197,10 @@ process.once('message', async (w) => {
       size = Buffer.byteLength(r.results[0].pdf, 'base64');
       return r.signed;
     };
-    const sockets = [];
-    for (let i = 0; i < w.clients; i++) sockets.push(await connect(u));
+    const sockets = await connectAll(u, w.clients);
     await round(sockets[0]); // warm-up: PIN cache, JIT
     process.send({ warm: true, size });
-    await new Promise((r) => process.once('message', r));
-    let n = 0;
-    const cpu0 = process.cpuUsage();
-    const start = performance.now();
-    const deadline = start + w.durationMs;
-    await Promise.all(sockets.map(async (s) => {
-      while (performance.now() < deadline) {
-        // Not \`n += await round(s)\`: that reads n before the await, so two loops would
-        // overwrite each other's counts (it halved this case's figures until it was caught).
-        const signed = await round(s);
-        n += signed;
-      }
-    }));
-    const ms = performance.now() - start;
-    const cpu = process.cpuUsage(cpu0);
-    for (const s of sockets) s.destroy();
-    process.send({ signatures: n, ms, cpuUs: cpu.user + cpu.system });
+    await measure(sockets, w.durationMs, round);
   } catch (e) {
     process.send({ error: String((e && e.message) || e) });
   }
@@ -338,10 +339,8 @@ async function rawRsaBesideBusyCore(minMs = 1500): Promise<{ perSecond: number; 
   }
 }
 
-interface RunningServer {
+interface RunningServer extends Measured {
   base: string;
-  /** The server processes' CPU time so far, µs. */
-  cpuUs(): number;
   close(): Promise<void>;
 }
 
