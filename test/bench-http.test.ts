@@ -13,7 +13,7 @@ import { fixture } from './helpers/pdf.js';
  * asserted: the figures only have to be measured (shared machines are noisy).
  */
 t.test('the HTTP bench signs over its load generators, single and batch, and reports every figure', async (t) => {
-  const r = await benchHttp({ durationMs: 250, calibrationMs: 100, clients: 2, levels: ['B-B'], files: ['2-page'] });
+  const r = await benchHttp({ durationMs: 250, warmUpMs: 100, calibrationMs: 100, clients: 2, levels: ['B-B'], files: ['2-page'] });
   const input = fixture('wkhtmltopdf-qt.pdf').length; // the bench's 2-page file
   t.ok(r['HTTP 2-page B-B signatures/s (2 clients)']! > 0, 'single-document signatures were made and checked');
   t.ok(r[`HTTP 2-page B-B answer bytes (input ${input})`]! > input, 'an answer is the input plus its update');
