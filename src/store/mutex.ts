@@ -6,12 +6,23 @@
  */
 export class Mutex {
   private tail: Promise<void> = Promise.resolve();
+  /** Holders and waiters: acquired and not yet released. */
+  private pending = 0;
+
+  /** Nobody holds the lock or waits for it, so work done synchronously now cannot land inside a holder's. */
+  get idle(): boolean {
+    return this.pending === 0;
+  }
 
   /** Resolves with a release function once every earlier holder has released. */
   acquire(): Promise<() => void> {
+    this.pending++;
     let release!: () => void;
     const released = new Promise<void>((resolve) => {
-      release = resolve;
+      release = () => {
+        this.pending--;
+        resolve();
+      };
     });
     const ready = this.tail.then(() => release);
     this.tail = this.tail.then(() => released);
