@@ -17,6 +17,7 @@ t.test('the HTTP bench signs over its load generators, single and batch, and rep
   const input = fixture('wkhtmltopdf-qt.pdf').length; // the bench's 2-page file
   t.ok(r['HTTP 2-page B-B signatures/s (2 clients)']! > 0, 'single-document signatures were made and checked');
   t.ok(r[`HTTP 2-page B-B answer bytes (input ${input})`]! > input, 'an answer is the input plus its update');
+  t.ok(r['HTTP 2-page B-B signatures/s (8 clients)']! > 0, 'the low-concurrency case was measured beside the chosen one');
   t.ok(r['HTTP 2-page B-B batch of 40, signatures/s (2 clients)']! > 0, 'whole classes were signed and every document checked');
   for (const k of ['HTTP 2-page B-B server CPU µs/signature', 'HTTP 2-page B-B batch of 40, server CPU µs/signature', 'raw RSA-2048 CPU µs/signature']) {
     t.ok(r[k]! > 0, `${k} measured`);
