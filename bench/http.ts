@@ -38,10 +38,11 @@ export interface HttpBenchOptions {
   /**
    * Concurrent connections of the single-document load generator (default 32). A province's
    * schools sign at once at the end of the year, and throughput is a figure at saturation:
-   * with 8 connections the event loop sat idle between requests (each signature waits on
-   * the thread pool's RSA), and the same server signed fewer documents at more CPU each
-   * (alternating runs: 8 → 1,094/1,338/s at 1,255/1,013 µs; 32 → 1,837/1,771/s at 795/809 µs;
-   * 64 no better than 32). The 2-page B-B case is also measured at 8 for comparison.
+   * with 8 connections the event loop idles between requests (each signature waits on the
+   * thread pool's RSA), and the same server signs fewer documents at more CPU each. Windows
+   * of 8 and 32 interleaved in one process, four pairs: 32 signed 1,517/1,634/1,312/1,545/s
+   * at 954/847/1,020/891 µs, 8 signed 1,435/1,518/1,208/1,336/s at 998/891/1,084/972 µs;
+   * 64 was no better than 32. The 2-page B-B case is also measured at 8 for comparison.
    */
   clients?: number;
   /** Per case, ms. */
