@@ -382,6 +382,12 @@ function auditedSignatures(dataDir: string): { count(): number; close(): void } 
   return { count: () => Number(count.get()), close: () => db.close() };
 }
 
+/**
+ * The service in this process. `npm run bench` starts it with the thread pool `npm start`
+ * gives the service (UV_THREADPOOL_SIZE=16, see main.ts), not libuv's default of 4: the
+ * offloaded RSA runs in that pool, and 16 threads of it on 2 cores signed a few per cent
+ * fewer documents than 4 in interleaved runs, so measuring with 4 flattered the service.
+ */
 async function inProcessServer(dataDir: string, adminToken: string): Promise<RunningServer> {
   // HTTP_BENCH_LOG_LEVEL=info measures the per-request log line too (written to /dev/null).
   const level = process.env.HTTP_BENCH_LOG_LEVEL ?? 'warn';
