@@ -1,9 +1,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from './config.js';
+import { setSigningOffload } from './crypto/signer.js';
 import { loadOrCreateKek } from './custody/kek.js';
 import { grantTokenWrites, setTokenWriteGate, workerWriteGate } from './custody/pkcs11-write-gate.js';
 import { buildApp } from './http/app.js';
@@ -158,6 +160,9 @@ export async function createService(config: Config, log: Logger, role: ServiceRo
  */
 export const THREAD_POOL_SIZE = '16';
 
+/** A cluster worker hands RSA to its thread pool only while the cluster leaves cores without an event loop (see setSigningOffload). */
+export const offloadInWorker = (workers: number, cores: number): boolean => workers < cores;
+
 /** Set by runServer in the processes it forks. */
 const WORKER_INDEX_ENV = 'HOCBA_WORKER_INDEX';
 /** Test hook: when set, every response names the worker process that answered (header x-hocba-worker). */
@@ -178,6 +183,7 @@ export async function runServer(config: Config = loadConfig()): Promise<Service 
   const index = cluster.isWorker ? Number(process.env[WORKER_INDEX_ENV] ?? 0) : 0;
   // Key pairs are made or destroyed on a PKCS#11 token one worker at a time (pkcs11-write-gate.ts).
   if (cluster.isWorker) setTokenWriteGate(workerWriteGate(process));
+  if (cluster.isWorker) setSigningOffload(offloadInWorker(config.workers, availableParallelism()));
   const service = await createService(config, log, cluster.isWorker ? { bootstrap: false, scheduler: index === 0 } : {});
   if (process.env[WORKER_PID_HEADER_ENV]) service.app.server.prependListener('request', (_req, res) => res.setHeader('x-hocba-worker', String(process.pid)));
   await service.app.listen({ host: config.host, port: config.port });

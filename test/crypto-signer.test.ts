@@ -1,6 +1,7 @@
 import t from 'tap';
 import { constants, verify } from 'node:crypto';
-import { keyObjectSigner, type Signer } from '../src/crypto/signer.js';
+import { keyObjectSigner, setSigningOffload, type Signer } from '../src/crypto/signer.js';
+import { offloadInWorker } from '../src/main.js';
 import { generateKeyPair } from '../src/pki/keys.js';
 import { SoftwareKeyCustody } from '../src/custody/software.js';
 import { sealedCaKeys } from '../src/pki/ca-set.js';
@@ -59,4 +60,20 @@ t.test('the service opens holders’ keys and CA keys offloaded', async (t) => {
   const opened = await ca.open('tsa', made.stored);
   t.equal(opened.signSync, undefined, 'a stored CA key too');
   t.ok(verify('sha256', data, opened.publicKey, await opened.sign(data, 'sha256')), 'and verifies');
+});
+
+t.test('a cluster with a worker per core signs on each worker’s event loop', async (t) => {
+  t.equal(offloadInWorker(2, 2), false, 'two workers on two cores: no pool');
+  t.equal(offloadInWorker(3, 2), false, 'more workers than cores: no pool');
+  t.equal(offloadInWorker(2, 8), true, 'cores left without an event loop: the pool');
+  const rsa = await generateKeyPair('RSA-2048');
+  setSigningOffload(false);
+  try {
+    const s = keyObjectSigner(rsa.privateKey, rsa.publicKey, { offload: true });
+    t.type(s.signSync, 'function', 'offload asked for, but the process said no: the synchronous signer');
+    t.ok(verify('sha256', data, rsa.publicKey, s.signSync!(data, 'sha256')), 'and it verifies');
+  } finally {
+    setSigningOffload(true);
+  }
+  t.equal(keyObjectSigner(rsa.privateKey, rsa.publicKey, { offload: true }).signSync, undefined, 'allowed again: the pool');
 });

@@ -29,6 +29,20 @@ export interface Signer {
  * bench) would pay the hand-off between threads for nothing (≈ 150 µs of wake-ups per
  * signature on these VMs), so there it stays synchronous.
  */
+let offloadAllowed = true;
+
+/**
+ * Whether `offload` may use the thread pool in this process; set once at start-up. A cluster
+ * with a worker for every core (main.ts) turns it off: each core then has an event loop of
+ * its own, and RSA handed to each worker's pool of 16 threads only oversubscribes the cores.
+ * Measured with WORKERS=2 on the 2-core bench machine, 2-page B-B at 32 clients, in four
+ * alternating pairs: 1,637/1,464/1,752/1,748 signatures/s signing on the event loop against
+ * 1,081/1,346/1,552/1,443 in the pool, at 1,004–1,194 against 1,135–1,580 µs of CPU each.
+ */
+export function setSigningOffload(allowed: boolean): void {
+  offloadAllowed = allowed;
+}
+
 export function keyObjectSigner(privateKey: KeyObject, publicKey: KeyObject, opts: { offload?: boolean } = {}): Signer {
   const keyType = privateKey.asymmetricKeyType === 'ec' ? 'ec' : 'rsa';
   if (privateKey.asymmetricKeyType !== 'ec' && privateKey.asymmetricKeyType !== 'rsa') {
@@ -39,7 +53,7 @@ export function keyObjectSigner(privateKey: KeyObject, publicKey: KeyObject, opt
     if (padding === 'pss') return { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: createHash(hash).digest().length };
     return privateKey;
   };
-  if (opts.offload) {
+  if (opts.offload && offloadAllowed) {
     return {
       publicKey,
       keyType,
