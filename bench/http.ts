@@ -575,6 +575,8 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
       keyAlgorithm: 'RSA-2048',
     });
 
+    const signUrl = (level: string) => `${base}/v1/sign?certificate=${cert.serial}&level=${level}`;
+    const headers = { authorization: `Bearer ${signerKey.token}`, 'content-type': 'application/pdf', 'x-signer-pin': pin };
     let peak = process.memoryUsage().rss;
     for (const [label, file] of [
       ['2-page', 'wkhtmltopdf-qt.pdf'],
@@ -583,8 +585,7 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
       if (!files.includes(label)) continue;
       const pdf = readFileSync(resolve(fixtures, file));
       for (const level of levels) {
-        const url = `${base}/v1/sign?certificate=${cert.serial}&level=${level}`;
-        const headers = { authorization: `Bearer ${signerKey.token}`, 'content-type': 'application/pdf', 'x-signer-pin': pin };
+        const url = signUrl(level);
         const profile = workers === 1 ? process.env.HTTP_BENCH_PROFILE : undefined;
         const n = await profiled(profile, (start) => runClients({ url, headers, pdf, clients, durationMs, warmUpMs }, server, start));
         peak = Math.max(peak, process.memoryUsage().rss);
@@ -594,9 +595,7 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<Record<str
         out[`${http} ${label} ${level} answer bytes (input ${pdf.length})`] = n.answerBytes;
       }
       if (label === '2-page' && levels.includes('B-B') && clients !== FEW_CLIENTS) {
-        const url = `${base}/v1/sign?certificate=${cert.serial}&level=B-B`;
-        const headers = { authorization: `Bearer ${signerKey.token}`, 'content-type': 'application/pdf', 'x-signer-pin': pin };
-        const n = await runClients({ url, headers, pdf, clients: FEW_CLIENTS, durationMs, warmUpMs }, server);
+        const n = await runClients({ url: signUrl('B-B'), headers, pdf, clients: FEW_CLIENTS, durationMs, warmUpMs }, server);
         out[`${http} ${label} B-B signatures/s (${FEW_CLIENTS} clients)`] = n.perSecond;
         out[`${http} ${label} B-B server CPU µs/signature (${FEW_CLIENTS} clients)`] = n.serverCpuUs;
       }

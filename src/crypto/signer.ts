@@ -19,16 +19,6 @@ export interface Signer {
   signSync?(data: Uint8Array, hash: HashName, padding?: RsaPadding): Buffer;
 }
 
-/**
- * `offload`: sign in libuv's thread pool rather than on the calling thread. The service asks
- * for it for the keys it signs with while serving (holders' keys, the TSA's, the OCSP
- * responder's, the CA's): an RSA-2048 signature is ≈ 250 µs, a third of the event loop's
- * time per signature, and in the pool it overlaps the next request's PDF work — on the
- * 2-core bench machine a quarter more B-B signatures per second over HTTP at the same CPU
- * per signature. A caller that signs one thing after another (the CLI, tests, the in-process
- * bench) would pay the hand-off between threads for nothing (≈ 150 µs of wake-ups per
- * signature on these VMs), so there it stays synchronous.
- */
 let offloadAllowed = true;
 
 /**
@@ -43,6 +33,17 @@ export function setSigningOffload(allowed: boolean): void {
   offloadAllowed = allowed;
 }
 
+/**
+ * `offload`: sign in libuv's thread pool rather than on the calling thread. The service asks
+ * for it for the keys it signs with while serving (holders' keys, the TSA's, the OCSP
+ * responder's, the CA's): an RSA-2048 signature is ≈ 250 µs, a third of the event loop's
+ * time per signature, and in the pool it overlaps the next request's PDF work — on the
+ * 2-core bench machine a quarter more B-B signatures per second over HTTP at the same CPU
+ * per signature. A caller that signs one thing after another (the CLI, tests, the in-process
+ * bench) would pay the hand-off between threads for nothing (≈ 150 µs of wake-ups per
+ * signature on these VMs), so there it stays synchronous. A process whose cluster already has
+ * an event loop on every core signs synchronously whatever is asked (setSigningOffload).
+ */
 export function keyObjectSigner(privateKey: KeyObject, publicKey: KeyObject, opts: { offload?: boolean } = {}): Signer {
   const keyType = privateKey.asymmetricKeyType === 'ec' ? 'ec' : 'rsa';
   if (privateKey.asymmetricKeyType !== 'ec' && privateKey.asymmetricKeyType !== 'rsa') {
