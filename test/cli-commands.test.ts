@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 import type { Config } from '../src/config.js';
 import { createLogger } from '../src/log.js';
-import { createService } from '../src/main.js';
+import { createService, THREAD_POOL_SIZE } from '../src/main.js';
 import { SQLITE_FILE } from '../src/store/sqlite.js';
 import { forEachStore } from './helpers/store.js';
 import { fixture } from './helpers/tamper.js';
@@ -126,6 +126,15 @@ t.test('hocba ca show and audit verify on a DATA_DIR without a store: say so, cr
     t.equal(r.status, 1, `${args.join(' ')}: exit 1`);
     t.match(r.stderr, /no store at .*hocba\.sqlite: is DATA_DIR/, 'names the file it looked for');
     t.notOk(existsSync(path.join(dataDir, SQLITE_FILE)), 'and made no empty store');
+  }
+});
+
+t.test('npm start and npm run bench give the thread pool the size main.ts names', async (t) => {
+  // A script is read by the shell before Node starts, so it carries its own copy of the size;
+  // the bench must measure the pool the service runs with (bench/http.ts inProcessServer).
+  const scripts = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  for (const name of ['start', 'bench']) {
+    t.match(scripts[name], new RegExp(`^UV_THREADPOOL_SIZE=\\$\\{UV_THREADPOOL_SIZE:-${THREAD_POOL_SIZE}\\} node `), `${name}: UV_THREADPOOL_SIZE defaults to ${THREAD_POOL_SIZE}`);
   }
 });
 
