@@ -39,6 +39,8 @@ export interface Config {
   province: string;
   /** HTTP server processes sharing the port (node:cluster); 1 serves from this process. WORKERS=auto: one per CPU. */
   workers: number;
+  /** Nice levels the thread pool runs below the event loop (Linux; 0 leaves it as it is), see crypto/thread-pool-priority.ts. */
+  threadPoolNice: number;
   /** Where new server-held keys are generated: sealed under the KEK, or on a PKCS#11 token (HSM). */
   keyCustody: 'software' | 'pkcs11';
   /** The token for KEY_CUSTODY=pkcs11; `pin` is the token user's PIN (the log scrubs fields named pin). */
@@ -85,6 +87,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const port = int(env, 'PORT', 8080);
   const certValidityDays = int(env, 'CERT_VALIDITY_DAYS', 3 * 365);
   const bodyLimit = int(env, 'BODY_LIMIT', 64 * 1024 * 1024);
+  const threadPoolNice = int(env, 'THREAD_POOL_NICE', 10);
+  if (threadPoolNice > 19) throw new Error('configuration: THREAD_POOL_NICE must be between 0 and 19');
   if (certValidityDays > MAX_SUBSCRIBER_VALIDITY_DAYS) {
     throw new Error('configuration: CERT_VALIDITY_DAYS may not exceed 5 years (Decree 68/2024)');
   }
@@ -111,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     logLevel: env.LOG_LEVEL || 'info',
     province: env.PROVINCE || 'Phú Thọ',
     workers: env.WORKERS === 'auto' ? availableParallelism() : Math.max(1, int(env, 'WORKERS', 1)),
+    threadPoolNice,
     ...parseKeyCustody(env),
     ...overrides,
   };

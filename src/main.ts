@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from './config.js';
 import { setSigningOffload } from './crypto/signer.js';
+import { lowerThreadPoolPriority } from './crypto/thread-pool-priority.js';
 import { loadOrCreateKek } from './custody/kek.js';
 import { grantTokenWrites, setTokenWriteGate, workerWriteGate } from './custody/pkcs11-write-gate.js';
 import { buildApp } from './http/app.js';
@@ -105,6 +106,8 @@ export async function createService(config: Config, log: Logger, role: ServiceRo
     const ocsp = new OcspResponder({ store, issuing: cas.issuing, responder: cas.ocsp, config, onError: (err) => log.error({ err }, 'OCSP responder error') });
     const tsa = new TimestampAuthority({ certificate: cas.tsa.certificate, chain: cas.chain, signer: cas.tsa.signer, policyOid: config.tsaPolicyOid });
     log.info({ keyCustody: custody.description }, 'server-held and CA keys');
+    const pool = await lowerThreadPoolPriority(config.threadPoolNice);
+    if (config.threadPoolNice > 0) log.debug({ ...pool, nice: config.threadPoolNice }, 'thread pool runs below the event loop');
     const app = await buildApp({
       config,
       store,

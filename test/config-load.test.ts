@@ -42,4 +42,9 @@ t.test('defaults, derived values and refusals', async (t) => {
   t.throws(() => loadConfig({ PORT: 'eighty' }), /PORT must be a non-negative integer/);
   t.equal(loadConfig({ TSA_PUBLIC: 'true' }).tsaPublic, true);
   t.equal(loadConfig({ TSA_PUBLIC: 'yes' }).tsaPublic, false, 'only true or 1 open the TSA');
+  t.equal(c.threadPoolNice, 10, 'the thread pool runs ten nice levels below the event loop by default');
+  t.equal(loadConfig({ THREAD_POOL_NICE: '0' }).threadPoolNice, 0, '0 leaves the pool as it is');
+  t.equal(loadConfig({ THREAD_POOL_NICE: '19' }).threadPoolNice, 19);
+  t.throws(() => loadConfig({ THREAD_POOL_NICE: '20' }), /THREAD_POOL_NICE must be between 0 and 19/);
+  t.throws(() => loadConfig({ THREAD_POOL_NICE: '-5' }), /THREAD_POOL_NICE must be a non-negative integer/);
 });
