@@ -11,7 +11,6 @@ import { niceByThread } from './helpers/threads.js';
  */
 const linux = process.platform === 'linux';
 
-
 /** The nice value of the pool thread that answers one readlink. */
 const niceOfAPoolThread = () =>
   new Promise<number>((ok, fail) =>
